@@ -1,0 +1,46 @@
+# Thin wrappers over scripts/. See README.md.
+PY      := .venv/bin/python
+STAMP   := .venv/.mage-gcp-setup
+PIPELINE ?=
+START   ?=
+END     ?=
+STACK   ?= dev
+
+.PHONY: setup up down demo backfill test bench plan cost lint deploy
+
+$(STAMP): pyproject.toml uv.lock scripts/setup.sh
+	scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+up: $(STAMP)          ## run Mage + the local GCP twin (Ctrl-C stops everything)
+	$(PY) scripts/twin.py up
+
+down:                 ## stop a twin started by `make up` in another terminal
+	$(PY) scripts/twin.py down
+
+demo: $(STAMP)        ## twin + every pipeline headless + a summary of what landed
+	$(PY) scripts/demo.py
+
+backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01
+	$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"
+
+test: $(STAMP)        ## the whole test suite (no network)
+	$(PY) -m pytest
+
+bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a table)
+	$(PY) benchmarks/run.py
+
+plan: $(STAMP)        ## offline `pulumi preview`: the planned resources as a table
+	$(PY) scripts/plan.py --stack $(STACK)
+
+cost: $(STAMP)        ## idle and per-run monthly cost of the stack
+	$(PY) scripts/cost.py --stack $(STACK)
+
+lint: $(STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+deploy: $(STAMP)      ## pulumi up (needs the Pulumi CLI and GCP credentials; see README)
+	pulumi up --stack $(STACK)
