@@ -1,0 +1,426 @@
+"""The CrossGuard policy pack (infra/policy): every policy passes a compliant resource and reports
+a violating one, through the real ResourceValidationPolicy objects and through the gRPC analyzer
+that `pulumi preview --policy-pack infra/policy` talks to."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy.policy import PolicyResourceOptions
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
+sys.path.insert(0, str(PACK_DIR))
+
+import policy_pack  # noqa: E402
+import policy_rules as r  # noqa: E402
+
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = f"us-central1-docker.pkg.dev/p/mage/mage@{DIGEST}"
+SECRET_ENV = {
+    "name": "POSTGRES_PASSWORD",
+    "valueSource": {"secretKeyRef": {"secret": "db-password", "version": "latest"}},
+}
+
+COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
+    "sql": (
+        r.SQL_INSTANCE,
+        {
+            "databaseVersion": "POSTGRES_16",
+            "settings": {
+                "tier": "db-f1-micro",
+                "ipConfiguration": {
+                    "ipv4Enabled": False,
+                    "privateNetwork": "projects/p/global/networks/mage",
+                    "sslMode": "ENCRYPTED_ONLY",
+                },
+                "backupConfiguration": {"enabled": True, "pointInTimeRecoveryEnabled": True},
+            },
+        },
+    ),
+    "bucket": (
+        r.BUCKET,
+        {
+            "location": "US-CENTRAL1",
+            "uniformBucketLevelAccess": True,
+            "publicAccessPrevention": "enforced",
+        },
+    ),
+    "bucket_member": (
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
+        {
+            "bucket": "lake",
+            "role": "roles/storage.objectAdmin",
+            "member": "serviceAccount:run@p.iam.gserviceaccount.com",
+        },
+    ),
+    "project_member": (
+        "gcp:projects/iAMMember:IAMMember",
+        {
+            "project": "p",
+            "role": "roles/cloudsql.client",
+            "member": "serviceAccount:run@p.iam.gserviceaccount.com",
+        },
+    ),
+    "dataset": (
+        r.BQ_DATASET,
+        {"datasetId": "ny_taxi", "accesses": [{"role": "OWNER", "specialGroup": "projectOwners"}]},
+    ),
+    "service": (
+        r.RUN_SERVICE,
+        {
+            "template": {
+                "scaling": {"minInstanceCount": 0, "maxInstanceCount": 1},
+                "containers": [
+                    {
+                        "image": IMAGE,
+                        "envs": [
+                            {"name": "GCS_BUCKET", "value": "lake"},
+                            {"name": "PRIMARY_KEYS_DIR", "value": "/tmp"},
+                            SECRET_ENV,
+                        ],
+                    }
+                ],
+            }
+        },
+    ),
+    "job": (
+        r.RUN_JOB,
+        {
+            "template": {
+                "template": {
+                    "containers": [{"image": IMAGE, "args": ["run"], "envs": [SECRET_ENV]}]
+                }
+            }
+        },
+    ),
+}
+
+# (policy, resource from COMPLIANT, change that breaks it, words the violation must contain)
+Mutation = Callable[[dict[str, Any]], None]
+VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
+    (
+        "cloudsql-no-public-ip",
+        "sql",
+        lambda p: p["settings"]["ipConfiguration"].update(ipv4Enabled=True),
+        "public IP",
+    ),
+    (
+        "cloudsql-no-public-ip",
+        "sql",
+        lambda p: p["settings"]["ipConfiguration"].pop("ipv4Enabled"),
+        "public IP",
+    ),
+    (
+        "cloudsql-no-public-ip",
+        "sql",
+        lambda p: p["settings"]["ipConfiguration"].update(
+            authorizedNetworks=[{"value": "0.0.0.0/0"}]
+        ),
+        "authorizedNetworks",
+    ),
+    (
+        "cloudsql-ssl-required",
+        "sql",
+        lambda p: p["settings"]["ipConfiguration"].update(
+            sslMode="ALLOW_UNENCRYPTED_AND_ENCRYPTED"
+        ),
+        "unencrypted",
+    ),
+    (
+        "cloudsql-ssl-required",
+        "sql",
+        lambda p: p["settings"]["ipConfiguration"].pop("sslMode"),
+        "sslMode",
+    ),
+    (
+        "cloudsql-backups-and-pitr",
+        "sql",
+        lambda p: p["settings"].pop("backupConfiguration"),
+        "backups are off",
+    ),
+    (
+        "cloudsql-backups-and-pitr",
+        "sql",
+        lambda p: p["settings"]["backupConfiguration"].update(pointInTimeRecoveryEnabled=False),
+        "point-in-time",
+    ),
+    (
+        "bucket-uniform-access-and-public-access-prevention",
+        "bucket",
+        lambda p: p.update(uniformBucketLevelAccess=False),
+        "uniformBucketLevelAccess",
+    ),
+    (
+        "bucket-uniform-access-and-public-access-prevention",
+        "bucket",
+        lambda p: p.update(publicAccessPrevention="inherited"),
+        "publicAccessPrevention",
+    ),
+    (
+        "no-public-members-on-data",
+        "bucket_member",
+        lambda p: p.update(member="allUsers"),
+        "allUsers",
+    ),
+    (
+        "no-public-members-on-data",
+        "project_member",
+        lambda p: p.update(member="allAuthenticatedUsers"),
+        "allAuthenticatedUsers",
+    ),
+    (
+        "no-public-members-on-data",
+        "dataset",
+        lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allAuthenticatedUsers"}),
+        "allAuthenticatedUsers",
+    ),
+    (
+        "no-editor-or-owner-roles",
+        "project_member",
+        lambda p: p.update(role="roles/editor"),
+        "roles/editor",
+    ),
+    (
+        "no-editor-or-owner-roles",
+        "bucket_member",
+        lambda p: p.update(role="roles/owner"),
+        "roles/owner",
+    ),
+    (
+        "no-plain-secret-env-vars",
+        "service",
+        lambda p: p["template"]["containers"][0]["envs"].append(
+            {"name": "MAGE_DATABASE_CONNECTION_URL", "value": "postgresql://u:pw@10.0.0.3/mage"}
+        ),
+        "MAGE_DATABASE_CONNECTION_URL",
+    ),
+    (
+        "no-plain-secret-env-vars",
+        "job",
+        lambda p: p["template"]["template"]["containers"][0]["envs"].append(
+            {"name": "api_token", "value": "t"}
+        ),
+        "api_token",
+    ),
+    (
+        "cloud-run-image-pinned-by-digest",
+        "service",
+        lambda p: p["template"]["containers"][0].update(image="mageai/mageai:0.9.80"),
+        "not pinned by digest",
+    ),
+    (
+        "cloud-run-image-pinned-by-digest",
+        "job",
+        lambda p: p["template"]["template"]["containers"][0].update(image="repo/mage:latest"),
+        "not pinned by digest",
+    ),
+    (
+        "mage-ui-single-instance",
+        "service",
+        lambda p: p["template"]["scaling"].pop("maxInstanceCount"),
+        "maxInstanceCount",
+    ),
+    (
+        "mage-ui-single-instance",
+        "service",
+        lambda p: p["template"]["scaling"].update(maxInstanceCount=3),
+        "maxInstanceCount to 1",
+    ),
+    (
+        "mage-ui-single-instance",
+        "service",
+        lambda p: p.update(scaling={"minInstanceCount": 2}),
+        "minInstanceCount=2",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def policies() -> dict[str, ResourceValidationPolicy]:
+    return {policy.name: policy for policy in policy_pack.build_policies()}
+
+
+def run_policy(
+    policy: ResourceValidationPolicy, resource_type: str, props: dict[str, Any]
+) -> list[str]:
+    """Call the policy's real validate callback the way the analyzer does; return the messages."""
+    reported: list[str] = []
+    args = ResourceValidationArgs(
+        resource_type,
+        unknown_checking_proxy(copy.deepcopy(props)),
+        f"urn:pulumi:dev::mage-gcp::{resource_type}::test",
+        "test",
+        PolicyResourceOptions(False, [], None, [], None, [], None),
+        None,
+    )
+    policy.validate(args, lambda message, urn=None: reported.append(message))
+    return reported
+
+
+def test_every_rule_is_a_mandatory_policy_with_a_description(policies):
+    assert set(policies) == set(r.RULES)
+    assert len(policies) == 10
+    for policy in policies.values():
+        assert policy.enforcement_level == EnforcementLevel.MANDATORY
+        assert policy.description and not policy.description.startswith("check_")
+
+
+@pytest.mark.parametrize("resource", sorted(COMPLIANT))
+def test_compliant_resources_pass_every_policy(policies, resource):
+    resource_type, props = COMPLIANT[resource]
+    for policy in policies.values():
+        assert run_policy(policy, resource_type, props) == [], policy.name
+
+
+@pytest.mark.parametrize(
+    ("policy_name", "resource", "mutate", "expected"),
+    VIOLATIONS,
+    ids=[f"{v[0]}-{v[1]}-{i}" for i, v in enumerate(VIOLATIONS)],
+)
+def test_violating_variant_is_reported(policies, policy_name, resource, mutate, expected):
+    resource_type, compliant = COMPLIANT[resource]
+    props = copy.deepcopy(compliant)
+    mutate(props)
+    messages = run_policy(policies[policy_name], resource_type, props)
+    assert messages, f"{policy_name} missed the violation"
+    assert any(expected in m for m in messages), messages
+    others = {
+        n for n, p in policies.items() if n != policy_name and run_policy(p, resource_type, props)
+    }
+    assert others == set(), f"an unrelated policy also fired: {others}"
+
+
+def test_every_policy_has_a_violating_variant():
+    assert {v[0] for v in VIOLATIONS} | {"no-service-account-keys"} == set(r.RULES)
+
+
+def test_service_account_keys_are_always_reported(policies):
+    messages = run_policy(policies["no-service-account-keys"], r.SA_KEY, {"serviceAccountId": "sa"})
+    assert messages and "Workload Identity Federation" in messages[0]
+    assert (
+        run_policy(
+            policies["no-service-account-keys"],
+            "gcp:serviceaccount/account:Account",
+            {"accountId": "sa"},
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    "policy_data",
+    [
+        '{"bindings": [{"role": "roles/storage.objectViewer", "members": ["allUsers"]}]}',
+        '{"bindings": [{"role": "roles/owner", "members": ["user:a@example.com"]}]}',
+    ],
+)
+def test_iam_policy_documents_are_inspected(policies, policy_data):
+    props = {"bucket": "lake", "policyData": policy_data}
+    found = {
+        n
+        for n, p in policies.items()
+        if run_policy(p, "gcp:storage/bucketIAMPolicy:BucketIAMPolicy", props)
+    }
+    assert found & {"no-public-members-on-data", "no-editor-or-owner-roles"}
+
+
+def test_public_invoker_on_a_binding_of_a_data_resource(policies):
+    props = {"secretId": "s", "role": "roles/secretmanager.secretAccessor", "members": ["allUsers"]}
+    assert run_policy(
+        policies["no-public-members-on-data"],
+        "gcp:secretmanager/secretIamBinding:SecretIamBinding",
+        props,
+    )
+
+
+def test_unknown_image_defers_to_the_update_instead_of_passing(policies):
+    """During preview an image digest from the build is unknown: the SDK must be told (it reports
+    "can't run during preview"), not silently pass."""
+    resource_type, props = COMPLIANT["service"]
+    props = copy.deepcopy(props)
+    props["template"]["containers"][0]["image"] = UNKNOWN_STRING_VALUE
+    with pytest.raises(UnknownValueError):
+        run_policy(policies["cloud-run-image-pinned-by-digest"], resource_type, props)
+
+
+def test_unknown_unrelated_value_does_not_hide_a_plain_secret(policies):
+    resource_type, props = COMPLIANT["service"]
+    props = copy.deepcopy(props)
+    envs = props["template"]["containers"][0]["envs"]
+    envs[0]["value"] = UNKNOWN_STRING_VALUE  # e.g. the bucket name, known only after creation
+    envs.append(
+        {"name": "DB_PASSWORD", "value": UNKNOWN_STRING_VALUE}
+    )  # a generated password, inlined
+    messages = run_policy(policies["no-plain-secret-env-vars"], resource_type, props)
+    assert len(messages) == 1 and "DB_PASSWORD" in messages[0]
+
+
+# --- The pack as the Pulumi CLI runs it: `python -m pulumi.policy <engine> infra/policy` over gRPC.
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(PACK_DIR)],
+        cwd=PACK_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), (
+            f"policy pack did not start: {proc.stderr.read() if proc.poll() is not None else port}"
+        )
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def analyze(stub, resource_type: str, props: dict[str, Any]) -> list[tuple[str, str]]:
+    from google.protobuf import struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2
+
+    properties = struct_pb2.Struct()
+    properties.update(props)
+    request = analyzer_pb2.AnalyzeRequest(
+        type=resource_type,
+        properties=properties,
+        urn=f"urn:pulumi:dev::mage-gcp::{resource_type}::x",
+        name="x",
+    )
+    response = stub.Analyze(request, timeout=30)
+    return [(d.policyName, d.message) for d in response.diagnostics]
+
+
+def test_pack_loads_as_the_cli_loads_it(analyzer):
+    from google.protobuf import empty_pb2
+
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == policy_pack.PACK_NAME
+    assert sorted(p.name for p in info.policies) == sorted(r.RULES)
+
+
+def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
+    sql_type, sql = COMPLIANT["sql"]
+    assert analyze(analyzer, sql_type, sql) == []
+    public = copy.deepcopy(sql)
+    public["settings"]["ipConfiguration"]["ipv4Enabled"] = True
+    assert [name for name, _ in analyze(analyzer, sql_type, public)] == ["cloudsql-no-public-ip"]
+    assert [name for name, _ in analyze(analyzer, r.SA_KEY, {"serviceAccountId": "sa"})] == [
+        "no-service-account-keys"
+    ]
