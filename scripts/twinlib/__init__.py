@@ -1,0 +1,1 @@
+"""Building blocks of the local GCP twin started by ``scripts/twin.py``."""

@@ -1,0 +1,115 @@
+"""Start services in their own process groups and stop those groups reliably."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+
+def spawn(
+    command: Sequence[str],
+    log_path: Path,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> subprocess.Popen:
+    """Start ``command`` as the leader of a new session (so of a new process group).
+
+    stdout and stderr go to ``log_path`` (appended). ``user`` drops privileges (used when root).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    extra: dict = {}
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        extra = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    with log_path.open("ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(command)}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            **extra,
+        )
+
+
+def process_start_time(pid: int) -> float | None:
+    """The process's creation time (to tell it from a later process reusing its pid)."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any process (not a zombie) is in process group ``pgid``."""
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
+
+
+def stop_group(
+    pgid: int,
+    first_signal: int = signal.SIGTERM,
+    timeout: float = 15.0,
+    leader: subprocess.Popen | None = None,
+) -> None:
+    """Signal the whole group, wait for it to end, SIGKILL whatever is left after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, first_signal)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if leader is not None:
+            leader.poll()
+        if not group_alive(pgid):
+            break
+        time.sleep(0.1)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        kill_deadline = time.monotonic() + 5
+        while group_alive(pgid) and time.monotonic() < kill_deadline:
+            time.sleep(0.1)
+    if leader is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            leader.wait(timeout=5)
+
+
+def pid_alive(pid: int, start_time: float | None) -> bool:
+    """True when ``pid`` runs and is the same process that was recorded (same start time)."""
+    current = process_start_time(pid)
+    if current is None:
+        return False
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.Error:
+        return False
+    return start_time is None or abs(current - start_time) < 0.5
+
+
+def group_is_ours(pid: int, start_time: float | None) -> bool:
+    """True when the process group led by ``pid`` is still the one we started.
+
+    Either the leader runs with the recorded start time, or the leader is gone but members of its
+    group remain (the kernel never reuses a pid while it names a live process group).
+    """
+    if pid_alive(pid, start_time):
+        return True
+    return process_start_time(pid) is None and group_alive(pid)
