@@ -1,0 +1,76 @@
+"""Artifact Registry repository and the image of this repo's Mage project, built and pushed by
+`pulumi up` (pulumi-docker-build) and referenced by digest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker_build as docker_build
+import pulumi_gcp as gcp
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ImageArgs:
+    project: str
+    region: str
+    repository_id: str
+    image_name: str = "mage-project"
+    context_dir: Path = REPO_ROOT
+    keep_versions: int = 3
+
+
+class Image(pulumi.ComponentResource):
+    """``ref`` is ``<registry>/<repo>/<image>@sha256:…`` — what Cloud Run deploys."""
+
+    def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mage-gcp:image:Image", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-repo",
+            project=args.project,
+            location=args.region,
+            repository_id=args.repository_id,
+            format="DOCKER",
+            description="Images of the Mage project deployed by Pulumi",
+            cleanup_policies=[
+                {
+                    "id": "keep-recent",
+                    "action": "KEEP",
+                    "most_recent_versions": {"keep_count": args.keep_versions},
+                },
+                {
+                    "id": "delete-old",
+                    "action": "DELETE",
+                    "condition": {"older_than": "2592000s", "tag_state": "ANY"},
+                },
+            ],
+            opts=child,
+        )
+        registry = f"{args.region}-docker.pkg.dev"
+        self.repository_url = pulumi.Output.format(
+            "{0}/{1}/{2}", registry, args.project, self.repository.repository_id
+        )
+        token = gcp.organizations.get_client_config_output().access_token
+        self.image = docker_build.Image(
+            f"{name}-build",
+            context={"location": str(args.context_dir)},
+            dockerfile={"location": str(args.context_dir / "Dockerfile")},
+            platforms=["linux/amd64"],
+            push=True,
+            tags=[
+                pulumi.Output.format(
+                    "{0}/{1}:{2}", self.repository_url, args.image_name, pulumi.get_stack()
+                )
+            ],
+            registries=[{"address": registry, "username": "oauth2accesstoken", "password": token}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.repository]),
+        )
+        self.digest = self.image.digest
+        self.ref = pulumi.Output.format(
+            "{0}/{1}@{2}", self.repository_url, args.image_name, self.image.digest
+        )
+        self.register_outputs({"ref": self.ref, "digest": self.digest})
