@@ -1,0 +1,50 @@
+"""Google Cloud clients built from the environment: emulators when configured, else ADC.
+
+``STORAGE_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` point the real google-cloud clients at
+the local twin with anonymous credentials; without them the clients use Application Default
+Credentials (the Cloud Run service account) — no key files anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery, storage
+
+from mage_project.utils.settings import env
+
+
+def project_id() -> str:
+    return env("GCP_PROJECT_ID")
+
+
+def storage_client() -> storage.Client:
+    """A Cloud Storage client (the emulator's when ``STORAGE_EMULATOR_HOST`` is set)."""
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
+    if host:
+        return storage.Client(
+            project=project_id(),
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=host),
+        )
+    return storage.Client(project=project_id())
+
+
+def bigquery_client() -> bigquery.Client:
+    """A BigQuery client (the emulator's when ``BIGQUERY_EMULATOR_HOST`` is set).
+
+    Read results with ``to_dataframe(create_bqstorage_client=False)`` / ``to_arrow(...)`` so no
+    BigQuery Storage client is created pointing at Google.
+    """
+    host = os.environ.get("BIGQUERY_EMULATOR_HOST", "").strip()
+    location = os.environ.get("GCP_REGION") or None
+    if host:
+        return bigquery.Client(
+            project=project_id(),
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=host),
+            location=location,
+        )
+    return bigquery.Client(project=project_id(), location=location)

@@ -1,0 +1,115 @@
+"""The data path as plain functions: load → transform → export, per slice.
+
+Mage blocks call these (one step each) and so do the benchmarks and tests, without Mage.
+Each step streams and hands the next one a small description (a dict), never a DataFrame
+of the month: the staged ``.csv.gz`` → a typed, filtered parquet → the sinks.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+from mage_project.utils import bigquery as bq
+from mage_project.utils import gcs, postgres
+from mage_project.utils.download import StagedFile, stage_month
+from mage_project.utils.postgres import LoadResult
+from mage_project.utils.schema import schema_for
+from mage_project.utils.settings import env, staging_dir, taxi_data_base_url
+from mage_project.utils.slices import MonthSlice
+from mage_project.utils.transform import TypedFile, iter_typed, stage_typed
+
+YELLOW_TABLE = "ny_taxi.yellow_cab_data"
+GREEN_TABLE = "mage.green_taxi"
+YELLOW_OBJECT_PREFIX = "nyc_taxi_data"
+YELLOW_PARTITIONED_PREFIX = "nyc_taxi_data_partitioned"
+GREEN_PARTITIONED_PREFIX = "green_taxi"
+BIGQUERY_TABLE = "yellow_cab_data"
+
+
+def slice_dir(color: str, slice_id: str) -> Path:
+    """The local work folder of one slice (overwritten by the next run of that slice)."""
+    folder = staging_dir() / color / slice_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def load(month: MonthSlice, base_url: str | None = None) -> StagedFile:
+    """Load: the month's file, downloaded to the staging folder and its header checked."""
+    return stage_month(month, base_url or taxi_data_base_url(), staging_dir())
+
+
+def transform(staged: StagedFile | dict, day: date | None = None) -> TypedFile:
+    """Transform: typed, filtered, snake_case parquet of the staged file (``day``: one date only)."""
+    staged = staged if isinstance(staged, StagedFile) else StagedFile(**staged)
+    slice_id = day.isoformat() if day else staged.slice
+    out = slice_dir(staged.color, slice_id) / "typed.parquet"
+    return stage_typed(
+        Path(staged.path), staged.color, staged.slice, out, name=Path(staged.source).name, day=day
+    )
+
+
+def _typed(typed: TypedFile | dict) -> TypedFile:
+    return typed if isinstance(typed, TypedFile) else TypedFile(**typed)
+
+
+def export_postgres(typed: TypedFile | dict, table: str, dsn: str | None = None) -> LoadResult:
+    """Export: replace the slice in a Postgres table (one transaction, see postgres.py)."""
+    typed = _typed(typed)
+    schema = schema_for(typed.color).sink_schema
+    return postgres.replace_slice(
+        dsn or postgres.dsn_from_env(), table, typed.slice, schema, iter_typed(Path(typed.path))
+    )
+
+
+def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
+    """Export: replace the slice's ``<date col>=YYYY-MM-DD/<slice>.parquet`` objects."""
+    typed = _typed(typed)
+    return gcs.upload_partitioned(
+        Path(typed.path), env("GCS_BUCKET"), prefix, schema_for(typed.color).pickup_date_column,
+        typed.slice, Path(typed.path).parent,
+    )  # fmt: skip
+
+
+def export_gcs_single(
+    typed: TypedFile | dict, object_name: str, slice_id: str | None = None
+) -> LoadResult:
+    """Export: the typed rows as one parquet object."""
+    typed = _typed(typed)
+    return gcs.upload_single(
+        Path(typed.path),
+        env("GCS_BUCKET"),
+        object_name,
+        slice_id or typed.slice,
+        Path(typed.path).parent,
+    )
+
+
+def export_bigquery(
+    month: MonthSlice, prefix: str = YELLOW_PARTITIONED_PREFIX, table: str = BIGQUERY_TABLE
+) -> LoadResult:
+    """Export: replace the month in BigQuery from its partitioned objects in GCS (load job)."""
+    schema = schema_for(month.color)
+    return bq.replace_month_from_gcs(
+        env("GCS_BUCKET"), prefix, env("BIGQUERY_DATASET", "ny_taxi"), table, month.name,
+        schema.sink_schema, schema.pickup_date_column,
+    )  # fmt: skip
+
+
+def daily_object_name(day: date) -> str:
+    """``YYYY/MM/DD/daily-trips.parquet``."""
+    return f"{day:%Y/%m/%d}/daily-trips.parquet"
+
+
+def ingest_month_to_postgres(
+    month: MonthSlice,
+    table: str = YELLOW_TABLE,
+    dsn: str | None = None,
+    base_url: str | None = None,
+) -> LoadResult:
+    """The whole api_to_postgres data path in one call (for benchmarks and scripts)."""
+    started = time.perf_counter()
+    result = export_postgres(transform(load(month, base_url)), table, dsn)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,118 @@
+"""Columns and types of the TLC trip files, and their names in the sinks.
+
+Types follow the course (``pd.Int64`` for the id/count columns, floats for amounts, the two
+``*_datetime`` columns parsed as timestamps). In every sink the names are lower snake_case:
+
+| file column    | sink column      |
+|----------------|------------------|
+| VendorID       | vendor_id        |
+| RatecodeID     | ratecode_id      |
+| PULocationID   | pu_location_id   |
+| DOLocationID   | do_location_id   |
+| (all others)   | unchanged, already snake_case |
+
+Two columns are added: ``<prefix>_pickup_date`` (the pickup's calendar date, the GCS partition
+key) and ``source_month`` (the slice, e.g. ``2021-01``: which file the row came from).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+INT_COLUMNS = (
+    "VendorID",
+    "passenger_count",
+    "RatecodeID",
+    "PULocationID",
+    "DOLocationID",
+    "payment_type",
+    "trip_type",
+)
+STRING_COLUMNS = ("store_and_fwd_flag",)
+
+YELLOW_COLUMNS = (
+    "VendorID", "tpep_pickup_datetime", "tpep_dropoff_datetime", "passenger_count",
+    "trip_distance", "RatecodeID", "store_and_fwd_flag", "PULocationID", "DOLocationID",
+    "payment_type", "fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount",
+    "improvement_surcharge", "total_amount", "congestion_surcharge",
+)  # fmt: skip
+GREEN_COLUMNS = (
+    "VendorID", "lpep_pickup_datetime", "lpep_dropoff_datetime", "store_and_fwd_flag",
+    "RatecodeID", "PULocationID", "DOLocationID", "passenger_count", "trip_distance",
+    "fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "ehail_fee",
+    "improvement_surcharge", "total_amount", "payment_type", "trip_type", "congestion_surcharge",
+)  # fmt: skip
+
+# TLC vendor codes (data dictionary): 1 Creative Mobile Technologies, 2 Curb (VeriFone),
+# 6 Myle Technologies, 7 Helix.
+TLC_VENDOR_IDS = frozenset({1, 2, 6, 7})
+
+
+def to_snake_case(name: str) -> str:
+    """``PULocationID`` → ``pu_location_id``; names already in snake_case are unchanged."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    name = re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def arrow_type(column: str) -> pa.DataType:
+    """The course type of a file column."""
+    if column in INT_COLUMNS:
+        return pa.int64()
+    if column in STRING_COLUMNS:
+        return pa.string()
+    if column.endswith("_datetime"):
+        return pa.timestamp("us")
+    return pa.float64()
+
+
+@dataclass(frozen=True)
+class TripSchema:
+    """The file columns of one colour and what the pipelines derive from them."""
+
+    color: str
+    columns: tuple[str, ...]
+
+    @property
+    def prefix(self) -> str:
+        return "tpep" if self.color == "yellow" else "lpep"
+
+    @property
+    def pickup_column(self) -> str:
+        return f"{self.prefix}_pickup_datetime"
+
+    @property
+    def pickup_date_column(self) -> str:
+        return f"{self.prefix}_pickup_date"
+
+    @property
+    def renames(self) -> dict[str, str]:
+        """Only the columns whose name changes (4 for both colours)."""
+        return {c: to_snake_case(c) for c in self.columns if to_snake_case(c) != c}
+
+    def read_type(self, column: str) -> pa.DataType:
+        """What the CSV reader parses a column as (ints as float64, checked and cast later,
+        so ``1.0`` in an integer column is accepted as pandas does)."""
+        kind = arrow_type(column)
+        return pa.float64() if pa.types.is_integer(kind) else kind
+
+    @property
+    def sink_schema(self) -> pa.Schema:
+        """The typed rows as written to staging, Postgres, GCS and BigQuery."""
+        fields = [pa.field(to_snake_case(c), arrow_type(c)) for c in self.columns]
+        fields.append(pa.field(self.pickup_date_column, pa.date32()))
+        fields.append(pa.field("source_month", pa.string()))
+        return pa.schema(fields)
+
+
+SCHEMAS = {
+    "yellow": TripSchema("yellow", YELLOW_COLUMNS),
+    "green": TripSchema("green", GREEN_COLUMNS),
+}
+
+
+def schema_for(color: str) -> TripSchema:
+    return SCHEMAS[color]

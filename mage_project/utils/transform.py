@@ -1,0 +1,267 @@
+"""Step 2 (transform): stream a staged ``.csv.gz`` into a typed, filtered parquet staging file.
+
+Record batch by record batch (pyarrow's streaming CSV reader; a few MB at a time): parse the
+course types, apply the pipeline's row rule, add ``<prefix>_pickup_date`` and ``source_month``,
+rename to snake_case (see ``schema.py``), append to the parquet file. Peak memory is a few
+batches whatever the month's size. The output appears under its final name only when complete.
+
+Row rules: ``passenger_count > 0`` (yellow, the course's ``data[data['passenger_count'] > 0]``;
+nulls dropped too), plus ``trip_distance > 0`` for green. Pickups outside the source month are
+KEPT: the row belongs to the file (slice) it came from. Unknown extra columns are tolerated
+and dropped (TLC has added columns over the years); missing required columns are rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.schema import INT_COLUMNS, TripSchema, schema_for, to_snake_case
+
+BLOCK_SIZE = 8 << 20
+RowRule = Callable[[pa.RecordBatch], pa.Array]
+
+
+def yellow_rule(batch: pa.RecordBatch) -> pa.Array:
+    """Course rule: keep ``passenger_count > 0`` (drops 0 and empty)."""
+    return pc.fill_null(pc.greater(batch["passenger_count"], 0), False)
+
+
+def green_rule(batch: pa.RecordBatch) -> pa.Array:
+    """Homework rule: keep ``passenger_count > 0`` and ``trip_distance > 0``."""
+    keep = pc.and_(pc.greater(batch["passenger_count"], 0), pc.greater(batch["trip_distance"], 0))
+    return pc.fill_null(keep, False)
+
+
+RULES: dict[str, RowRule] = {"yellow": yellow_rule, "green": green_rule}
+
+
+@dataclass
+class TypedFile:
+    """What the transform step hands to the exporters."""
+
+    path: str
+    color: str
+    slice: str
+    source_name: str
+    rows_read: int
+    rows_kept: int
+    columns: list[str]
+    renamed: dict[str, str]
+    pickup_dates: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _batches(path: Path, schema: TripSchema, name: str) -> Iterator[pa.RecordBatch]:
+    convert = pacsv.ConvertOptions(
+        column_types={c: schema.read_type(c) for c in schema.columns},
+        include_columns=list(schema.columns),
+        strings_can_be_null=True,
+        timestamp_parsers=["%Y-%m-%d %H:%M:%S", pacsv.ISO8601],
+    )
+    stream = pa.input_stream(str(path), compression="gzip")
+    try:
+        reader = pacsv.open_csv(
+            stream, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE), convert_options=convert
+        )
+        yield from reader
+    finally:
+        stream.close()
+
+
+def _typed(
+    batch: pa.RecordBatch, schema: TripSchema, name: str, month: str, path: Path
+) -> pa.RecordBatch:
+    arrays, names = [], []
+    for column in schema.columns:
+        values = batch[column]
+        if column in INT_COLUMNS:
+            try:
+                values = pc.cast(values, pa.int64(), safe=True)
+            except pa.ArrowInvalid:
+                raise _bad_value_error(path, name, column, "int64") from None
+        arrays.append(values)
+        names.append(to_snake_case(column))
+    pickup = batch[schema.pickup_column]
+    arrays.append(pc.cast(pickup, pa.date32()))
+    names.append(schema.pickup_date_column)
+    arrays.append(pa.array([month] * batch.num_rows, pa.string()))
+    names.append("source_month")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): CSV conversion error to ([^:]+): invalid value '(.*)'"
+)
+_FIELDS = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
+def _check_value(kind: str) -> Callable[[str], bool]:
+    if kind.startswith("timestamp"):
+
+        def ok(text: str) -> bool:
+            try:
+                datetime.fromisoformat(text)
+                return True
+            except ValueError:
+                return False
+
+        return ok
+    if kind == "int64":
+
+        def ok_int(text: str) -> bool:
+            try:
+                return float(text).is_integer()
+            except ValueError:
+                return False
+
+        return ok_int
+
+    def ok_float(text: str) -> bool:
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return False
+
+    return ok_float
+
+
+def locate(path: Path, predicate: Callable[[list[str], int], bool]) -> tuple[int, list[str]] | None:
+    """The first data line (1-based, header is line 1) whose fields fail ``predicate``."""
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for row in reader:
+            if not predicate(row, reader.line_num):
+                return reader.line_num, row
+    return None
+
+
+def _bad_value_error(path: Path, name: str, column: str, kind: str) -> TaxiDataError:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    index = header.index(column)
+    ok = _check_value(kind)
+    found = locate(path, lambda row, _: index >= len(row) or row[index] == "" or ok(row[index]))
+    what = "a timestamp (YYYY-MM-DD HH:MM:SS)" if kind.startswith("timestamp") else (
+        "a whole number" if kind == "int64" else "a number")  # fmt: skip
+    if found is None:
+        return TaxiDataError(
+            f"{name}, column {column}: a value is not {what}; fix the file and re-run."
+        )
+    line, row = found
+    return TaxiDataError(
+        f"{name}, line {line}, column {column}: {row[index]!r} is not {what}; fix or remove that row and re-run."
+    )
+
+
+def _explain(error: Exception, path: Path, name: str, schema: TripSchema) -> TaxiDataError:
+    text = str(error)
+    if (
+        isinstance(error, OSError)
+        and not isinstance(error, pa.ArrowInvalid)
+        or "ompressed" in text
+        or "gzip" in text.lower()
+    ):
+        return TaxiDataError(
+            f"{name} is a truncated or corrupt gzip file ({text}); download it again and re-run."
+        )
+    match = _CONVERSION.search(text)
+    if match:
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle))
+        column = header[int(match[1])]
+        return _bad_value_error(path, name, column, match[2].strip())
+    fields = _FIELDS.search(text)
+    if fields:
+        expected = int(fields[1])
+        found = locate(path, lambda row, _: len(row) == expected)
+        where = f", line {found[0]}" if found else ""
+        return TaxiDataError(
+            f"{name}{where}: the row has {fields[2]} fields but the header has {expected}; fix or remove that row and re-run."
+        )
+    if "Empty CSV file" in text:
+        return TaxiDataError(
+            f"{name} has no header line (empty CSV); replace it with the original file and re-run."
+        )
+    return TaxiDataError(f"{name} could not be parsed as CSV ({text}); fix the file and re-run.")
+
+
+def stage_typed(
+    source: Path,
+    color: str,
+    month: str,
+    out: Path,
+    name: str | None = None,
+    day: date | None = None,
+) -> TypedFile:
+    """Stream ``source`` into the typed, filtered parquet file ``out``; see the module docstring.
+
+    ``day`` keeps only pickups on that date (the parameterized pipeline's slice).
+    """
+    schema = schema_for(color)
+    name = name or source.name
+    rule = RULES[color]
+    part = out.with_name(out.name + ".part")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows_read = rows_kept = 0
+    dates: set[date] = set()
+    writer: pq.ParquetWriter | None = None
+    try:
+        try:
+            for batch in _batches(source, schema, name):
+                rows_read += batch.num_rows
+                typed = _typed(batch, schema, name, month, source)
+                keep = rule(typed)
+                if day is not None:
+                    on_day = pc.equal(typed[schema.pickup_date_column], pa.scalar(day, pa.date32()))
+                    keep = pc.and_(keep, pc.fill_null(on_day, False))
+                kept = typed.filter(keep)
+                if writer is None:
+                    writer = pq.ParquetWriter(part, kept.schema, compression="snappy")
+                if kept.num_rows:
+                    writer.write_batch(kept)
+                    rows_kept += kept.num_rows
+                    dates.update(pc.unique(kept[schema.pickup_date_column]).to_pylist())
+        except TaxiDataError:
+            raise
+        except (pa.ArrowInvalid, OSError, EOFError) as error:
+            raise _explain(error, source, name, schema) from None
+        if rows_read == 0:
+            raise TaxiDataError(
+                f"{name} has a header but no rows; the source file is incomplete, re-publish it and re-run."
+            )
+        if writer is None:
+            writer = pq.ParquetWriter(part, schema.sink_schema, compression="snappy")
+        writer.close()
+        writer = None
+        part.replace(out)
+    finally:
+        if writer is not None:
+            writer.close()
+        part.unlink(missing_ok=True)
+    return TypedFile(
+        path=str(out), color=color, slice=month, source_name=name, rows_read=rows_read,
+        rows_kept=rows_kept, columns=schema.sink_schema.names, renamed=schema.renames,
+        pickup_dates=sorted(d.isoformat() for d in dates if d is not None),
+    )  # fmt: skip
+
+
+def iter_typed(path: Path, batch_size: int = 131_072) -> Iterator[pa.RecordBatch]:
+    """Stream a typed parquet staging file back, batch by batch."""
+    with pq.ParquetFile(path) as parquet:
+        yield from parquet.iter_batches(batch_size=batch_size)
