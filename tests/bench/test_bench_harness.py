@@ -1,0 +1,110 @@
+"""The benchmark harness: measurement, target checks, and a --quick end-to-end run on the twin."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "scripts")]
+
+import measure  # noqa: E402
+from report import Row  # noqa: E402
+from run import QUICK_ROWS, checks  # noqa: E402
+
+
+def test_measure_sees_the_memory_of_a_child_process():
+    """A grandchild holding 200 MB must show in the tree's peak RSS; the parent alone would not."""
+    code = (
+        "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+        '\'import time; b = bytearray(200 * 2**20); b[::4096] = b"x" * len(b[::4096]); '
+        "time.sleep(0.5)'], check=True)"
+    )
+    m = measure.measure([sys.executable, "-c", code])
+    assert m.returncode == 0
+    assert m.peak_rss_mb > 200
+    assert 0.5 < m.wall_s < 30
+
+
+def test_measure_reports_a_failing_command_with_its_stderr():
+    code = "import sys; sys.exit('the table ny_taxi.x does not exist')"
+    with pytest.raises(measure.StepFailed, match="exited with 1:\nthe table ny_taxi.x does not"):
+        measure.measure([sys.executable, "-c", code], label="probe")
+
+
+def _rows(**walls_rss_rows) -> dict[str, Row]:
+    return {k: Row(k, k, *v) for k, v in walls_rss_rows.items()}
+
+
+def test_targets_met_and_missed_are_reported_honestly():
+    met = _rows(
+        course_ingest=(20.0, 1500, 100),
+        floor_ingest=(2.5, 30, 110),
+        project_ingest=(3.0, 200, 100),
+        course_run=(30.0, 1800, 100),
+        project_run=(8.0, 420, 100),
+        project_rerun=(8.5, 420, 100),
+        project_run_3x=(20.0, 450, 300),
+        bq_load=(5.0, 300, 100),
+    )
+    facts = {"bq_load_write_mb": 1.0, "gcs_parquet_mb": 20.0}
+    assert [c.ok for c in checks(met, facts)] == [True] * 7
+
+    missed = dict(met)
+    missed["project_ingest"] = Row("project_ingest", "", 4.0, 200, 100)  # 5x course, 1.6x floor
+    missed["project_rerun"] = Row("project_rerun", "", 8.5, 420, 200)  # rows doubled
+    missed["project_run_3x"] = Row("project_run_3x", "", 20.0, 900, 300)  # memory grows
+    verdicts = {c.target: c.ok for c in checks(missed, {**facts, "bq_load_write_mb": 30.0})}
+    assert verdicts == {
+        "ingest ≥ 5x faster than course ingest": True,
+        "ingest ≤ 1.5x the COPY floor": False,
+        "`mage run` ≥ 3x faster than course": True,
+        "`mage run` peak RSS ≤ 500 MB": True,
+        "peak RSS flat from 1x to 3x rows (≤ 1.2x)": False,
+        "re-run ≤ 1.2x first run, same rows": False,
+        "GCS → BigQuery moves no data through the client": False,
+    }
+
+
+def test_unmeasured_targets_are_not_reported_as_met():
+    found = checks(_rows(course_ingest=(20.0, 1500, 100)), {})
+    assert {c.ok for c in found} == {None}
+
+
+@pytest.mark.twin
+def test_quick_benchmark_end_to_end(tmp_path):
+    out = tmp_path / "latest.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"]
+        + ["--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    report = out.read_text()
+    assert "- machine: " in report and " cores, " in report
+
+    month = tmp_path / "work" / "data" / "yellow" / "yellow_tripdata_2021-01.csv.gz"
+    frame = pd.read_csv(month, usecols=["passenger_count"], dtype="Int64")
+    assert len(frame) == QUICK_ROWS
+    kept = int((frame["passenger_count"] > 0).sum())
+
+    def landed(step: str) -> int:
+        line = next(x for x in report.splitlines() if x.startswith(f"| {step}"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert re.fullmatch(r"\d+\.\d\d", cells[1]), line  # a wall time was measured
+        assert float(cells[2]) > 10, line  # peak RSS in MB
+        return int(cells[3].replace(",", ""))
+
+    assert landed("course: load→transform→export") == kept
+    assert landed("course: whole `mage run`") == kept
+    assert landed("floor:") == QUICK_ROWS
+    if (ROOT / "mage_project" / "pipelines" / "api_to_postgres" / "metadata.yaml").exists():
+        assert landed("this project: whole `mage run` ") == kept
+        assert landed("this project: re-run") == kept
