@@ -17,6 +17,7 @@ emulator ignores.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -117,10 +118,8 @@ def replace_month_from_gcs(
         sql = f"CREATE OR REPLACE TABLE `{final}` AS {keep}SELECT * FROM `{staging}`"
         bq_call(f"replacing month {slice_id} in {final}", lambda: client.query(sql).result())
     finally:
-        try:
+        with contextlib.suppress(Exception):  # cleanup must not hide the real error
             client.delete_table(staging, not_found_ok=True)
-        except Exception:  # noqa: BLE001 - cleanup of a staging table must not hide the real error
-            pass
     return LoadResult(
         sink=f"bigquery:{final}", slice=slice_id, rows=rows, seconds=time.perf_counter() - started
     )

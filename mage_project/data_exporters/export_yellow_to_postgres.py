@@ -1,0 +1,16 @@
+"""Export: replace this month (source_month) in Postgres ny_taxi.yellow_cab_data by COPY in one
+transaction under an advisory lock; other months are untouched. See utils/postgres.py."""
+
+from mage_project.utils.ingest import YELLOW_TABLE, export_postgres
+
+if "data_exporter" not in globals():
+    from mage_ai.data_preparation.decorators import data_exporter
+
+
+@data_exporter
+def export_yellow_to_postgres(typed: dict, *args, **kwargs) -> dict:
+    result = export_postgres(typed, YELLOW_TABLE)
+    print(
+        f"{YELLOW_TABLE}: month {result.slice} replaced with {result.rows:,} rows in {result.seconds:.1f} s"
+    )
+    return result.to_dict()

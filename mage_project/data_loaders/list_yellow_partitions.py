@@ -1,0 +1,40 @@
+"""Load: the month's objects in the partitioned yellow dataset in GCS (names only; the data
+stays in GCS and BigQuery reads it server-side)."""
+
+from mage_project.utils.gcs import list_objects
+from mage_project.utils.ingest import YELLOW_PARTITIONED_PREFIX
+from mage_project.utils.settings import env
+from mage_project.utils.slices import month_slice_from_kwargs
+
+if "data_loader" not in globals():
+    from mage_ai.data_preparation.decorators import data_loader
+if "test" not in globals():
+    from mage_ai.data_preparation.decorators import test
+
+
+@data_loader
+def list_yellow_partitions(*args, **kwargs) -> dict:
+    month = month_slice_from_kwargs(kwargs)
+    bucket = env("GCS_BUCKET")
+    suffix = f"/{month.name}.parquet"
+    names = [
+        b.name
+        for b in list_objects(bucket, YELLOW_PARTITIONED_PREFIX + "/")
+        if b.name.endswith(suffix)
+    ]
+    return {
+        "bucket": bucket,
+        "prefix": YELLOW_PARTITIONED_PREFIX,
+        "color": month.color,
+        "year": month.year,
+        "month": month.month,
+        "slice": month.name,
+        "objects": names,
+    }
+
+
+@test
+def test_output(output, *args) -> None:
+    assert output["objects"], (
+        f"no objects for month {output['slice']} under gs://{output['bucket']}/{output['prefix']}/; run api_to_gcs for that month first"
+    )

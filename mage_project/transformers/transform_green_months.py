@@ -1,0 +1,45 @@
+"""Transform (homework): keep passenger_count > 0 and trip_distance > 0, add lpep_pickup_date,
+rename CamelCase columns to snake_case — VendorID→vendor_id, RatecodeID→ratecode_id,
+PULocationID→pu_location_id, DOLocationID→do_location_id (the other 16 are already
+snake_case). Pickups outside the month are kept (they belong to the file they came from)."""
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mage_project.utils.ingest import transform
+from mage_project.utils.schema import TLC_VENDOR_IDS
+
+if "transformer" not in globals():
+    from mage_ai.data_preparation.decorators import transformer
+if "test" not in globals():
+    from mage_ai.data_preparation.decorators import test
+
+
+@transformer
+def transform_green_months(loaded: dict, *args, **kwargs) -> dict:
+    typed = [transform(staged).to_dict() for staged in loaded["months"]]
+    dates = sorted({d for t in typed for d in t["pickup_dates"]})
+    print(
+        f"rows kept: {sum(t['rows_kept'] for t in typed):,} of {sum(t['rows_read'] for t in typed):,}; "
+        f"{len(dates)} lpep_pickup_date values; renamed: {typed[0]['renamed']}"
+    )
+    return {"months": typed}
+
+
+@test
+def test_vendor_id_is_a_tlc_vendor(output, *args) -> None:
+    for typed in output["months"]:
+        vendors = pq.read_table(typed["path"], columns=["vendor_id"])["vendor_id"]
+        values = set(pc.unique(vendors).to_pylist())
+        assert values <= TLC_VENDOR_IDS, (
+            f"{typed['source_name']}: vendor_id values {values - TLC_VENDOR_IDS} are not TLC vendors"
+        )
+
+
+@test
+def test_passenger_count_and_distance_positive(output, *args) -> None:
+    for typed in output["months"]:
+        table = pq.read_table(typed["path"], columns=["passenger_count", "trip_distance"])
+        if table.num_rows:
+            assert pc.min(table["passenger_count"]).as_py() > 0, "passenger_count must be > 0"
+            assert pc.min(table["trip_distance"]).as_py() > 0, "trip_distance must be > 0"
