@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
@@ -113,13 +114,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 async def _deserialize(struct) -> dict:
-    from pulumi.runtime import rpc
-
     return _plain(rpc.deserialize_properties(struct, keep_unknowns=True))
 
 
 def _plain(value: Any) -> Any:
-    """Resource references and unknowns become strings; dicts/lists are copied."""
+    """Secrets are unwrapped; resource references and unknowns become strings."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return _plain(value.get("value"))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,0 +1,38 @@
+"""Cached offline plans of the committed stacks and a helper to build violating variants."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from infra.planned import PlannedResource  # noqa: E402
+from infra.testing import Plan, run_program  # noqa: E402
+
+
+@cache
+def planned(stack: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Plan:
+    """Cached run of the program for a stack (overrides as key/value pairs)."""
+    return run_program(stack, dict(overrides))
+
+
+def mutated(
+    resources: list[PlannedResource], type_: str, change, index: int = 0
+) -> list[PlannedResource]:
+    """A copy of the plan where ``change(inputs)`` edited the index-th resource of type_."""
+    out, seen = [], 0
+    for r in resources:
+        if r.type == type_:
+            if seen == index:
+                inputs = copy.deepcopy(r.inputs)
+                change(inputs)
+                r = PlannedResource(r.type, r.name, inputs, r.parent, r.custom)
+            seen += 1
+        out.append(r)
+    if seen <= index:
+        raise AssertionError(f"the plan has no {type_} #{index} to mutate")
+    return out
