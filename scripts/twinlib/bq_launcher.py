@@ -50,12 +50,27 @@ def accept_any_upload_content_type() -> None:
     )
 
 
+def load_parquet_by_name() -> None:
+    """Replace bqemulator's parquet load handler with a by-name, non-hive one."""
+    from bqemulator.jobs import executor
+
+    def load_parquet(path: str, target_ref: str, ctx) -> None:
+        ctx.engine.execute(
+            f"INSERT INTO {target_ref} BY NAME "
+            "SELECT * FROM read_parquet(?, hive_partitioning = false, union_by_name = true)",
+            [path],
+        )
+
+    executor._LOAD_FORMAT_HANDLERS["PARQUET"] = load_parquet
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["install-spatial"]:
         print(f"DuckDB spatial extension ready: {install_spatial_extension()}")
         return
     install_spatial_extension()
     accept_any_upload_content_type()
+    load_parquet_by_name()
     from bqemulator.cli import main as bqemulator_main
 
     bqemulator_main(args=argv, prog_name="bqemulator")

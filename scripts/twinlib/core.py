@@ -72,6 +72,7 @@ class Twin:
         self.data_dir = Path(configured).resolve() if configured else self.state_dir / "data"
         self.mage = False
         self.reused = False
+        self.start_seconds: float | None = None
         self._procs: dict[str, subprocess.Popen] = {}
         self._records: dict[str, ServiceRecord] = {}
         self._superuser_password: str | None = None
@@ -141,6 +142,7 @@ class Twin:
 
     def start(self, mage: bool = True) -> Twin:
         """Start every service and wait until each is ready (or reuse a healthy running twin)."""
+        began = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
         existing = TwinState.load(self.state_dir)
@@ -160,6 +162,7 @@ class Twin:
         except BaseException:
             self.stop()
             raise
+        self.start_seconds = time.monotonic() - began
         return self
 
     def _start_postgres(self) -> None:
@@ -215,8 +218,7 @@ class Twin:
         env = {
             "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root),
             "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false",  # offline: no avro download attempt
-            "BQEMU_LOG_FORMAT": "console",
-            "NO_COLOR": "1",
+            "BQEMU_LOG_FORMAT": "json",
         }
         proc = self._spawn("bigquery", command, extra_env=env)
         self._wait("bigquery", proc, lambda: http_ok(f"{self._url('bigquery')}/readyz"))
@@ -341,20 +343,34 @@ class Twin:
             stop_recorded(self.state_dir)
             self._records.clear()
             return
-        for proc in self._procs.values():
-            proc.poll()  # reap exited leaders so their groups are recognised below
         for name in reversed(SERVICES):
-            record = self._records.get(name)
-            if record is None or not group_is_ours(record.pgid, record.start_time):
-                continue
-            stop_group(
-                record.pgid,
-                STOP_SIGNALS.get(name, signal.SIGTERM),
-                leader=self._procs.get(name),
-            )
-        self._procs.clear()
-        self._records.clear()
+            self._stop_one(name)
         TwinState.remove(self.state_dir)
+
+    def start_mage(self) -> None:
+        """Start Mage on this already running twin (on ``ports.mage``)."""
+        ensure_ports_free(self.ports, ["mage"])
+        self.mage = True
+        try:
+            self._start_mage()
+        except BaseException:
+            self.stop_mage()
+            raise
+
+    def stop_mage(self) -> None:
+        """Stop Mage (and its children) but leave the other services running."""
+        self._stop_one("mage")
+        self.mage = False
+        if self._records:
+            self._save_state()
+
+    def _stop_one(self, name: str) -> None:
+        record = self._records.pop(name, None)
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            proc.poll()  # reap an exited leader so its group is recognised below
+        if record is not None and group_is_ours(record.pgid, record.start_time):
+            stop_group(record.pgid, STOP_SIGNALS.get(name, signal.SIGTERM), leader=proc)
 
 
 # -- module helpers (also used by the CLI) ----------------------------------------------------
