@@ -23,10 +23,13 @@ class PlannedResource:
 
 def dig(value: Any, *path: str | int, default: Any = None) -> Any:
     for step in path:
-        if isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value) or isinstance(value, dict) and step in value:
-            value = value[step]
-        else:
+        in_list = (
+            isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value)
+        )
+        in_dict = isinstance(value, dict) and step in value
+        if not (in_list or in_dict):
             return default
+        value = value[step]
     return value
 
 

@@ -424,3 +424,23 @@ def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
     assert [name for name, _ in analyze(analyzer, r.SA_KEY, {"serviceAccountId": "sa"})] == [
         "no-service-account-keys"
     ]
+
+
+# --- The committed stacks, planned offline under mocks (infra.testing), pass every policy.
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_committed_stacks_pass_the_policy_pack(policies, stack):
+    from infra.testing import run_program
+
+    plan = run_program(stack)
+    planned_types = {resource.type for resource in plan.resources}
+    assert {r.SQL_INSTANCE, r.BUCKET, r.RUN_SERVICE, r.RUN_JOB} <= planned_types
+    assert any("IAMMember" in t or "IamMember" in t for t in planned_types)
+    found = {
+        (resource.type, resource.name, name): messages
+        for resource in plan.resources
+        for name, policy in policies.items()
+        if (messages := run_policy(policy, resource.type, resource.inputs))
+    }
+    assert found == {}
