@@ -399,8 +399,11 @@ def mage_executable() -> Path:
     raise TwinError("The `mage` command is missing; run `make setup` to create .venv with mage-ai.")
 
 
-def generate_sample_data(out_dir: Path) -> list[Path]:
-    """Fill ``out_dir`` with the default sample months (idempotent) via scripts/sample_data.py."""
+def generate_sample_data(
+    out_dir: Path, months: list[tuple[str, int, int]] | None = None
+) -> list[Path]:
+    """Fill ``out_dir`` with sample months (default: the demo's; idempotent) via
+    scripts/sample_data.py."""
     spec = importlib.util.spec_from_file_location("sample_data", SCRIPTS_DIR / "sample_data.py")
     if spec is None or spec.loader is None or not (SCRIPTS_DIR / "sample_data.py").exists():
         raise TwinError(
@@ -413,7 +416,9 @@ def generate_sample_data(out_dir: Path) -> list[Path]:
         sys.modules["sample_data"] = module
         spec.loader.exec_module(module)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return module.generate(out_dir)
+    if months is None:
+        return module.generate(out_dir)
+    return module.generate(out_dir, months=months)
 
 
 def create_dataset(bigquery_url: str, project: str, dataset: str) -> None:
