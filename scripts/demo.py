@@ -18,7 +18,6 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's P
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rich.console import Console  # noqa: E402
 from twinlib.core import DEFAULT_STATE_DIR, TwinError  # noqa: E402
 from twinlib.landed import collect, summary_table, wide_console  # noqa: E402
 from twinlib.pipelines import PIPELINES, PipelineError, check_pipeline, run_pipeline  # noqa: E402
