@@ -35,10 +35,15 @@ def locked_versions(root: Path) -> dict[str, str]:
     """Map each package of the `mage` group's resolution in uv.lock to its version (`uv export`)."""
     uv = shutil.which("uv")
     if uv is None:
-        raise SystemExit("uv is not installed; run scripts/setup.sh (it installs uv) and try again.")
+        raise SystemExit(
+            "uv is not installed; run scripts/setup.sh (it installs uv) and try again."
+        )
     exported = subprocess.run(
         [uv, "export", "--frozen", "--only-group", "mage", "--no-hashes", "--no-header"],
-        cwd=root, check=True, capture_output=True, text=True,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     versions: dict[str, str] = {}
     for line in exported.splitlines():
@@ -77,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is out of date with uv.lock; run "
-                  "`python docker/export_requirements.py`.", file=sys.stderr)
+            print(
+                f"{OUTPUT.relative_to(ROOT)} is out of date with uv.lock; run "
+                "`python docker/export_requirements.py`.",
+                file=sys.stderr,
+            )
             return 1
         return 0
     OUTPUT.write_text(text)

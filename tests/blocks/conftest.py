@@ -1,0 +1,54 @@
+"""Helpers for the pure-function tests: tiny TLC-shaped .csv.gz files written on the fly."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from mage_project.utils.schema import schema_for  # noqa: E402
+
+SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
+
+
+def row(color: str, **values: str) -> dict[str, str]:
+    """A valid row of ``color`` with some fields overridden."""
+    prefix = "tpep" if color == "yellow" else "lpep"
+    base = {c: "1" for c in schema_for(color).columns}
+    base.update(
+        {
+            f"{prefix}_pickup_datetime": "2021-01-05 10:00:00",
+            f"{prefix}_dropoff_datetime": "2021-01-05 10:12:00",
+        }
+    )
+    base.update(
+        {"store_and_fwd_flag": "N", "trip_distance": "2.5", "fare_amount": "9.5", "ehail_fee": ""}
+    )
+    base.update(values)
+    return base
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """``write_csv(color, rows, header=None, name=None)`` → a gzip CSV in the release naming."""
+
+    def write(
+        color: str,
+        rows: list[dict[str, str]],
+        header: list[str] | None = None,
+        name: str | None = None,
+    ) -> Path:
+        header = header or list(schema_for(color).columns)
+        path = tmp_path / (name or f"{color}_tripdata_2021-01.csv.gz")
+        lines = [",".join(header)] + [",".join(r.get(c, "") for c in header) for r in rows]
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        return path
+
+    return write
