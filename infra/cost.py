@@ -7,8 +7,10 @@ config implies, for the stack output; tests check both give the same figures.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ ARMOR = "gcp:compute/securityPolicy:SecurityPolicy"
 CONNECTOR = "gcp:vpcaccess/connector:Connector"
 
 
+def cents(amount: float) -> float:
+    """Round to cents half-up (sums are order-independent via math.fsum, so this is stable)."""
+    return float(Decimal(repr(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 class PriceTableError(ValueError):
     """prices.yaml lacks a price the stack needs."""
 
@@ -61,10 +68,11 @@ class RunCost:
     pipeline: str
     items: list[LineItem]
     runs_per_month: float
+    cron: str | None = None
 
     @property
     def per_run(self) -> float:
-        return sum(i.amount for i in self.items)
+        return math.fsum(i.amount for i in self.items)
 
     @property
     def monthly(self) -> float:
@@ -79,11 +87,11 @@ class Estimate:
 
     @property
     def idle_total(self) -> float:
-        return round(sum(i.amount for i in self.idle), 2)
+        return cents(math.fsum(i.amount for i in self.idle))
 
     @property
     def runs_monthly_total(self) -> float:
-        return round(sum(r.monthly for r in self.runs), 2)
+        return cents(math.fsum(r.monthly for r in self.runs))
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,9 @@ def _gib(memory: str) -> float:
     if not match:
         raise ValueError(f"memory limit {memory!r} is not like 2Gi or 512Mi")
     number, unit = float(match[1]), match[2]
-    return number if unit in ("Gi", "G") else number / 1024
+    # Kubernetes quantities, as Cloud Run reads them: Gi/Mi are binary, G/M decimal.
+    factor = {"Gi": 1.0, "Mi": 1 / 1024, "G": 1e9 / 2**30, "M": 1e6 / 2**30}[unit]
+    return number * factor
 
 
 def _cpu(cpu: str) -> float:
@@ -218,7 +228,7 @@ def _run_service_items(r: PlannedResource, prices: dict, hours: float) -> list[L
             mem * seconds,
             "GiB-second",
             p_mem,
-            f"{minimum} × {mem:g} GiB × {hours:g} h × 3600 s",
+            f"{minimum} × {mem:.4g} GiB × {hours:g} h × 3600 s",
         ),
     ]
 
@@ -273,9 +283,9 @@ def idle_items(
                 f"{assume.warehouse_gb:g} GB assumed",
             )
         elif r.type == FILESTORE:
-            gb = sum(float(s.get("capacityGb", 0)) for s in r.get("fileShares", default=[]) or [])
-            if not gb:
-                gb = float(r.get("fileShares", "capacityGb", default=0))
+            shares = r.get("fileShares", default=[]) or []  # one block in pulumi-gcp
+            shares = [shares] if isinstance(shares, dict) else shares
+            gb = math.fsum(float(s.get("capacityGb", 0)) for s in shares)
             flat(r, "filestore_basic_hdd_gib_month", "Filestore BASIC_HDD", gb, f"{gb:g} GiB")
         elif r.type == FORWARDING_RULE:
             flat(
@@ -373,10 +383,11 @@ def run_costs(
                         mem * seconds,
                         "GiB-second",
                         p_mem,
-                        f"{mem:g} GiB × {assume.run_minutes:g} min × 60 s",
+                        f"{mem:.4g} GiB × {assume.run_minutes:g} min × 60 s",
                     ),
                 ],
                 runs_per_month=runs_per_month(cron) if cron else 0.0,
+                cron=cron,
             )
         )
     return costs

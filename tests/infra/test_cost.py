@@ -1,0 +1,198 @@
+"""Cost model (infra/cost.py) and `make cost` (scripts/cost.py): figures from the planned resources."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from infra_plans import planned
+
+from infra import cost
+from infra.config import parse
+from infra.testing import Plan
+
+ROOT = Path(__file__).resolve().parents[2]
+IDLE_LIMIT_DEV = 15.0  # the brief: the default dev config idles at or under $15/month
+
+
+def plan_estimate(plan: Plan) -> cost.Estimate:
+    return cost.estimate(plan.resources, cost.assumptions_for(parse(plan.config)))
+
+
+def cost_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
+    env["COLUMNS"] = "400"
+    return subprocess.run(
+        [sys.executable, "scripts/cost.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def dollars(pattern: str, text: str) -> float:
+    found = re.findall(pattern, text)
+    assert len(found) == 1, (pattern, found)
+    return float(found[0].replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def dev_cli() -> str:
+    result = cost_cli("--stack", "dev")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_cost_dev_figure_is_the_model_figure_and_under_15(dev_plan: Plan, dev_cli: str):
+    printed = dollars(r"Idle monthly cost \(stack dev\): \$([\d,.]+)", dev_cli)
+    expected = plan_estimate(dev_plan)
+    assert printed == expected.idle_total
+    assert printed == dev_plan.outputs["estimated_idle_monthly_usd"]
+    assert printed <= IDLE_LIMIT_DEV
+    runs = dollars(r"Scheduled runs per month \(stack dev\): \$([\d,.]+)", dev_cli)
+    assert runs == expected.runs_monthly_total
+
+
+def test_make_cost_shows_the_arithmetic_line_by_line(dev_plan: Plan, dev_cli: str):
+    rows = [line.split("│") for line in dev_cli.splitlines() if line.startswith("│")]
+    for item in plan_estimate(dev_plan).idle:
+        matching = [r for r in rows if r[1].strip() == item.resource and r[2].strip() == item.what]
+        assert len(matching) == 1, item
+        quantity, unit_price, amount = (c.strip() for c in matching[0][3:6])
+        assert quantity.endswith(item.unit) and unit_price.endswith(f"/ {item.unit}")
+        assert float(unit_price.lstrip("$").split(" ")[0]) == item.unit_price
+        assert amount == f"${item.amount:,.2f}"
+    assert "730 h = 730 instance-hour" in dev_cli  # Cloud SQL db-f1-micro, always running
+    assert "× 30.42 runs/month (cron 0 5 * * *)" in dev_cli
+
+
+def test_make_cost_compares_with_the_official_template(dev_plan: Plan, dev_cli: str):
+    official = cost.estimate(cost.official_template_plan()).idle_total
+    shown = dollars(
+        r"mage-ai-terraform-templates/gcp \(same price table\) +│ +\$([\d,.]+)", dev_cli
+    )
+    assert shown == official
+    ours = plan_estimate(dev_plan).idle_total
+    assert dollars(r"│ difference +│ +\$([\d,.]+)", dev_cli) == pytest.approx(official - ours)
+    assert "│ filestore " in dev_cli and "1024 GiB = 1,024 GiB-month" in dev_cli
+
+
+def test_make_cost_prod_and_bad_stack():
+    prod = cost_cli("--stack", "prod", "--no-compare")
+    assert prod.returncode == 0, prod.stderr
+    expected = plan_estimate(planned("prod")).idle_total
+    assert dollars(r"Idle monthly cost \(stack prod\): \$([\d,.]+)", prod.stdout) == expected
+    assert "official" not in prod.stdout
+    bad = cost_cli("--stack", "qa")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert (
+        bad.stderr.strip()
+        == "Pulumi.qa.yaml not found: use one of the committed stacks (dev, prod)."
+    )
+
+
+# The stack output prices the config (the program cannot see its own plan): it must agree with
+# pricing the planned resources, for the committed stacks and for variants of every billable knob.
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [
+        ("dev", ()),
+        ("prod", ()),
+        ("dev", (("mage-gcp:mode", "always-on"), ("mage-gcp:serviceMemory", "4Gi"))),
+        ("dev", (("mage-gcp:sqlTier", "db-g1-small"), ("mage-gcp:sqlDiskType", "PD_HDD"))),
+        (
+            "dev",
+            (("mage-gcp:sqlTier", "db-custom-2-7680"), ("mage-gcp:sqlAvailability", "REGIONAL")),
+        ),
+        ("dev", (("mage-gcp:lakeExpectedGb", "250"), ("mage-gcp:expectedRunMinutes", "45"))),
+        (
+            "dev",
+            (
+                (
+                    "mage-gcp:schedules",
+                    json.dumps(
+                        [
+                            {"pipeline": "green_taxi_etl", "cron": "0 5 * * *"},
+                            {"pipeline": "api_to_postgres", "cron": "*/30 * * * 1-5"},
+                        ]
+                    ),
+                ),
+                ("mage-gcp:jobCpu", "2"),
+            ),
+        ),
+    ],
+)
+def test_stack_output_agrees_with_pricing_the_plan(stack: str, overrides: tuple):
+    plan = planned(stack, overrides)
+    from_plan = plan_estimate(plan)
+    from_config = cost.estimate_for_config(parse(plan.config))
+    assert plan.outputs["estimated_idle_monthly_usd"] == from_plan.idle_total
+    assert from_config.idle_total == from_plan.idle_total
+    assert from_config.runs_monthly_total == from_plan.runs_monthly_total
+    assert sorted((i.what, round(i.amount, 9)) for i in from_config.idle) == sorted(
+        (i.what, round(i.amount, 9)) for i in from_plan.idle
+    )
+
+
+def test_scale_to_zero_ui_costs_nothing_idle_and_always_on_does(dev_plan: Plan, prod_plan: Plan):
+    assert not [i for i in plan_estimate(dev_plan).idle if i.resource == "mage-ui"]
+    always_on = [i for i in plan_estimate(prod_plan).idle if i.resource == "mage-ui"]
+    assert [i.unit for i in always_on] == ["vCPU-second", "GiB-second"]
+    assert (
+        always_on[0].unit_price
+        == cost.load_prices()["prices"]["cloud_run_vcpu_second_instance"]["price"]
+    )
+
+
+def test_official_template_model():
+    items = {i.what: i for i in cost.estimate(cost.official_template_plan()).idle}
+    assert items["Filestore BASIC_HDD"].quantity == 1024
+    assert items["Cloud Run min instance vCPU (CPU always allocated)"].quantity == 2 * 730 * 3600
+    assert "Load balancer forwarding rule" in items
+    assert cost.estimate(cost.official_template_plan()).idle_total > 250
+
+
+@pytest.mark.parametrize(
+    ("cron", "runs"),
+    [
+        ("0 5 * * *", 30.42),
+        ("*/30 * * * *", 48 * 30.42),
+        ("0 5 * * 1-5", 30.42 * 5 / 7),
+        ("0 5 1 * *", 1),
+        ("0 5 1 1 *", 1 / 12),
+        ("15,45 6-8 * * *", 6 * 30.42),
+    ],
+)
+def test_runs_per_month(cron: str, runs: float):
+    assert cost.runs_per_month(cron) == pytest.approx(runs)
+
+
+def test_totals_round_half_up_and_do_not_depend_on_resource_order(prod_plan: Plan):
+    assert cost.cents(224.355) == 224.36 and cost.cents(0.125) == 0.13
+    forward = plan_estimate(prod_plan)
+    backward = cost.estimate(
+        list(reversed(prod_plan.resources)), cost.assumptions_for(parse(prod_plan.config))
+    )
+    assert forward.idle_total == backward.idle_total
+
+
+def test_memory_quantities():
+    assert cost._gib("2Gi") == 2 and cost._gib("512Mi") == 0.5
+    assert cost._gib("2G") == pytest.approx(2e9 / 2**30)
+    with pytest.raises(ValueError, match="not like 2Gi"):
+        cost._gib("lots")
+
+
+def test_missing_price_is_one_clear_sentence(dev_plan: Plan):
+    prices = copy.deepcopy(cost.load_prices())
+    del prices["prices"]["cloud_sql_db_f1_micro_hour"]
+    with pytest.raises(cost.PriceTableError, match=r"no usable price 'cloud_sql_db_f1_micro_hour'"):
+        cost.estimate(dev_plan.resources, prices=prices)
