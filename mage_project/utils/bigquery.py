@@ -29,9 +29,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from mage_project.utils.clients import bigquery_client, project_id
-from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.postgres import LoadResult
 from mage_project.utils.retries import call_with_retries
+from mage_project.utils.settings import retry_attempts
 
 T = TypeVar("T")
 BQ_TYPES = {
@@ -60,14 +61,17 @@ def _transient(error: BaseException) -> bool:
 
 
 def bq_call(what: str, fn: Callable[[], T]) -> T:
-    """Run one BigQuery call with our retry policy; a persistent failure becomes one sentence."""
+    """Run one BigQuery call with our retry policy; a persistent failure becomes one sentence.
+
+    Every call inside passes ``retry=None`` (and ``job_retry=None``): the client library's own
+    default retry (up to 10 minutes per call) would otherwise hide an unreachable endpoint."""
     try:
         return call_with_retries(fn, _transient)
     except (requests.RequestException, gexc.GoogleAPICallError) as error:
         where = os.environ.get("BIGQUERY_EMULATOR_HOST") or "BigQuery"
-        reason = str(error).splitlines()[0][:300]
+        tries = f" after {retry_attempts()} attempts" if _transient(error) else ""
         raise TaxiDataError(
-            f"BigQuery at {where} failed while {what} ({reason}); start it (`make up`) or check BIGQUERY_DATASET and credentials, then re-run."
+            f"BigQuery at {where} failed while {what}{tries} ({short_reason(error, 300)}); start it (`make up`) or check BIGQUERY_DATASET and credentials, then re-run."
         ) from None
 
 
@@ -98,17 +102,22 @@ def replace_month_from_gcs(
     )
     bq_call(
         "creating the dataset",
-        lambda: client.create_dataset(f"{project}.{dataset}", exists_ok=True),
+        lambda: client.create_dataset(f"{project}.{dataset}", exists_ok=True, retry=None),
     )
     bq_call(
-        "dropping an old staging table", lambda: client.delete_table(staging, not_found_ok=True)
+        "dropping an old staging table",
+        lambda: client.delete_table(staging, not_found_ok=True, retry=None),
     )
     try:
         bq_call(
             f"loading {uri}",
-            lambda: client.load_table_from_uri(uri, staging, job_config=config).result(),
+            lambda: client.load_table_from_uri(uri, staging, job_config=config, retry=None).result(
+                retry=None
+            ),
         )
-        rows = bq_call("counting staged rows", lambda: client.get_table(staging).num_rows)
+        rows = bq_call(
+            "counting staged rows", lambda: client.get_table(staging, retry=None).num_rows
+        )
         exists = bq_call("looking up the table", lambda: _exists(client, final))
         keep = (
             f"SELECT * FROM `{final}` WHERE source_month != '{slice_id}' UNION ALL "
@@ -116,10 +125,15 @@ def replace_month_from_gcs(
             else ""
         )
         sql = f"CREATE OR REPLACE TABLE `{final}` AS {keep}SELECT * FROM `{staging}`"
-        bq_call(f"replacing month {slice_id} in {final}", lambda: client.query(sql).result())
+        bq_call(
+            f"replacing month {slice_id} in {final}",
+            lambda: client.query(sql, retry=None, job_retry=None).result(
+                retry=None, job_retry=None
+            ),
+        )
     finally:
         with contextlib.suppress(Exception):  # cleanup must not hide the real error
-            client.delete_table(staging, not_found_ok=True)
+            client.delete_table(staging, not_found_ok=True, retry=None, timeout=30)
     return LoadResult(
         sink=f"bigquery:{final}", slice=slice_id, rows=rows, seconds=time.perf_counter() - started
     )
@@ -127,7 +141,7 @@ def replace_month_from_gcs(
 
 def _exists(client: bigquery.Client, table: str) -> bool:
     try:
-        client.get_table(table)
+        client.get_table(table, retry=None)
         return True
     except gexc.NotFound:
         return False

@@ -10,6 +10,7 @@ run never leaves a half file that a later step could mistake for the month.
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.retries import call_with_retries
 from mage_project.utils.schema import schema_for
+from mage_project.utils.settings import retry_attempts
 from mage_project.utils.slices import MonthSlice
 
 CHUNK = 1 << 20
@@ -55,6 +57,17 @@ def _local_source(source: str) -> Path | None:
     return None
 
 
+_INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
+
+
+def _network_reason(error: BaseException) -> str:
+    """``the connection dropped after 1500 bytes, 8864 more were expected`` or the OS error."""
+    dropped = _INCOMPLETE.search(str(error))
+    if dropped:
+        return f"the connection dropped after {dropped[1]} bytes, {dropped[2]} more were expected"
+    return short_reason(error)
+
+
 def _download(url: str, dest: Path) -> None:
     part = dest.with_name(dest.name + ".part")
     part.unlink(missing_ok=True)
@@ -69,7 +82,7 @@ def _download(url: str, dest: Path) -> None:
                         f"{url} was not found (HTTP 404): that month is not published; check the colour, year and month, or TAXI_DATA_BASE_URL."
                     )
                 if response.status_code >= 500 or response.status_code == 429:
-                    raise _Retryable(f"HTTP {response.status_code}")
+                    raise _Retryable(f"the server answered HTTP {response.status_code}")
                 if response.status_code >= 400:
                     raise TaxiDataError(
                         f"{url} answered HTTP {response.status_code}; check TAXI_DATA_BASE_URL and that the file is public."
@@ -79,14 +92,14 @@ def _download(url: str, dest: Path) -> None:
                     for chunk in response.iter_content(CHUNK):
                         out.write(chunk)
         except requests.RequestException as error:
-            raise _Retryable(str(error)) from error
+            raise _Retryable(_network_reason(error)) from error
 
     try:
         call_with_retries(attempt, lambda e: isinstance(e, _Retryable))
     except _Retryable as error:
         part.unlink(missing_ok=True)
         raise TaxiDataError(
-            f"Downloading {url} failed after retries ({error}); check the network or the file server and re-run."
+            f"Downloading {url} failed after {retry_attempts()} attempts ({error}); check the network or the file server and re-run."
         ) from None
     except BaseException:
         part.unlink(missing_ok=True)

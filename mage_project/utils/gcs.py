@@ -33,9 +33,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from mage_project.utils.clients import storage_client
-from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.postgres import LoadResult
 from mage_project.utils.retries import call_with_retries
+from mage_project.utils.settings import retry_attempts
 from mage_project.utils.transform import iter_typed
 
 T = TypeVar("T")
@@ -56,14 +57,17 @@ def _transient(error: BaseException) -> bool:
 
 
 def gcs_call(what: str, fn: Callable[[], T]) -> T:
-    """Run one GCS call with our retry policy; a persistent failure becomes one sentence."""
+    """Run one GCS call with our retry policy; a persistent failure becomes one sentence.
+
+    Every call inside passes ``retry=None``: the client library's own default retry (up to
+    120 s per call) would otherwise hide an unreachable endpoint behind minutes of silence."""
     try:
         return call_with_retries(fn, _transient)
     except (requests.RequestException, gexc.GoogleAPICallError) as error:
         where = os.environ.get("STORAGE_EMULATOR_HOST") or "Google Cloud Storage"
-        reason = str(error).splitlines()[0][:200]
+        tries = f" after {retry_attempts()} attempts" if _transient(error) else ""
         raise TaxiDataError(
-            f"Cloud Storage at {where} failed while {what} after retries ({reason}); start it (`make up`) or check GCS_BUCKET and credentials, then re-run."
+            f"Cloud Storage at {where} failed while {what}{tries} ({short_reason(error)}); start it (`make up`) or check GCS_BUCKET and credentials, then re-run."
         ) from None
 
 
@@ -150,7 +154,7 @@ def replace_slice_objects(
     staging_root = f"{STAGING_PREFIX}/{prefix}/{slice_id}/"
     for old in gcs_call(
         "listing old staging objects",
-        lambda: list(client.list_blobs(bucket_name, prefix=staging_root)),
+        lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
     ):
         gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
     run_root = f"{staging_root}{uuid.uuid4().hex}/"
@@ -165,14 +169,16 @@ def replace_slice_objects(
             ),
         )
     existing = gcs_call(
-        "listing the dataset", lambda: list(client.list_blobs(bucket_name, prefix=f"{prefix}/"))
+        "listing the dataset",
+        lambda: list(client.list_blobs(bucket_name, prefix=f"{prefix}/", retry=None)),
     )
     for blob in existing:
         relative = blob.name[len(prefix) + 1 :]
         if relative not in files and owned(relative):
             gcs_call(f"deleting stale {blob.name}", lambda blob=blob: blob.delete(retry=None))
     for blob in gcs_call(
-        "listing staging objects", lambda: list(client.list_blobs(bucket_name, prefix=run_root))
+        "listing staging objects",
+        lambda: list(client.list_blobs(bucket_name, prefix=run_root, retry=None)),
     ):
         gcs_call(f"deleting {blob.name}", lambda blob=blob: blob.delete(retry=None))
     return LoadResult(
@@ -220,4 +226,6 @@ def upload_single(
 
 def list_objects(bucket_name: str, prefix: str) -> list[storage.Blob]:
     client = storage_client()
-    return gcs_call("listing objects", lambda: list(client.list_blobs(bucket_name, prefix=prefix)))
+    return gcs_call(
+        "listing objects", lambda: list(client.list_blobs(bucket_name, prefix=prefix, retry=None))
+    )

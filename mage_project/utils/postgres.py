@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.retries import call_with_retries
-from mage_project.utils.settings import env
+from mage_project.utils.settings import env, retry_attempts
 
 PG_TYPES = {
     pa.int64(): "bigint",
@@ -78,9 +78,8 @@ def connect(dsn: str) -> psycopg.Connection:
             lambda: psycopg.connect(dsn), lambda e: isinstance(e, psycopg.OperationalError)
         )
     except psycopg.OperationalError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TaxiDataError(
-            f"{_where(dsn)} is not reachable after retries ({reason}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
+            f"{_where(dsn)} is not reachable after {retry_attempts()} attempts ({short_reason(error)}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
         ) from None
 
 

@@ -7,14 +7,16 @@ batches whatever the month's size. The output appears under its final name only 
 
 Row rules: ``passenger_count > 0`` (yellow, the course's ``data[data['passenger_count'] > 0]``;
 nulls dropped too), plus ``trip_distance > 0`` for green. Pickups outside the source month are
-KEPT: the row belongs to the file (slice) it came from. Unknown extra columns are tolerated
-and dropped (TLC has added columns over the years); missing required columns are rejected.
+KEPT: the row belongs to the file (slice) it came from. Unknown extra columns are tolerated,
+dropped and reported — a logged warning and ``TypedFile.dropped_columns`` (TLC has added columns
+over the years); missing required columns are rejected.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,10 +28,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from mage_project.utils.download import read_header
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import INT_COLUMNS, TripSchema, schema_for, to_snake_case
 
 BLOCK_SIZE = 8 << 20
+log = logging.getLogger(__name__)
 RowRule = Callable[[pa.RecordBatch], pa.Array]
 
 
@@ -60,6 +64,7 @@ class TypedFile:
     columns: list[str]
     renamed: dict[str, str]
     pickup_dates: list[str] = field(default_factory=list)
+    dropped_columns: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,6 +221,12 @@ def stage_typed(
     schema = schema_for(color)
     name = name or source.name
     rule = RULES[color]
+    dropped = [c for c in read_header(source, name) if c not in schema.columns]
+    if dropped:
+        log.warning(
+            "%s: unknown column%s %s dropped (not part of the %s schema, not loaded into any sink).",
+            name, "s" if len(dropped) > 1 else "", ", ".join(dropped), color,
+        )  # fmt: skip
     part = out.with_name(out.name + ".part")
     out.parent.mkdir(parents=True, exist_ok=True)
     rows_read = rows_kept = 0
@@ -258,6 +269,7 @@ def stage_typed(
         path=str(out), color=color, slice=month, source_name=name, rows_read=rows_read,
         rows_kept=rows_kept, columns=schema.sink_schema.names, renamed=schema.renames,
         pickup_dates=sorted(d.isoformat() for d in dates if d is not None),
+        dropped_columns=dropped,
     )  # fmt: skip
 
 

@@ -26,7 +26,6 @@ from mage_project.utils.clients import storage_client  # noqa: E402
 from mage_project.utils.schema import schema_for  # noqa: E402
 from mage_project.utils.slices import MonthSlice  # noqa: E402
 
-
 # --- files ------------------------------------------------------------------------------------
 
 
@@ -36,7 +35,8 @@ def row(color: str, pickup: str = "2021-01-05 10:00:00", **values: str) -> dict[
     base = {c: "1" for c in schema_for(color).columns}
     base.update({f"{prefix}_pickup_datetime": pickup, f"{prefix}_dropoff_datetime": pickup})
     base.update({"store_and_fwd_flag": "N", "trip_distance": "2.5", "fare_amount": "9.5"})
-    base.update({"ehail_fee": ""})
+    if color == "green":
+        base["ehail_fee"] = ""
     base.update(values)
     return base
 
@@ -161,7 +161,7 @@ class FaultyFileServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:

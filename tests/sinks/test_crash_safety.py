@@ -141,7 +141,7 @@ def test_kill_during_gcs_replace_then_next_run_converges(sinks, files, tmp_path,
     else:  # killed in the commit phase: whole objects only, the other month untouched
         assert during != before
         assert {n: h for n, h in during.items() if n.endswith("/2021-02.parquet")} == b_objects
-    assert all(n.endswith((".parquet")) for n in during)
+    assert all(n.endswith(".parquet") for n in during)
 
     result = ingest.export_gcs_partitioned(typed, sinks.prefix)
     after = dataset_objects(sinks)
