@@ -5,6 +5,7 @@ PIPELINE ?=
 START   ?=
 END     ?=
 STACK   ?= dev
+ROWS    ?=
 
 .PHONY: setup up down demo backfill test bench plan cost lint deploy
 
@@ -14,17 +15,17 @@ $(STAMP): pyproject.toml uv.lock scripts/setup.sh
 
 setup: $(STAMP)
 
-up: $(STAMP)          ## run Mage + the local GCP twin (Ctrl-C stops everything)
-	$(PY) scripts/twin.py up
+up: $(STAMP)          ## run Mage + the local GCP twin (Ctrl-C stops everything); ROWS=N|full sizes the sample months
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/twin.py up
 
 down:                 ## stop a twin started by `make up` in another terminal
 	$(PY) scripts/twin.py down
 
 demo: $(STAMP)        ## twin + every pipeline headless + a summary of what landed
-	$(PY) scripts/demo.py
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/demo.py
 
 backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01
-	$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"
 
 test: $(STAMP)        ## the whole test suite (no network)
 	$(PY) -m pytest

@@ -24,7 +24,13 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's P
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rich.table import Table  # noqa: E402
-from twinlib.core import DEFAULT_STATE_DIR, Twin, TwinError, generate_sample_data  # noqa: E402
+from twinlib.core import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+    Twin,
+    TwinError,
+    generate_sample_data,
+    sample_rows,
+)
 from twinlib.landed import wide_console  # noqa: E402
 from twinlib.pipelines import PipelineError, check_pipeline, run_pipeline  # noqa: E402
 from twinlib.ports import PortError  # noqa: E402
@@ -78,7 +84,9 @@ def execution_dates(start: date, end: date, interval: str) -> list[date]:
 def make_plan(pipeline: str, start: str, end: str, interval: str | None) -> Plan:
     """Validate everything before the first run."""
     if not pipeline:
-        raise BackfillError("Name the pipeline: make backfill PIPELINE=green_taxi_etl START=2020-10 END=2020-12.")
+        raise BackfillError(
+            "Name the pipeline: make backfill PIPELINE=green_taxi_etl START=2020-10 END=2020-12."
+        )
     try:
         check_pipeline(pipeline)
     except PipelineError as error:
@@ -103,7 +111,7 @@ def ensure_sample_months(twin: Twin, plan: Plan) -> None:
         return  # the twin serves the user's own files: a missing month must stay a 404
     color = COLORS.get(plan.pipeline, "yellow")
     months = sorted({(color, d.year, d.month) for d in plan.dates})
-    generate_sample_data(Path(twin.data_dir), months=months)
+    generate_sample_data(Path(twin.data_dir), months=months, rows=sample_rows())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     console.print(table)
     if failed:
-        console.print(f"[red]{failed} of {len(plan.dates)} run(s) failed.[/] Re-run the backfill: each run replaces only its own slice.")
+        console.print(
+            f"[red]{failed} of {len(plan.dates)} run(s) failed.[/] Re-run the backfill: each run replaces only its own slice."
+        )
         return 1
     console.print(f"All {len(plan.dates)} run(s) succeeded.")
     return 0

@@ -299,7 +299,7 @@ class Twin:
                     "<color>/<color>_tripdata_<YYYY>-<MM>.csv.gz files or unset it."
                 )
             return
-        generate_sample_data(self.data_dir)
+        generate_sample_data(self.data_dir, rows=sample_rows())
 
     def _save_state(self) -> None:
         TwinState(
@@ -399,11 +399,29 @@ def mage_executable() -> Path:
     raise TwinError("The `mage` command is missing; run `make setup` to create .venv with mage-ai.")
 
 
+def sample_rows() -> int | str | None:
+    """Rows per generated sample month: ``TWIN_SAMPLE_ROWS`` (a number, or ``full`` for the
+    real files' sizes, e.g. 1,369,765 for yellow 2021-01); default: the small demo size."""
+    raw = os.environ.get("TWIN_SAMPLE_ROWS", "").strip().lower()
+    if not raw:
+        return None
+    if raw == "full":
+        return "full"
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    raise TwinError(
+        f"TWIN_SAMPLE_ROWS={raw!r} is not a row count; set a positive number or `full`, "
+        "e.g. make up ROWS=full."
+    )
+
+
 def generate_sample_data(
-    out_dir: Path, months: list[tuple[str, int, int]] | None = None
+    out_dir: Path,
+    months: list[tuple[str, int, int]] | None = None,
+    rows: int | str | None = None,
 ) -> list[Path]:
     """Fill ``out_dir`` with sample months (default: the demo's; idempotent) via
-    scripts/sample_data.py."""
+    scripts/sample_data.py; ``rows``: per month, or ``"full"`` for real sizes."""
     spec = importlib.util.spec_from_file_location("sample_data", SCRIPTS_DIR / "sample_data.py")
     if spec is None or spec.loader is None or not (SCRIPTS_DIR / "sample_data.py").exists():
         raise TwinError(
@@ -416,9 +434,10 @@ def generate_sample_data(
         sys.modules["sample_data"] = module
         spec.loader.exec_module(module)
     out_dir.mkdir(parents=True, exist_ok=True)
+    size = {"full": True} if rows == "full" else {"rows": rows}
     if months is None:
-        return module.generate(out_dir)
-    return module.generate(out_dir, months=months)
+        return module.generate(out_dir, **size)
+    return module.generate(out_dir, months=months, **size)
 
 
 def create_dataset(bigquery_url: str, project: str, dataset: str) -> None:
