@@ -70,7 +70,12 @@ def stop_group(
     timeout: float = 15.0,
     leader: subprocess.Popen | None = None,
 ) -> None:
-    """Signal the whole group, wait for it to end, SIGKILL whatever is left after ``timeout``."""
+    """Signal the whole group, wait for it to end, SIGKILL whatever is left after ``timeout``.
+
+    Descendants that left the group (``mage start`` runs its Jupyter kernel in a session of its
+    own) are waited for too, and terminated if they outlive the group.
+    """
+    escaped = escaped_descendants(pgid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, first_signal)
     deadline = time.monotonic() + timeout
@@ -89,6 +94,26 @@ def stop_group(
     if leader is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             leader.wait(timeout=5)
+    _, alive = psutil.wait_procs(escaped, timeout=5)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+        _, alive = psutil.wait_procs(alive, timeout=5)
+
+
+def escaped_descendants(pgid: int) -> list[psutil.Process]:
+    """Descendants of the group's leader that are in another process group (killpg misses them)."""
+    try:
+        children = psutil.Process(pgid).children(recursive=True)
+    except psutil.Error:
+        return []
+    escaped = []
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if os.getpgid(child.pid) != pgid:
+                escaped.append(child)
+    return escaped
 
 
 def pid_alive(pid: int, start_time: float | None) -> bool:
