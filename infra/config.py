@@ -117,7 +117,7 @@ class StackConfig(BaseModel):
     def _unique_pipelines(self) -> StackConfig:
         names = [s.pipeline for s in self.schedules]
         if len(names) != len(set(names)):
-            raise ValueError("schedules: each pipeline may be scheduled once")
+            raise ValueError("schedules lists a pipeline twice; schedule each pipeline once")
         return self
 
     @property
@@ -211,6 +211,9 @@ def parse(raw: Mapping[str, Any]) -> StackConfig:
         return StackConfig(**values)
     except ValidationError as exc:
         error = exc.errors()[0]
+        if not error["loc"]:  # a rule across fields: its message names the key itself
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"Stack config {NAMESPACE}:{message}.") from None
         field = str(error["loc"][0])
         key = _FIELD_TO_KEY.get(field, f"{NAMESPACE}:{field}")
         shown = raw.get(key, "")

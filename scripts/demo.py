@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(f"[green]ok[/]     {name:<26} {result.seconds:5.1f} s")
                 else:
                     failed.append(name)
-                    console.print(f"[red]failed[/] {name:<26} {result.seconds:5.1f} s  {result.error}")
+                    console.print(
+                        f"[red]failed[/] {name:<26} {result.seconds:5.1f} s  {result.error}"
+                    )
                     console.print(f"       full output: {result.log}", highlight=False)
             found = collect(twin.env)
     except (TwinError, PortError, PostgresError, PipelineError) as error:

@@ -98,7 +98,16 @@ class MageService(pulumi.ComponentResource):
                     {
                         "image": args.image,
                         "commands": ["mage"],
-                        "args": ["start", PROJECT_NAME],
+                        # Scheduled runs belong to Cloud Scheduler + the job in both modes (ENV=prod
+                        # keeps Mage from creating the twin's `envs: [dev]` triggers). Cost mode:
+                        # the UI only, as an instance that scales to zero cannot keep a scheduler.
+                        # Always-on: Mage's scheduler too, for UI backfills and UI triggers.
+                        "args": [
+                            "start",
+                            PROJECT_NAME,
+                            "--instance-type",
+                            "server_and_scheduler" if args.always_on else "web_server",
+                        ],
                         "working_dir": PROJECT_DIR,
                         "ports": {"container_port": MAGE_PORT},
                         "envs": env_list(plain, secrets),

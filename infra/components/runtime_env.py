@@ -42,6 +42,9 @@ class RuntimeEnv:
             "TAXI_DATA_BASE_URL": self.taxi_data_base_url,
             "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
             "MAGE_DATA_DIR": f"{PROJECT_DIR}/mage_data",
+            # Mage's environment: triggers.yaml entries with `envs: [dev]` (the local twin's
+            # schedules) are not created here; Cloud Scheduler runs the cloud's schedules.
+            "ENV": "prod",
         }
 
     def secrets(self) -> dict[str, pulumi.Input[str]]:

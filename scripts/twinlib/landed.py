@@ -71,9 +71,7 @@ def collect(env: dict[str, str]) -> list[Landed]:
         found: list[Landed] = []
         for table in (YELLOW_TABLE, GREEN_TABLE):
             counts = postgres.slice_counts(dsn, table)
-            found.append(
-                Landed("PostgreSQL", table, _months(counts), sum(counts.values()), "rows")
-            )
+            found.append(Landed("PostgreSQL", table, _months(counts), sum(counts.values()), "rows"))
         single = _objects(bucket, f"{YELLOW_OBJECT_PREFIX}/")
         found.append(
             Landed("GCS", f"gs://{bucket}/{YELLOW_OBJECT_PREFIX}/", "one parquet per month",

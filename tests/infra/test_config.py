@@ -94,3 +94,13 @@ def test_program_refuses_a_bad_config_with_the_same_sentence():
 def test_unknown_stack_file():
     with pytest.raises(FileNotFoundError, match=r"Pulumi.staging.yaml not found: use one of"):
         stack_config("staging")
+
+
+def test_a_pipeline_scheduled_twice_is_one_sentence():
+    from infra.config import ConfigError, parse
+
+    twice = [{"pipeline": "api_to_gcs"}, {"pipeline": "api_to_gcs"}]
+    with pytest.raises(
+        ConfigError, match=r"^Stack config mage-gcp:schedules lists a pipeline twice"
+    ):
+        parse({"gcp:project": "my-proj-123", "mage-gcp:schedules": twice})

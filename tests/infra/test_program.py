@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from infra_plans import planned
 
 from infra.testing import Plan
+
+REPO = Path(__file__).resolve().parents[2]
 
 REQUIRED_TYPES = {
     "gcp:cloudrunv2/service:Service": "Cloud Run service (Mage UI)",
@@ -92,6 +95,35 @@ def test_ui_service_cost_mode_vs_always_on(dev_plan: Plan, prod_plan: Plan):
     prod = prod_plan.one("gcp:cloudrunv2/service:Service")
     assert prod.get("template", "scaling", "minInstanceCount") == 1
     assert prod.get("template", "containers", 0, "resources", "cpuIdle") is False
+    # A UI that scales to zero runs no scheduler; always-on runs Mage's (UI backfills).
+    assert dev.get("template", "containers", 0, "args")[-2:] == ["--instance-type", "web_server"]
+    assert prod.get("template", "containers", 0, "args")[-1] == "server_and_scheduler"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_cloud_schedules_are_not_doubled_by_mages_scheduler(
+    stack: str, dev_plan: Plan, prod_plan: Plan
+):
+    """The repo's triggers are for the twin (envs: [dev]); the cloud sets ENV=prod, so only
+    Cloud Scheduler runs green_taxi_etl there."""
+    import yaml
+
+    plan = dev_plan if stack == "dev" else prod_plan
+    for resource in (
+        plan.one("gcp:cloudrunv2/service:Service"),
+        plan.one("gcp:cloudrunv2/job:Job"),
+    ):
+        containers = (
+            resource.inputs["template"].get("containers")
+            or resource.inputs["template"]["template"]["containers"]
+        )
+        envs = {e["name"]: e.get("value") for e in containers[0]["envs"]}
+        assert envs["ENV"] == "prod"
+    triggers = yaml.safe_load(
+        (REPO / "mage_project/pipelines/green_taxi_etl/triggers.yaml").read_text()
+    )
+    assert all(t["envs"] == ["dev"] for t in triggers["triggers"])
+    assert any(s.type == "gcp:cloudscheduler/job:Job" for s in plan.resources)
 
 
 def test_ui_service_runtime(dev_plan: Plan):
