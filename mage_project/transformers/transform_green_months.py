@@ -23,6 +23,9 @@ def transform_green_months(loaded: dict, *args, **kwargs) -> dict:
         f"rows kept: {sum(t['rows_kept'] for t in typed):,} of {sum(t['rows_read'] for t in typed):,}; "
         f"{len(dates)} lpep_pickup_date values; renamed: {typed[0]['renamed']}"
     )
+    for t in typed:
+        if t["dropped_columns"]:
+            print(f"{t['source_name']}: unknown columns dropped: {', '.join(t['dropped_columns'])}")
     return {"months": typed}
 
 

@@ -16,7 +16,17 @@ if "test" not in globals():
 @transformer
 def transform_yellow_month(staged: dict, *args, **kwargs) -> dict:
     """The typed file: path, rows read and kept, columns, pickup dates."""
-    return transform(staged).to_dict()
+    typed = transform(staged).to_dict()
+    print(
+        f"rows kept: {typed['rows_kept']:,} of {typed['rows_read']:,} (passenger_count > 0); "
+        f"{len(typed['pickup_dates'])} pickup dates"
+        + (
+            f"; unknown columns dropped: {', '.join(typed['dropped_columns'])}"
+            if typed["dropped_columns"]
+            else ""
+        )
+    )
+    return typed
 
 
 @test
