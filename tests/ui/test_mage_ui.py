@@ -35,7 +35,7 @@ import yaml
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from twin import Twin, TwinPorts
 from twinlib.process import group_alive
@@ -327,12 +327,15 @@ def test_backfill_from_the_ui_runs_one_run_per_day(
     backfill_id = int(re.search(r"/backfills/(\d+)/edit", page.url).group(1))
 
     # The form: type "Date and time window", name, start/end, interval 1 day; Save changes.
+    name_input = page.get_by_placeholder("Name this backfill")
+    expect(name_input).not_to_have_value("")  # Mage's random draft name: the form has loaded
     page.get_by_text("Date and time window", exact=True).click()
-    page.get_by_placeholder("Name this backfill").fill(name)
+    name_input.fill(name)
     pick_date(page, 0, first)
     pick_date(page, 1, last)
     page.locator("select").filter(has_text="Day").select_option("day")
     page.get_by_placeholder("Number of days between each backfill").fill("1")
+    expect(name_input).to_have_value(name)
     save_screenshot(page, tmp_path, "mage-ui-backfill-form.png")
     page.get_by_text("Save changes", exact=True).click()
     page.wait_for_url(re.compile(rf"/backfills/{backfill_id}$"))
