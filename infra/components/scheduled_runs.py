@@ -40,8 +40,9 @@ class ScheduledRunsArgs:
 
 
 def mage_run_args(pipeline: str, variables: dict) -> list[str]:
-    """The `mage run` arguments for one pipeline and its runtime variables."""
-    args = ["run", PROJECT_NAME, pipeline]
+    """The `mage run` arguments for one pipeline and its runtime variables (``--test``: the
+    blocks' @test functions run, as under Mage's scheduler; `mage run` skips them by default)."""
+    args = ["run", PROJECT_NAME, pipeline, "--test"]
     if variables:
         args += ["--runtime-vars", json.dumps(variables, sort_keys=True)]
     return args

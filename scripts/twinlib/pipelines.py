@@ -88,7 +88,8 @@ def run_pipeline(
     a failed run (see :attr:`RunResult.error`)."""
     check_pipeline(pipeline)
     variables = dict(variables or {})
-    command = [str(mage_executable()), "run", MAGE_PROJECT, pipeline]
+    # --test: run the blocks' @test functions, as Mage's scheduler does (`mage run` skips them).
+    command = [str(mage_executable()), "run", MAGE_PROJECT, pipeline, "--test"]
     if variables:
         command += ["--runtime-vars", json.dumps(variables, default=str)]
     started = time.monotonic()

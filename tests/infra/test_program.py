@@ -178,7 +178,7 @@ def test_pipeline_job_and_daily_schedule(dev_plan: Plan):
     job = dev_plan.one("gcp:cloudrunv2/job:Job")
     container = job.get("template", "template", "containers", 0)
     assert container["commands"] == ["mage"]
-    assert container["args"] == ["run", "mage_project", "green_taxi_etl"]
+    assert container["args"] == ["run", "mage_project", "green_taxi_etl", "--test"]
     assert _env(container)["POSTGRES_PASSWORD"]["valueSource"]["secretKeyRef"]["secret"]
     trigger = dev_plan.one("gcp:cloudscheduler/job:Job")
     assert (trigger.inputs["schedule"], trigger.inputs["timeZone"]) == ("0 5 * * *", "Etc/UTC")
