@@ -24,6 +24,6 @@ def transform_yellow_day(staged: dict, *args, **kwargs) -> dict:
 def test_output(output, *args) -> None:
     dates = pq.read_table(output["path"], columns=["tpep_pickup_date"])["tpep_pickup_date"]
     assert len(dates) == output["rows_kept"], "row count mismatch"
-    assert len(dates) == 0 or pc.unique(dates).to_pylist() == [
-        date.fromisoformat(output["day"])
-    ], "other days kept"
+    assert len(dates) == 0 or pc.unique(dates).to_pylist() == [date.fromisoformat(output["day"])], (
+        "other days kept"
+    )
