@@ -16,9 +16,9 @@ if [ "$(id -u)" = "0" ] && ! command -v chromium >/dev/null 2>&1 && [ "${SKIP_AP
 fi
 
 echo "setup: syncing .venv (Mage, Pulumi, tests) from uv.lock"
-uv sync --frozen --quiet
+uv sync --frozen --quiet --compile-bytecode  # .pyc at install: PYTHONDONTWRITEBYTECODE may be set, and compiling Mage on every start costs ~4 s
 echo "setup: syncing .venv-twin (GCS and BigQuery emulators) from uv.lock"
-UV_PROJECT_ENVIRONMENT=.venv-twin uv sync --frozen --quiet --no-default-groups --group emulators
+UV_PROJECT_ENVIRONMENT=.venv-twin uv sync --frozen --quiet --compile-bytecode --no-default-groups --group emulators
 
 if [ -x scripts/setup_twin.sh ]; then
   scripts/setup_twin.sh
