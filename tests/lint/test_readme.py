@@ -54,3 +54,11 @@ def test_the_five_pipelines_are_documented_and_exist():
     assert len(names) == 5
     table = README.split("## The pipelines", 1)[1].split("\n## ", 1)[0]
     assert {n for n in names if f"| `{n}` |" in table} == names
+
+
+def test_benchmark_table_is_the_recorded_run():
+    recorded = (ROOT / "benchmarks" / "results" / "latest.md").read_text().split("\n", 1)[1]
+    shown = README.split("<!-- bench:begin -->", 1)[1].split("<!-- bench:end -->", 1)[0]
+    assert shown.strip() == recorded.strip()
+    assert re.search(r"- date: \d{4}-\d\d-\d\d \d\d:\d\d UTC", shown)
+    assert re.search(r"- machine: .+ cores", shown)
