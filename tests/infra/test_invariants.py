@@ -95,7 +95,9 @@ VIOLATIONS = [
      lambda i: i["template"]["scaling"].update(maxInstanceCount=2)),
     ("one_ui_instance", "no limit", SERVICE, lambda i: i["template"]["scaling"].pop("maxInstanceCount")),
     ("runtime_data_scoped", "project-wide objectAdmin", "gcp:projects/iAMMember:IAMMember",
-     lambda i: i.update(role="roles/storage.objectAdmin")),
+     # (the plan's order is not fixed, so make the grant the runtime account's explicitly)
+     lambda i: i.update(role="roles/storage.objectAdmin",
+                        member="serviceAccount:mage-runtime@my-mage-dev.iam.gserviceaccount.com")),
     ("wif_restricted", "any repository",
      "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
      lambda i: i.update(attributeCondition="assertion.repository_owner != ''")),
