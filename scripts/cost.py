@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plan import UsageError, add_stack_arguments, load_plan, make_console  # noqa: E402
+from plan import make_console, plan_from_cli  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from infra.config import parse  # noqa: E402
@@ -102,15 +102,11 @@ def comparison_table(stack: str, ours: Estimate, official: Estimate) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    add_stack_arguments(parser)
     parser.add_argument(
         "--no-compare", action="store_true", help="skip the official-template comparison"
     )
-    args = parser.parse_args(argv)
-    try:
-        plan = load_plan(args)
-    except UsageError as exc:
-        make_console(stderr=True).print(str(exc), style="red", markup=False, highlight=False)
+    args, plan = plan_from_cli(parser, argv)
+    if plan is None:
         return 2
     prices = load_prices()
     cfg = parse(plan.config)

@@ -198,15 +198,24 @@ def load_plan(args: argparse.Namespace) -> Plan:
         raise UsageError(str(exc)) from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def plan_from_cli(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[argparse.Namespace, Plan | None]:
+    """Parse the stack arguments and plan it; ``None`` (sentence printed) on a usage error."""
     add_stack_arguments(parser)
-    parser.add_argument("--no-grants", action="store_true", help="hide IAM grant rows")
     args = parser.parse_args(argv)
     try:
-        plan = load_plan(args)
+        return args, load_plan(args)
     except UsageError as exc:
         make_console(stderr=True).print(str(exc), style="red", markup=False, highlight=False)
+        return args, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-grants", action="store_true", help="hide IAM grant rows")
+    args, plan = plan_from_cli(parser, argv)
+    if plan is None:
         return 2
     console = make_console()
     console.print(render(plan, show_grants=not args.no_grants))

@@ -16,6 +16,7 @@ import pandas as pd
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from course_reading import course_frame
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
@@ -24,37 +25,7 @@ from twinlib.pipelines import PIPELINES, run_pipeline
 pytestmark = pytest.mark.twin
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-COURSE_DTYPES = {
-    "VendorID": pd.Int64Dtype(),
-    "passenger_count": pd.Int64Dtype(),
-    "trip_distance": float,
-    "RatecodeID": pd.Int64Dtype(),
-    "store_and_fwd_flag": str,
-    "PULocationID": pd.Int64Dtype(),
-    "DOLocationID": pd.Int64Dtype(),
-    "payment_type": pd.Int64Dtype(),
-    "fare_amount": float,
-    "extra": float,
-    "mta_tax": float,
-    "tip_amount": float,
-    "tolls_amount": float,
-    "improvement_surcharge": float,
-    "total_amount": float,
-    "congestion_surcharge": float,
-}
 GREEN_MONTHS = ("2020-10", "2020-11", "2020-12")
-
-
-def course_frame(path: Path, color: str) -> pd.DataFrame:
-    """The month as the course reads it."""
-    prefix = "tpep" if color == "yellow" else "lpep"
-    dtypes = {**COURSE_DTYPES, **({"trip_type": pd.Int64Dtype()} if color == "green" else {})}
-    return pd.read_csv(
-        path,
-        compression="gzip",
-        dtype=dtypes,
-        parse_dates=[f"{prefix}_pickup_datetime", f"{prefix}_dropoff_datetime"],
-    )
 
 
 def served(twin, color: str, month: str) -> Path:

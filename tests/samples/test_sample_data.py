@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import sample_data  # noqa: E402
+from course_reading import COURSE_DTYPES, GREEN_DTYPES  # noqa: E402
 
-REAL_YELLOW_HEAD = Path("/work/shared/data/yellow_tripdata_2021-01_head.csv.gz")
+REAL_YELLOW_HEAD = ROOT.parent / "shared" / "data" / "yellow_tripdata_2021-01_head.csv.gz"
 DOCUMENTED_YELLOW = (
     "VendorID,tpep_pickup_datetime,tpep_dropoff_datetime,passenger_count,trip_distance,"
     "RatecodeID,store_and_fwd_flag,PULocationID,DOLocationID,payment_type,fare_amount,extra,"
@@ -29,26 +30,6 @@ DOCUMENTED_GREEN = (
     "tip_amount,tolls_amount,ehail_fee,improvement_surcharge,total_amount,payment_type,"
     "trip_type,congestion_surcharge"
 )
-# The course's dtype map (DataTalksClub module 2), extended to green's extra columns.
-COURSE_DTYPES = {
-    "VendorID": pd.Int64Dtype(),
-    "passenger_count": pd.Int64Dtype(),
-    "trip_distance": float,
-    "RatecodeID": pd.Int64Dtype(),
-    "store_and_fwd_flag": str,
-    "PULocationID": pd.Int64Dtype(),
-    "DOLocationID": pd.Int64Dtype(),
-    "payment_type": pd.Int64Dtype(),
-    "fare_amount": float,
-    "extra": float,
-    "mta_tax": float,
-    "tip_amount": float,
-    "tolls_amount": float,
-    "improvement_surcharge": float,
-    "total_amount": float,
-    "congestion_surcharge": float,
-}
-GREEN_DTYPES = {**COURSE_DTYPES, "ehail_fee": float, "trip_type": pd.Int64Dtype()}
 
 DATETIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
 INTEGER = r"-?\d+"
