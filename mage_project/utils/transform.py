@@ -14,10 +14,13 @@ over the years); missing required columns are rejected.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import logging
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -206,6 +209,40 @@ def _explain(error: Exception, path: Path, name: str, schema: TripSchema) -> Tax
     return TaxiDataError(f"{name} could not be parsed as CSV ({text}); fix the file and re-run.")
 
 
+class _BackgroundWriter:
+    """A parquet writer fed through a small queue and run by a helper thread, so encoding the
+    typed file (pyarrow, GIL released) overlaps parsing the next CSV blocks."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self._writer = pq.ParquetWriter(path, schema, compression="snappy")
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="typed-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_batch(batch)
+                except BaseException as error:  # raised in the caller by write()/close()
+                    self._error = error
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Finish writing (raising a writer error); safe to call twice."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+            self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+
 def stage_typed(
     source: Path,
     color: str,
@@ -231,7 +268,7 @@ def stage_typed(
     out.parent.mkdir(parents=True, exist_ok=True)
     rows_read = rows_kept = 0
     dates: set[date] = set()
-    writer: pq.ParquetWriter | None = None
+    writer: _BackgroundWriter | None = None
     try:
         try:
             for batch in _batches(source, schema, name):
@@ -243,9 +280,9 @@ def stage_typed(
                     keep = pc.and_(keep, pc.fill_null(on_day, False))
                 kept = typed.filter(keep)
                 if writer is None:
-                    writer = pq.ParquetWriter(part, kept.schema, compression="snappy")
+                    writer = _BackgroundWriter(part, kept.schema)
                 if kept.num_rows:
-                    writer.write_batch(kept)
+                    writer.write(kept)
                     rows_kept += kept.num_rows
                     dates.update(pc.unique(kept[schema.pickup_date_column]).to_pylist())
         except TaxiDataError:
@@ -257,13 +294,14 @@ def stage_typed(
                 f"{name} has a header but no rows; the source file is incomplete, re-publish it and re-run."
             )
         if writer is None:
-            writer = pq.ParquetWriter(part, schema.sink_schema, compression="snappy")
+            writer = _BackgroundWriter(part, schema.sink_schema)
         writer.close()
         writer = None
         part.replace(out)
     finally:
-        if writer is not None:
-            writer.close()
+        if writer is not None:  # an error is on its way out already: do not mask it
+            with contextlib.suppress(BaseException):
+                writer.close()
         part.unlink(missing_ok=True)
     return TypedFile(
         path=str(out), color=color, slice=month, source_name=name, rows_read=rows_read,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import SHARED_DATA, row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from taxi_rows import SHARED_DATA, row
 
 from mage_project.utils.download import check_header, read_header
 from mage_project.utils.errors import TaxiDataError
