@@ -95,16 +95,18 @@ def test_quick_benchmark_end_to_end(tmp_path):
     assert len(frame) == QUICK_ROWS
     kept = int((frame["passenger_count"] > 0).sum())
 
-    def landed(step: str) -> int:
+    def landed(step: str, min_rss_mb: float = 10) -> int:
         line = next(x for x in report.splitlines() if x.startswith(f"| {step}"))
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert re.fullmatch(r"\d+\.\d\d", cells[1]), line  # a wall time was measured
-        assert float(cells[2]) > 10, line  # peak RSS in MB
+        assert float(cells[2]) > min_rss_mb, line  # peak RSS in MB
         return int(cells[3].replace(",", ""))
 
     assert landed("course: load→transform→export") == kept
     assert landed("course: whole `mage run`") == kept
-    assert landed("floor:") == QUICK_ROWS
+    # The quick floor (curl | gunzip | psql, ~0.1 s) can end before the 50 ms sampler sees more
+    # than its shell, so only "some memory was measured" is asserted for it.
+    assert landed("floor:", min_rss_mb=0) == QUICK_ROWS
     if (ROOT / "mage_project" / "pipelines" / "api_to_postgres" / "metadata.yaml").exists():
         assert landed("this project: whole `mage run` ") == kept
         assert landed("this project: re-run") == kept
