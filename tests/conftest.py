@@ -40,3 +40,17 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
 def twin_env(twin: Twin) -> dict[str, str]:
     """``os.environ`` plus the twin's endpoint variables: the environment for ``mage run``."""
     return twin.subprocess_env()
+
+
+@pytest.fixture
+def bq(twin: Twin):
+    """A google-cloud-bigquery client on the twin's BigQuery emulator."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    return bigquery.Client(
+        project=twin.env["GCP_PROJECT_ID"],
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=twin.env["BIGQUERY_EMULATOR_HOST"]),
+    )

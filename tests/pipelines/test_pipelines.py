@@ -17,9 +17,8 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 from course_reading import course_frame
-from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery, storage
+from google.cloud import storage
 from twinlib.pipelines import PIPELINES, run_pipeline
 
 pytestmark = pytest.mark.twin
@@ -70,15 +69,6 @@ def gcs(twin, monkeypatch) -> storage.Bucket:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", twin.env["STORAGE_EMULATOR_HOST"])
     client = storage.Client(project=twin.env["GCP_PROJECT_ID"], credentials=AnonymousCredentials())
     return client.bucket(twin.env["GCS_BUCKET"])
-
-
-@pytest.fixture
-def bq(twin) -> bigquery.Client:
-    return bigquery.Client(
-        project=twin.env["GCP_PROJECT_ID"],
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=twin.env["BIGQUERY_EMULATOR_HOST"]),
-    )
 
 
 def read_parquet(bucket: storage.Bucket, name: str, tmp_path: Path):

@@ -20,7 +20,6 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
@@ -33,15 +32,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def gcs(twin, monkeypatch) -> storage.Client:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", twin.env["STORAGE_EMULATOR_HOST"])
     return storage.Client(project=twin.env["GCP_PROJECT_ID"], credentials=AnonymousCredentials())
-
-
-@pytest.fixture
-def bq(twin) -> bigquery.Client:
-    return bigquery.Client(
-        project=twin.env["GCP_PROJECT_ID"],
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=twin.env["BIGQUERY_EMULATOR_HOST"]),
-    )
 
 
 def unique(prefix: str) -> str:
