@@ -88,10 +88,14 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     typed = _typed(typed)
     from mage_project.utils import gcs  # lazy: google-cloud-storage is only for GCS sinks
 
-    return gcs.upload_partitioned(
-        Path(typed.path), env("GCS_BUCKET"), prefix, schema_for(typed.color).pickup_date_column,
-        typed.slice, Path(typed.path).parent,
-    )  # fmt: skip
+    bucket = env("GCS_BUCKET")
+    # GCS has no transactions: two runs of the same month would interleave their copies and
+    # deletions, so they take turns (other months own other objects and run freely).
+    with postgres.slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
+        return gcs.upload_partitioned(
+            Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
+            typed.slice, Path(typed.path).parent,
+        )  # fmt: skip
 
 
 def export_gcs_single(
@@ -117,10 +121,14 @@ def export_bigquery(
     schema = schema_for(month.color)
     from mage_project.utils import bigquery as bq  # lazy: its import alone takes ~1.5 s
 
-    return bq.replace_month_from_gcs(
-        env("GCS_BUCKET"), prefix, env("BIGQUERY_DATASET", "ny_taxi"), table, month.name,
-        schema.sink_schema, schema.pickup_date_column,
-    )  # fmt: skip
+    dataset = env("BIGQUERY_DATASET", "ny_taxi")
+    # The swap rewrites the whole table (CREATE OR REPLACE ... AS), so replacements of ANY two
+    # months take turns: run concurrently, the later one could drop the earlier one's month.
+    with postgres.slice_lock(f"bigquery:{dataset}.{table}", "*"):
+        return bq.replace_month_from_gcs(
+            env("GCS_BUCKET"), prefix, dataset, table, month.name,
+            schema.sink_schema, schema.pickup_date_column,
+        )  # fmt: skip
 
 
 def daily_object_name(day: date) -> str:

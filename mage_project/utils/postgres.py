@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -94,6 +95,22 @@ def lock_key(*parts: str) -> int:
     """A stable signed 64-bit advisory-lock key for e.g. (table, slice)."""
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def slice_lock(sink: str, slice_id: str, dsn: str | None = None) -> Iterator[None]:
+    """Hold the advisory lock of (``sink``, ``slice_id``) while a run replaces that slice in a
+    sink with no transactions of its own (GCS, BigQuery): a second run of the same slice waits
+    here until the first is done. The lock is a PostgreSQL session lock, so a run that dies
+    releases it with its connection."""
+    with connect(dsn or dsn_from_env()) as conn:
+        conn.autocommit = True
+        key = lock_key("slice", sink, slice_id)
+        conn.execute("SELECT pg_advisory_lock(%s)", [key])
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def split_table(table: str) -> tuple[str, str]:

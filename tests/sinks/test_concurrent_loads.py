@@ -86,3 +86,95 @@ def test_second_load_of_a_slice_waits_for_the_first(sinks, tmp_path):
     assert after["2021-02"] == b_before
     _, name = postgres.split_table(sinks.table)
     assert pg_tables(sinks.table) == [name, f"{name}__2021_01", f"{name}__2021_02"]
+
+
+# --- GCS and BigQuery have no transactions: their replacements take turns on a Postgres lock.
+
+
+def waiting_on(sink: str, slice_id: str) -> int:
+    """Sessions waiting (not granted) on ``postgres.slice_lock(sink, slice_id)``."""
+    key = postgres.lock_key("slice", sink, slice_id) & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(postgres.dsn_from_env()) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
+            [key >> 32, key & 0xFFFFFFFF],
+        ).fetchone()[0]
+
+
+def run_second_while_first_holds(monkeypatch, module, name, first_call, second_call, sink, key):
+    """Start ``first_call`` and hold it inside ``module.name`` (after the real work, still in
+    the lock); start ``second_call``; check it waits on the lock; release; return both results."""
+    real = getattr(module, name)
+    inside, release = threading.Event(), threading.Event()
+    calls = []
+
+    def held(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        result = real(*args, **kwargs)
+        if len(calls) == 1:
+            inside.set()
+            assert release.wait(30), "the test never released the first run"
+        return result
+
+    monkeypatch.setattr(module, name, held)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(first_call)
+        assert inside.wait(60), "the first run never got to its sink"
+        second = pool.submit(second_call)
+        deadline, waiting = time.monotonic() + 20, 0
+        while not waiting and time.monotonic() < deadline:
+            waiting = waiting_on(sink, key)
+            time.sleep(0.05)
+        assert waiting == 1, "the second run did not wait for the first"
+        assert len(calls) == 1, "the second run reached the sink while the first held it"
+        release.set()
+        return first.result(60), second.result(60)
+
+
+def test_two_gcs_replacements_of_a_month_take_turns(sinks, tmp_path, monkeypatch):
+    from sinkkit import gcs_snapshot, parquet_rows
+
+    from mage_project.utils import gcs, ingest
+
+    typed = {}
+    for seed, rows in ((1, 400), (2, 250)):
+        source = write_month(tmp_path / str(seed), "yellow", 2021, 1, rows=rows, seed=seed)
+        typed[seed] = stage_typed(source, "yellow", SLICE, tmp_path / str(seed) / "typed.parquet")
+    sink = f"gs://{sinks.bucket}/{sinks.prefix}/"
+    first, second = run_second_while_first_holds(
+        monkeypatch, gcs, "upload_partitioned",
+        lambda: ingest.export_gcs_partitioned(typed[1], sinks.prefix),
+        lambda: ingest.export_gcs_partitioned(typed[2], sinks.prefix),
+        sink, SLICE,
+    )  # fmt: skip
+    assert (first.rows, second.rows) == (typed[1].rows_kept, typed[2].rows_kept)
+    objects = gcs_snapshot(sinks.bucket, f"{sinks.prefix}/")
+    # Exactly the later run's objects: one per pickup date it has, holding all its rows.
+    assert {name.split("/")[1] for name in objects} == {
+        f"tpep_pickup_date={d}" for d in typed[2].pickup_dates
+    }
+    assert sum(parquet_rows(sinks.bucket, name) for name in objects) == typed[2].rows_kept
+    assert gcs_snapshot(sinks.bucket, f"{gcs.STAGING_PREFIX}/{sinks.prefix}/") == {}
+
+
+def test_two_bigquery_replacements_take_turns_and_keep_both_months(sinks, tmp_path, monkeypatch):
+    from mage_project.utils import bigquery as bq
+    from mage_project.utils import ingest
+    from mage_project.utils.slices import MonthSlice
+
+    rows = {}
+    for month, count in ((1, 300), (2, 200)):
+        source = write_month(tmp_path / str(month), "yellow", 2021, month, rows=count, seed=month)
+        typed = stage_typed(source, "yellow", f"2021-0{month}", tmp_path / f"t{month}.parquet")
+        ingest.export_gcs_partitioned(typed, sinks.prefix)
+        rows[f"2021-0{month}"] = typed.rows_kept
+    sink = f"bigquery:{sinks.dataset}.{sinks.bq_table}"
+    run_second_while_first_holds(
+        monkeypatch, bq, "replace_month_from_gcs",
+        lambda: ingest.export_bigquery(MonthSlice("yellow", 2021, 1), sinks.prefix, sinks.bq_table),
+        lambda: ingest.export_bigquery(MonthSlice("yellow", 2021, 2), sinks.prefix, sinks.bq_table),
+        sink, "*",
+    )  # fmt: skip
+    # Concurrent rewrites of the table would let the later one drop the earlier one's month.
+    assert bq.slice_counts(sinks.dataset, sinks.bq_table) == rows
