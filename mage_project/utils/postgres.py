@@ -18,6 +18,7 @@ of other slices are never blocked by the COPY, only by the millisecond swap.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import threading
 import time
@@ -79,6 +80,12 @@ def _where(dsn: str) -> str:
     return f"PostgreSQL at {info.get('host', 'localhost')}:{info.get('port', 5432)} (database {info.get('dbname', '?')})"
 
 
+def _unreachable(dsn: str, error: BaseException) -> TaxiDataError:
+    return TaxiDataError(
+        f"{_where(dsn)} is not reachable after {retry_attempts()} attempts ({short_reason(error)}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
+    )
+
+
 def connect(dsn: str) -> psycopg.Connection:
     """Connect, retrying with back-off while the server is down; then one clear error."""
     try:
@@ -86,9 +93,7 @@ def connect(dsn: str) -> psycopg.Connection:
             lambda: psycopg.connect(dsn), lambda e: isinstance(e, psycopg.OperationalError)
         )
     except psycopg.OperationalError as error:
-        raise TaxiDataError(
-            f"{_where(dsn)} is not reachable after {retry_attempts()} attempts ({short_reason(error)}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
-        ) from None
+        raise _unreachable(dsn, error) from None
 
 
 def lock_key(*parts: str) -> int:
@@ -195,12 +200,10 @@ def _counted(
 ) -> pa.RecordBatchReader:
     """A stream for the driver (schema of the first batch, else ``schema``), counting rows."""
     first = next(batches, None)
+    everything = batches if first is None else itertools.chain([first], batches)
 
     def stream() -> Iterator[pa.RecordBatch]:
-        for batch in [first] if first is not None else []:
-            rows[0] += batch.num_rows
-            yield batch
-        for batch in batches:
+        for batch in everything:
             rows[0] += batch.num_rows
             yield batch
 
@@ -216,9 +219,7 @@ def _connect_adbc(dsn: str) -> adbc.Connection:
             lambda: adbc.connect(dsn), lambda e: isinstance(e, AdbcOperationalError)
         )
     except AdbcOperationalError as error:
-        raise TaxiDataError(
-            f"{_where(dsn)} is not reachable after {retry_attempts()} attempts ({short_reason(error)}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
-        ) from None
+        raise _unreachable(dsn, error) from None
 
 
 def replace_slice(
