@@ -24,17 +24,15 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's P
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rich.table import Table  # noqa: E402
+from twinlib.console import wide_console  # noqa: E402
 from twinlib.core import (  # noqa: E402
     DEFAULT_STATE_DIR,
+    USER_ERRORS,
     Twin,
-    TwinError,
     generate_sample_data,
     sample_rows,
 )
-from twinlib.landed import wide_console  # noqa: E402
 from twinlib.pipelines import PipelineError, check_pipeline, run_pipeline  # noqa: E402
-from twinlib.ports import PortError  # noqa: E402
-from twinlib.postgres import PostgresError  # noqa: E402
 from twinlib.session import running_twin  # noqa: E402
 
 DAILY_PIPELINES = {"api_to_gcs_parameterized"}
@@ -162,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 detail = "" if result.ok else f"{result.error} (log: {result.log})"
                 console.print(f"{status} {day} {result.seconds:5.1f} s {detail}", highlight=False)
                 table.add_row(day.isoformat(), status, f"{result.seconds:.1f}", detail)
-    except (TwinError, PortError, PostgresError) as error:
+    except USER_ERRORS as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
         return 1
     except KeyboardInterrupt:

@@ -18,11 +18,10 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's P
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from twinlib.core import DEFAULT_STATE_DIR, TwinError  # noqa: E402
-from twinlib.landed import collect, summary_table, wide_console  # noqa: E402
+from twinlib.console import wide_console  # noqa: E402
+from twinlib.core import DEFAULT_STATE_DIR, USER_ERRORS  # noqa: E402
+from twinlib.landed import collect, summary_table  # noqa: E402
 from twinlib.pipelines import PIPELINES, PipelineError, check_pipeline, run_pipeline  # noqa: E402
-from twinlib.ports import PortError  # noqa: E402
-from twinlib.postgres import PostgresError  # noqa: E402
 from twinlib.session import running_twin  # noqa: E402
 
 
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     console.print(f"       full output: {result.log}", highlight=False)
             found = collect(twin.env)
-    except (TwinError, PortError, PostgresError, PipelineError) as error:
+    except (*USER_ERRORS, PipelineError) as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
         return 1
     except KeyboardInterrupt:

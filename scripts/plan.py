@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+from twinlib.console import wide_console  # noqa: E402
 
 from infra.config import ConfigError  # noqa: E402
 from infra.planned import PlannedResource  # noqa: E402
@@ -174,10 +176,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_console(stderr: bool = False) -> Console:
     """A terminal-width console, or a wide one when output is piped (so rows stay on one line)."""
-    console = Console(stderr=stderr)
-    if console.is_terminal:
-        return console
-    return Console(stderr=stderr, width=int(os.environ.get("COLUMNS") or 200))
+    return wide_console(stderr=stderr, width=int(os.environ.get("COLUMNS") or 200))
 
 
 class UsageError(ValueError):

@@ -21,14 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rich.console import Console  # noqa: E402
 from twinlib.console import env_lines, print_started, status_table  # noqa: E402
-from twinlib.core import DEFAULT_STATE_DIR, Twin, TwinError, stop_recorded  # noqa: E402
-from twinlib.ports import PortError, TwinPorts  # noqa: E402
-from twinlib.postgres import PostgresError  # noqa: E402
+from twinlib.core import (  # noqa: E402
+    DEFAULT_STATE_DIR,
+    USER_ERRORS,
+    Twin,
+    TwinError,
+    stop_recorded,
+)
+from twinlib.ports import TwinPorts  # noqa: E402
 from twinlib.state import TwinState  # noqa: E402
 
 __all__ = ["Twin", "TwinError", "TwinPorts", "main"]
-
-USER_ERRORS = (TwinError, PortError, PostgresError)
 
 
 class _StopRequested(Exception):

@@ -31,6 +31,13 @@ def _relative(path: Path | str) -> str:
             return str(path)
 
 
+def wide_console(stderr: bool = False, width: int = 140) -> Console:
+    """A terminal-width console, or a ``width``-column one when output is piped, so tables are
+    not squeezed to 80 columns in logs and CI."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=width)
+
+
 def url_table(twin: Twin) -> Table:
     """One row per service: name, URL, log file."""
     table = Table(title="Local GCP twin" + (" (already running)" if twin.reused else ""))

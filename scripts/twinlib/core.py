@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import postgres
-from .ports import HOST, TwinPorts, ensure_ports_free
+from .ports import HOST, PortError, TwinPorts, ensure_ports_free
 from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
 from .state import ServiceRecord, TwinState
 
@@ -40,6 +40,10 @@ STOP_SIGNALS = {"postgres": signal.SIGINT}
 
 class TwinError(RuntimeError):
     """The twin could not start or stop; the message says what to do."""
+
+
+#: Problems a person fixes (a port, the set-up, a setting): printed as one sentence, exit 1.
+USER_ERRORS = (TwinError, PortError, postgres.PostgresError)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rich.console import Console
 from rich.table import Table
 
 from .core import REPO_ROOT
@@ -112,9 +111,3 @@ def summary_table(found: list[Landed], title: str = "What landed") -> Table:
         style = None if item.count else "red"
         table.add_row(item.sink, item.where, f"{item.count:,}", item.unit, item.detail, style=style)
     return table
-
-
-def wide_console() -> Console:
-    """A console that does not squeeze tables to 80 columns when output is not a terminal."""
-    console = Console()
-    return console if console.is_terminal else Console(width=140)
