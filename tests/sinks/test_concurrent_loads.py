@@ -24,16 +24,20 @@ pytestmark = pytest.mark.twin
 SLICE = "2021-01"
 
 
-def waiting_on_slice_lock(table: str) -> int:
-    """Sessions waiting (not granted) on the advisory lock of ``table``'s slice 2021-01."""
-    namespace, name = postgres.split_table(table)
-    key = postgres.lock_key(namespace, name, SLICE) & 0xFFFFFFFFFFFFFFFF
+def waiting_on_lock(*key_parts: str) -> int:
+    """Sessions waiting (not granted) on the advisory lock ``postgres.lock_key(*key_parts)``."""
+    key = postgres.lock_key(*key_parts) & 0xFFFFFFFFFFFFFFFF
     with psycopg.connect(postgres.dsn_from_env()) as conn:
         return conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
             "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
             [key >> 32, key & 0xFFFFFFFF],
         ).fetchone()[0]
+
+
+def waiting_on_slice_lock(table: str) -> int:
+    """Sessions waiting on the load lock of ``table``'s slice 2021-01 (replace_slice)."""
+    return waiting_on_lock(*postgres.split_table(table), SLICE)
 
 
 def test_second_load_of_a_slice_waits_for_the_first(sinks, tmp_path):
@@ -92,14 +96,8 @@ def test_second_load_of_a_slice_waits_for_the_first(sinks, tmp_path):
 
 
 def waiting_on(sink: str, slice_id: str) -> int:
-    """Sessions waiting (not granted) on ``postgres.slice_lock(sink, slice_id)``."""
-    key = postgres.lock_key("slice", sink, slice_id) & 0xFFFFFFFFFFFFFFFF
-    with psycopg.connect(postgres.dsn_from_env()) as conn:
-        return conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
-            [key >> 32, key & 0xFFFFFFFF],
-        ).fetchone()[0]
+    """Sessions waiting on ``postgres.slice_lock(sink, slice_id)``."""
+    return waiting_on_lock("slice", sink, slice_id)
 
 
 def run_second_while_first_holds(monkeypatch, module, name, first_call, second_call, sink, key):
