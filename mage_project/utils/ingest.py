@@ -18,7 +18,7 @@ import pyarrow as pa
 from mage_project.utils import postgres
 from mage_project.utils.download import StagedFile, stage_month
 from mage_project.utils.postgres import LoadResult
-from mage_project.utils.schema import schema_for
+from mage_project.utils.schema import YELLOW_WAREHOUSE, schema_for
 from mage_project.utils.settings import env, staging_dir, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import TypedFile, iter_typed, stage_typed
@@ -28,7 +28,7 @@ GREEN_TABLE = "mage.green_taxi"
 YELLOW_OBJECT_PREFIX = "nyc_taxi_data"
 YELLOW_PARTITIONED_PREFIX = "nyc_taxi_data_partitioned"
 GREEN_PARTITIONED_PREFIX = "green_taxi"
-BIGQUERY_TABLE = "yellow_cab_data"
+BIGQUERY_TABLE = YELLOW_WAREHOUSE.table_id
 
 
 def slice_dir(color: str, slice_id: str) -> Path:
@@ -117,17 +117,16 @@ def export_gcs_single(
 def export_bigquery(
     month: MonthSlice, prefix: str = YELLOW_PARTITIONED_PREFIX, table: str = BIGQUERY_TABLE
 ) -> LoadResult:
-    """Export: replace the month in BigQuery from its partitioned objects in GCS (load job)."""
-    schema = schema_for(month.color)
+    """Export: replace the month's partition of the stack's BigQuery table (one load job)."""
     from mage_project.utils import bigquery as bq  # lazy: its import alone takes ~1.5 s
 
     dataset = env("BIGQUERY_DATASET", "ny_taxi")
-    # The swap rewrites the whole table (CREATE OR REPLACE ... AS), so replacements of ANY two
-    # months take turns: run concurrently, the later one could drop the earlier one's month.
-    with postgres.slice_lock(f"bigquery:{dataset}.{table}", "*"):
+    # Each month is its own partition, replaced atomically, so different months load at once;
+    # two runs of the same month take turns (the result is one run's, as for GCS).
+    with postgres.slice_lock(f"bigquery:{dataset}.{table}", month.name):
         return bq.replace_month_from_gcs(
-            env("GCS_BUCKET"), prefix, dataset, table, month.name,
-            schema.sink_schema, schema.pickup_date_column,
+            env("GCS_BUCKET"), prefix, dataset, bq.warehouse_table(table), month,
+            slice_dir(month.color, month.name),
         )  # fmt: skip
 
 

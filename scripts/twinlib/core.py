@@ -227,6 +227,9 @@ class Twin:
         proc = self._spawn("bigquery", command, extra_env=env)
         self._wait("bigquery", proc, lambda: http_ok(f"{self._url('bigquery')}/readyz"))
         create_dataset(self._url("bigquery"), PROJECT_ID, DATASET)
+        from .warehouse import create_table  # the stack's table, from the same definition
+
+        create_table(self._url("bigquery"), PROJECT_ID, DATASET)
 
     def _start_files(self) -> None:
         command = [
