@@ -119,7 +119,9 @@ def stage_month_file(
         with pq.ParquetWriter(part, schema, compression="snappy") as writer:
             for blob in sorted(blobs, key=lambda b: b.name):
                 day = date.fromisoformat(blob.name.rsplit("/", 2)[-2].split("=", 1)[1])
-                data = bq_gcs(f"reading {blob.name}", lambda b=blob: b.download_as_bytes(retry=None))
+                data = bq_gcs(
+                    f"reading {blob.name}", lambda b=blob: b.download_as_bytes(retry=None)
+                )
                 table = pq.read_table(pa.BufferReader(data))
                 n = table.num_rows
                 constant = {date_column: day, spec.partition_field: start}

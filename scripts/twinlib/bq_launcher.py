@@ -103,7 +103,10 @@ def partition_loads() -> None:
         load = dict(config.get("load", {}))
         destination = dict(load.get("destinationTable", {}))
         table_id, decorated, partition = destination.get("tableId", "").partition("$")
-        plain = {**config, "load": {**load, "destinationTable": {**destination, "tableId": table_id}}}
+        plain = {
+            **config,
+            "load": {**load, "destinationTable": {**destination, "tableId": table_id}},
+        }
         job = executor._parse_load_job_config(project_id, plain)
         meta = ctx.catalog.get_table(job.project_id, job.dataset_id, job.table_id)
         if meta is None:
@@ -177,7 +180,7 @@ def _partition_filter(meta, partition: str) -> tuple[str, list[str]]:
             f"Invalid partition decorator {name}: a {tp.type} partition id looks like "
             f"{datetime(2021, 1, 1).strftime(fmt)}."
         )
-    return f'strftime("{tp.field}", \'{fmt}\') IS NOT DISTINCT FROM ?', [partition]
+    return f"strftime(\"{tp.field}\", '{fmt}') IS NOT DISTINCT FROM ?", [partition]
 
 
 def _check_schema(meta, load: dict) -> None:
@@ -188,7 +191,9 @@ def _check_schema(meta, load: dict) -> None:
         return
     table = [(f.name.lower(), f.type.upper()) for f in meta.schema_.fields]
     aliases = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
-    provided = [(f["name"].lower(), aliases.get(f["type"].upper(), f["type"].upper())) for f in given]
+    provided = [
+        (f["name"].lower(), aliases.get(f["type"].upper(), f["type"].upper())) for f in given
+    ]
     table = [(n, aliases.get(t, t)) for n, t in table]
     if provided != table:
         raise InvalidQueryError(
