@@ -164,7 +164,12 @@ def load_partition(
         try:
             with open(source, "rb") as handle:
                 job = client.load_table_from_file(
-                    handle, destination, job_config=config, rewind=True, timeout=600
+                    handle,
+                    destination,
+                    job_config=config,
+                    rewind=True,
+                    timeout=600,
+                    num_retries=0,  # our retry policy (bq_call), not 6 silent upload retries
                 )
             return job.result(retry=None)
         except gexc.NotFound:

@@ -335,9 +335,10 @@ def test_bigquery_emulator_down_is_one_clear_error(twin, sinks, files, loaded, m
         ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
     print(f"\nMESSAGE: {error.value}")
     assert str(error.value) == (
-        f"BigQuery at http://127.0.0.1:{port} failed while creating the dataset after 3 attempts "
-        "([Errno 111] Connection refused); start it (`make up`) or check BIGQUERY_DATASET and "
-        "credentials, then re-run."
+        f"BigQuery at http://127.0.0.1:{port} failed while loading month 2021-01 into "
+        f"mage-gcp-local.{sinks.dataset}.{sinks.bq_table}$202101 after 3 attempts ([Errno 111] "
+        "Connection refused); start it (`make up`) or check BIGQUERY_DATASET and credentials, "
+        "then re-run."
     )
     assert time.monotonic() - started < 10, "the client library's own retries hid the error"
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", twin.env["BIGQUERY_EMULATOR_HOST"])
