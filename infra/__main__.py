@@ -9,6 +9,7 @@ import pulumi  # noqa: E402
 
 from infra import config as stack_config  # noqa: E402
 from infra.components.apis import Apis, ApisArgs  # noqa: E402
+from infra.components.backfill import Backfill, BackfillArgs  # noqa: E402
 from infra.components.ci_identity import CiIdentity, CiIdentityArgs  # noqa: E402
 from infra.components.database import Database, DatabaseArgs  # noqa: E402
 from infra.components.identity import Identity, IdentityArgs  # noqa: E402
@@ -65,7 +66,10 @@ storage = Storage(
 warehouse = Warehouse(
     "warehouse",
     WarehouseArgs(
-        project=cfg.project, dataset_id=cfg.bigquery_dataset, location=cfg.dataset_location
+        project=cfg.project,
+        dataset_id=cfg.bigquery_dataset,
+        location=cfg.dataset_location,
+        deletion_protection=cfg.deletion_protection,
     ),
     after_apis,
 )
@@ -146,6 +150,26 @@ runs = ScheduledRuns(
     ),
     after_apis,
 )
+backfill = Backfill(
+    "backfill",
+    BackfillArgs(
+        project=cfg.project,
+        region=cfg.region,
+        prefix=p,
+        image=image.ref,
+        service_account=identity.runtime.email,
+        env=env,
+        network=network.vpc.id,
+        subnet=network.subnet.id,
+        parallelism=cfg.backfill_parallelism,
+        cpu=cfg.job_cpu,
+        memory=cfg.job_memory,
+        timeout_minutes=cfg.job_timeout_minutes,
+        deletion_protection=cfg.deletion_protection,
+        depends_on=runtime_ready,
+    ),
+    after_apis,
+)
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(project=cfg.project, prefix=p, alert_emails=cfg.alert_emails),
@@ -162,6 +186,7 @@ pulumi.export("scheduler_service_account", identity.scheduler.email)
 pulumi.export("image_ref", image.ref)
 pulumi.export("image_digest", image.digest)
 pulumi.export("owner_password_secret", service.owner_secret.secret_id)
+pulumi.export("backfill_job", backfill.job.name)
 pulumi.export("pipeline_jobs", {pipeline: job.name for pipeline, job in runs.jobs.items()})
 if cfg.github_repository:
     ci = CiIdentity(

@@ -72,6 +72,8 @@ class StackConfig(BaseModel):
     job_cpu: Literal["1", "2", "4"] = "1"
     job_memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*Gi$")] = "2Gi"
     job_timeout_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
+    # Tasks of one backfill execution that run at once (Cloud Run job ``parallelism``).
+    backfill_parallelism: Annotated[int, Field(ge=1, le=100)] = 4
     expected_run_minutes: Annotated[float, Field(gt=0, le=1440)] = 10
     ui_access: Literal["iap", "authenticated", "public"] = "iap"
     ui_members: list[str] = Field(default_factory=list)
@@ -151,6 +153,7 @@ KEYS: dict[str, tuple[str, str]] = {
     f"{NAMESPACE}:jobCpu": ("job_cpu", "1, 2 or 4"),
     f"{NAMESPACE}:jobMemory": ("job_memory", "a size in GiB such as 2Gi"),
     f"{NAMESPACE}:jobTimeoutMinutes": ("job_timeout_minutes", "an integer from 1 to 1440"),
+    f"{NAMESPACE}:backfillParallelism": ("backfill_parallelism", "an integer from 1 to 100"),
     f"{NAMESPACE}:expectedRunMinutes": ("expected_run_minutes", "a number of minutes above 0"),
     f"{NAMESPACE}:uiAccess": ("ui_access", "iap, authenticated or public"),
     f"{NAMESPACE}:uiMembers": (

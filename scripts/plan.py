@@ -65,6 +65,13 @@ KEY_SETTINGS: dict[str, list[tuple[str, tuple]]] = {
         ("versioning", ("versioning", "enabled")),
     ],
     "gcp:bigquery/dataset:Dataset": [("id", ("datasetId",)), ("location", ("location",))],
+    "gcp:bigquery/table:Table": [
+        ("id", ("tableId",)),
+        ("partition", ("timePartitioning", "type")),
+        ("on", ("timePartitioning", "field")),
+        ("cluster", ("clusterings",)),
+        ("protected", ("deletionProtection",)),
+    ],
     "gcp:serviceaccount/account:Account": [("id", ("accountId",))],
     "gcp:secretmanager/secret:Secret": [("id", ("secretId",))],
     "gcp:artifactregistry/repository:Repository": [

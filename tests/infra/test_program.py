@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from infra_plans import planned
 
+from infra.planned import PlannedResource
 from infra.testing import Plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,7 +112,8 @@ def test_cloud_schedules_are_not_doubled_by_mages_scheduler(
     plan = dev_plan if stack == "dev" else prod_plan
     for resource in (
         plan.one("gcp:cloudrunv2/service:Service"),
-        plan.one("gcp:cloudrunv2/job:Job"),
+        scheduled_job(plan),
+        backfill_job(plan),
     ):
         containers = (
             resource.inputs["template"].get("containers")
@@ -174,8 +176,19 @@ def test_other_ui_access_modes(access: str, members: list[str]):
     assert not plan.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
 
 
+def scheduled_job(plan: Plan) -> PlannedResource:
+    """The Cloud Run job Cloud Scheduler starts for green_taxi_etl."""
+    return next(
+        r for r in plan.of_type("gcp:cloudrunv2/job:Job") if r.name == "runs-green-taxi-etl"
+    )
+
+
+def backfill_job(plan: Plan) -> PlannedResource:
+    return next(r for r in plan.of_type("gcp:cloudrunv2/job:Job") if r.name == "backfill-job")
+
+
 def test_pipeline_job_and_daily_schedule(dev_plan: Plan):
-    job = dev_plan.one("gcp:cloudrunv2/job:Job")
+    job = scheduled_job(dev_plan)
     container = job.get("template", "template", "containers", 0)
     assert container["commands"] == ["mage"]
     assert container["args"] == ["run", "mage_project", "green_taxi_etl", "--test"]
@@ -202,7 +215,7 @@ def test_runtime_variables_reach_mage_run():
     schedules = [{"pipeline": "green_taxi_etl", "cron": "0 6 1 * *",
                   "variables": {"year": 2020, "month": 12}}]  # fmt: skip
     plan = planned("dev", (("mage-gcp:schedules", json.dumps(schedules)),))
-    args = plan.one("gcp:cloudrunv2/job:Job").get("template", "template", "containers", 0, "args")
+    args = scheduled_job(plan).get("template", "template", "containers", 0, "args")
     assert args[-2:] == ["--runtime-vars", '{"month": 12, "year": 2020}']
     assert plan.one("gcp:cloudscheduler/job:Job").inputs["schedule"] == "0 6 1 * *"
 
