@@ -6,6 +6,8 @@ START   ?=
 END     ?=
 STACK   ?= dev
 ROWS    ?=
+PARALLEL ?=
+CLOUD   ?=
 
 .PHONY: setup up down demo backfill test bench plan cost lint deploy
 
@@ -24,8 +26,8 @@ down:                 ## stop a twin started by `make up` in another terminal
 demo: $(STAMP)        ## twin + every pipeline headless + a summary of what landed
 	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/demo.py
 
-backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01
-	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"
+backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01 [PARALLEL=N] [CLOUD=1]
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(PARALLEL), --parallelism $(PARALLEL))$(if $(CLOUD), --cloud --stack $(STACK))
 
 test: $(STAMP)        ## the whole test suite (no network)
 	$(PY) -m pytest

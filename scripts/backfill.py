@@ -8,6 +8,11 @@ Each run gets the runtime variable ``execution_date`` (as a Mage trigger or UI b
 so it owns exactly that month (or day) and re-running the backfill replaces the same slices.
 Months step by default; days for ``api_to_gcs_parameterized``. On the local twin, sample months
 that are missing are generated first (the real release has every month). Exits 1 if a run failed.
+
+``--parallelism N`` runs the backfill as the cloud does: one task per slice (the Cloud Run job's
+entrypoint ``python -m mage_project.backfill_task`` with ``CLOUD_RUN_TASK_INDEX/COUNT``), N at
+a time, against the twin. ``--cloud --stack dev`` starts ONE execution of the stack's backfill
+job instead (one task per slice; docs/warehouse.md).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -34,6 +40,7 @@ from twinlib.core import (  # noqa: E402
 )
 from twinlib.pipelines import PipelineError, check_pipeline, run_pipeline  # noqa: E402
 from twinlib.session import running_twin  # noqa: E402
+from twinlib.tasks import TaskResult, run_local_tasks, start_cloud_execution  # noqa: E402
 
 DAILY_PIPELINES = {"api_to_gcs_parameterized"}
 #: Which taxi colour each pipeline reads (for generating missing sample months on the twin).
@@ -119,6 +126,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--end", default="", help="last date (inclusive): YYYY-MM or YYYY-MM-DD")
     parser.add_argument("--interval", choices=["month", "day"], help="default: by pipeline")
     parser.add_argument(
+        "--parallelism",
+        type=int,
+        help="run as Cloud Run tasks (one per slice), N at a time, locally against the twin",
+    )
+    parser.add_argument(
+        "--cloud", action="store_true", help="start one execution of the stack's backfill job"
+    )
+    parser.add_argument("--stack", default="dev", help="with --cloud: the Pulumi stack")
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=Path(os.environ.get("TWIN_STATE_DIR", DEFAULT_STATE_DIR)),
@@ -139,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Backfill of {plan.pipeline}: {len(plan.dates)} run(s), one per {plan.interval}, "
         f"{plan.dates[0]} → {plan.dates[-1]}."
     )
+    if args.cloud:
+        return cloud_backfill(plan, args.stack, console)
+    if args.parallelism is not None:
+        if args.parallelism < 1:
+            console.print("[red]error:[/] --parallelism must be 1 or more.", highlight=False)
+            return 2
+        return task_backfill(plan, args.parallelism, args.state_dir, console)
     table = Table(title=f"Backfill {plan.pipeline}")
     for column in ("execution_date", "status", "seconds", "detail"):
         table.add_column(column)
@@ -173,6 +196,69 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     console.print(f"All {len(plan.dates)} run(s) succeeded.")
+    return 0
+
+
+def task_backfill(plan: Plan, parallelism: int, state_dir: Path, console) -> int:
+    """One local process per slice, ``parallelism`` at a time (as the Cloud Run job runs)."""
+
+    def done(result: TaskResult) -> None:
+        status = "[green]ok[/]" if result.ok else "[red]failed[/]"
+        days = ",".join(map(str, result.dates))
+        tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+        console.print(
+            f"{status} task {result.index} {days} {result.seconds:5.1f} s{tries} (log: {result.log})",
+            highlight=False,
+        )
+
+    try:
+        with running_twin(state_dir, console) as twin:
+            ensure_sample_months(twin, plan)
+            logs = twin.state_dir / "logs" / "runs"
+            started = time.monotonic()
+            results = run_local_tasks(
+                plan.pipeline, list(plan.dates), twin.subprocess_env(), parallelism, logs,
+                on_done=done,
+            )  # fmt: skip
+    except USER_ERRORS as error:
+        console.print(f"[red]error:[/] {error}", highlight=False)
+        return 1
+    failed = sum(not r.ok for r in results)
+    wall = time.monotonic() - started
+    if failed:
+        console.print(
+            f"[red]{failed} of {len(results)} task(s) failed.[/] Re-run the backfill: each task replaces only its own slice."
+        )
+        return 1
+    console.print(
+        f"All {len(results)} task(s) succeeded in {wall:.1f} s (parallelism {parallelism})."
+    )
+    return 0
+
+
+def cloud_backfill(plan: Plan, stack: str, console) -> int:
+    """Start ONE execution of the stack's backfill job: one task per slice."""
+    import yaml
+
+    from infra.components.backfill import backfill_job_name
+    from infra.config import ConfigError, parse
+
+    path = Path(__file__).resolve().parent.parent / f"Pulumi.{stack}.yaml"
+    try:
+        cfg = parse((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+    except (OSError, ConfigError) as error:
+        console.print(f"[red]error:[/] stack {stack}: {error}", highlight=False)
+        return 2
+    job = backfill_job_name(cfg.name_prefix)
+    try:
+        name = start_cloud_execution(cfg.project, cfg.region, job, plan.pipeline, list(plan.dates))
+    except Exception as error:  # noqa: BLE001 - credentials or API: one sentence
+        console.print(f"[red]error:[/] {error}", highlight=False)
+        return 1
+    console.print(
+        f"Started {job} in {cfg.project}/{cfg.region}: {len(plan.dates)} task(s), one per "
+        f"{plan.interval} ({name}). Follow it with `gcloud run jobs executions list --job {job} --region {cfg.region}`."
+    )
     return 0
 
 
