@@ -34,6 +34,7 @@ test: $(STAMP)        ## the whole test suite (no network)
 
 bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a table)
 	$(PY) benchmarks/run.py
+	PYTHONWARNINGS=ignore $(PY) benchmarks/backfill_bench.py
 
 plan: $(STAMP)        ## offline `pulumi preview`: the planned resources as a table
 	$(PY) scripts/plan.py --stack $(STACK)
