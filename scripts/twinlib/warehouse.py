@@ -27,23 +27,45 @@ def table_resource(spec: WarehouseTable, project: str, dataset: str) -> dict:
     }
 
 
+def _call(method: str, url: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json"}, method=method
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read()
+    return json.loads(text) if text else {}
+
+
+def _same_shape(existing: dict, wanted: dict) -> bool:
+    fields = [(f["name"], f["type"]) for f in existing.get("schema", {}).get("fields", [])]
+    partitioning = existing.get("timePartitioning") or {}
+    return fields == [(f["name"], f["type"]) for f in wanted["schema"]["fields"]] and (
+        partitioning.get("type"),
+        partitioning.get("field"),
+    ) == (wanted["timePartitioning"]["type"], wanted["timePartitioning"]["field"])
+
+
 def create_table(
     bigquery_url: str, project: str, dataset: str, spec: WarehouseTable = YELLOW_WAREHOUSE
 ) -> None:
-    """Create ``dataset.<spec.table_id>`` through the emulator's REST API unless it exists."""
-    body = json.dumps(table_resource(spec, project, dataset)).encode()
-    request = urllib.request.Request(
-        f"{bigquery_url}/bigquery/v2/projects/{project}/datasets/{dataset}/tables",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+    """Create ``dataset.<spec.table_id>`` through the emulator's REST API unless it exists with
+    this shape; a table of another shape (e.g. the unpartitioned one older versions of the
+    pipelines created in ``.twin``) is replaced, as ``pulumi up`` replaces it in the cloud."""
+    wanted = table_resource(spec, project, dataset)
+    tables = f"{bigquery_url}/bigquery/v2/projects/{project}/datasets/{dataset}/tables"
     try:
-        with urllib.request.urlopen(request, timeout=10):
-            return
+        try:
+            existing = _call("GET", f"{tables}/{spec.table_id}")
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+        else:
+            if _same_shape(existing, wanted):
+                return
+            _call("DELETE", f"{tables}/{spec.table_id}")
+        _call("POST", tables, wanted)
     except urllib.error.HTTPError as error:
-        if error.code == 409:  # already exists (a twin restarted on its state dir)
-            return
         raise TwinError(
             f"The BigQuery emulator refused to create table {dataset}.{spec.table_id} "
             f"(HTTP {error.code}: {error.read()[:300]!r}); see its log."

@@ -6,6 +6,7 @@ two months at once both land, no query and no dataset/table creation on the way.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import uuid
 
@@ -15,6 +16,7 @@ from sample_data import write_month
 from sinkkit import kept_rows, row, write_rows
 
 from mage_project.utils import bigquery as bq
+from mage_project.utils import bigquery as bq_module
 from mage_project.utils import ingest
 from mage_project.utils.clients import bigquery_client, project_id
 from mage_project.utils.errors import TaxiDataError
@@ -164,3 +166,22 @@ def test_the_twin_table_is_the_stacks_definition(twin, bq):
         "source_month_start",
     )
     assert tuple(table.clustering_fields) == YELLOW_WAREHOUSE.clustering
+
+
+def test_the_twin_replaces_a_table_of_the_old_shape_and_keeps_a_current_one(sinks, bq):
+    from google.cloud import bigquery
+    from twinlib.warehouse import create_table
+
+    url, project = os.environ["BIGQUERY_EMULATOR_HOST"], os.environ["GCP_PROJECT_ID"]
+    name = f"{project}.{sinks.dataset}.old_{uuid.uuid4().hex[:8]}"
+    bq.create_table(bigquery.Table(name, schema=[bigquery.SchemaField("source_month", "STRING")]))
+    spec = bq_module.warehouse_table(name.rsplit(".", 1)[1])
+    create_table(url, project, sinks.dataset, spec)
+    table = bq.get_table(name)
+    assert table.time_partitioning.field == "source_month_start"
+    bq.query(f"INSERT INTO `{name}` (source_month) VALUES ('2021-01')").result()
+    create_table(url, project, sinks.dataset, spec)  # a restart: the same shape is kept
+    assert (
+        bq.get_table(name).num_rows == 1
+        or list(bq.query(f"SELECT COUNT(*) AS n FROM `{name}`").result())[0]["n"] == 1
+    )
