@@ -59,7 +59,7 @@ def test_targets_met_and_missed_are_reported_honestly():
     missed["project_ingest"] = Row("project_ingest", "", 4.0, 200, 100)  # 5x course, 1.6x floor
     missed["project_rerun"] = Row("project_rerun", "", 8.5, 420, 200)  # rows doubled
     missed["project_run_3x"] = Row("project_run_3x", "", 20.0, 900, 300)  # memory grows
-    verdicts = {c.target: c.ok for c in checks(missed, {**facts, "bq_load_write_mb": 30.0})}
+    verdicts = {c.target: c.ok for c in checks(missed, {**facts, "bq_load_write_mb": 61.0})}
     assert verdicts == {
         "ingest ≥ 5x faster than course ingest": True,
         "ingest ≤ 1.5x the COPY floor": False,
@@ -67,7 +67,7 @@ def test_targets_met_and_missed_are_reported_honestly():
         "`mage run` peak RSS ≤ 500 MB": True,
         "peak RSS flat from 1x to 3x rows (≤ 1.2x)": False,
         "re-run ≤ 1.2x first run, same rows": False,
-        "GCS → BigQuery moves no data through the client": False,
+        "GCS → BigQuery moves only its month through the client (≤ 3x its parquet)": False,
     }
 
 
