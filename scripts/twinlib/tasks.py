@@ -44,11 +44,24 @@ class TaskResult:
         return self.returncode == 0
 
 
-def task_env(pipeline: str, dates: list[date], index: int, count: int) -> dict[str, str]:
+#: The execution's overrides (the same for every task), in the order they are sent.
+PLAN_VARIABLES = ("BACKFILL_PIPELINE", "BACKFILL_DATES", "BACKFILL_NAME")
+
+
+def backfill_name(dates: list[date]) -> str:
+    """One name for all runs of one backfill invocation (unique per start second)."""
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return f"make backfill {dates[0].isoformat()}..{dates[-1].isoformat()} at {started}"
+
+
+def task_env(
+    pipeline: str, dates: list[date], index: int, count: int, name: str = ""
+) -> dict[str, str]:
     """The variables task ``index`` of ``count`` sees (Cloud Run's and the overrides')."""
     return {
         "BACKFILL_PIPELINE": pipeline,
         "BACKFILL_DATES": ",".join(d.isoformat() for d in dates),
+        "BACKFILL_NAME": name or backfill_name(dates),
         "CLOUD_RUN_TASK_INDEX": str(index),
         "CLOUD_RUN_TASK_COUNT": str(count),
     }
@@ -66,7 +79,7 @@ def run_local_tasks(
     """One process per slice (task), at most ``parallelism`` at once; results by task index."""
     from mage_project.backfill_task import task_dates
 
-    count = len(dates)
+    count, name = len(dates), backfill_name(dates)
     logs.mkdir(parents=True, exist_ok=True)
 
     def task(index: int) -> TaskResult:
@@ -79,7 +92,7 @@ def run_local_tasks(
                 out.flush()
                 code = subprocess.run(
                     [sys.executable, "-m", "mage_project.backfill_task"],
-                    env={**env, **task_env(pipeline, dates, index, count),
+                    env={**env, **task_env(pipeline, dates, index, count, name),
                          "CLOUD_RUN_TASK_ATTEMPT": str(attempt - 1)},
                     cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                 ).returncode  # fmt: skip
@@ -96,12 +109,12 @@ def run_local_tasks(
 
 
 def run_request(
-    project: str, region: str, job: str, pipeline: str, dates: list[date]
+    project: str, region: str, job: str, pipeline: str, dates: list[date], name: str = ""
 ) -> tuple[str, dict]:
     """(URL, body) of the Run API call starting one execution with one task per slice."""
     url = f"{RUN_API}/projects/{project}/locations/{region}/jobs/{job}:run"
-    overrides = task_env(pipeline, dates, 0, len(dates))
-    env = [{"name": k, "value": overrides[k]} for k in ("BACKFILL_PIPELINE", "BACKFILL_DATES")]
+    overrides = task_env(pipeline, dates, 0, len(dates), name)
+    env = [{"name": k, "value": overrides[k]} for k in PLAN_VARIABLES]
     return url, {"overrides": {"taskCount": len(dates), "containerOverrides": [{"env": env}]}}
 
 

@@ -30,7 +30,9 @@ def test_each_task_owns_its_slice_from_the_cloud_run_task_variables():
 
 
 def test_the_cloud_request_starts_one_execution_with_one_task_per_slice():
-    url, body = run_request("my-mage-dev", "us-central1", "mage-backfill", "api_to_gcs", MONTHS)
+    url, body = run_request(
+        "my-mage-dev", "us-central1", "mage-backfill", "api_to_gcs", MONTHS, name="bf"
+    )
     assert url == (
         "https://run.googleapis.com/v2/projects/my-mage-dev/locations/us-central1/"
         "jobs/mage-backfill:run"
@@ -41,6 +43,7 @@ def test_the_cloud_request_starts_one_execution_with_one_task_per_slice():
             "containerOverrides": [{"env": [
                 {"name": "BACKFILL_PIPELINE", "value": "api_to_gcs"},
                 {"name": "BACKFILL_DATES", "value": "2021-01-01,2021-02-01,2021-03-01"},
+                {"name": "BACKFILL_NAME", "value": "bf"},
             ]}],
         }
     }  # fmt: skip
