@@ -51,12 +51,13 @@ def load_average() -> str:
 
 def run_tasks(env: dict, pipeline: str, months: list[date], parallelism: int, say):
     """The backfill as one execution: one measured process per slice, ``parallelism`` at once."""
-    from twinlib.tasks import task_env
+    from twinlib.tasks import task_data_dir, task_env
 
     lock = threading.Lock()
 
     def task(index: int) -> tuple[int, Measurement]:
         variables = task_env(pipeline, months, index, len(months))
+        variables |= task_data_dir(Path(env["TAXI_STAGING_DIR"]).parent, pipeline, index)
         result = measure(
             [sys.executable, "-m", "mage_project.backfill_task"],
             env={**env, **variables}, cwd=ROOT, timeout=3600, label=f"task {index}",
@@ -74,6 +75,28 @@ def run_tasks(env: dict, pipeline: str, months: list[date], parallelism: int, sa
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, [results[i] for i in range(len(months))]
+
+
+def service_cpu(twin) -> dict[str, float]:
+    """CPU seconds used so far by each twin service's process tree (emulators, Postgres)."""
+    import psutil
+
+    out = {}
+    for name, record in twin._records.items():
+        try:
+            root = psutil.Process(record.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        total = 0.0
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        out[name] = total
+    return out
 
 
 def logical_bytes(dataset: str, table: str, month: str) -> int:
@@ -187,12 +210,19 @@ def main(argv: list[str] | None = None) -> int:
         figures = {}
         for parallelism in [int(p) for p in args.parallelism.split(",")]:
             say(f"  parallelism {parallelism}: {len(months)} tasks ({load_average()})")
+            before = service_cpu(twin)
             wall, cpu, tasks = run_tasks(env, args.pipeline, months, parallelism, say)
+            after = service_cpu(twin)
+            used = {k: after[k] - before.get(k, 0.0) for k in after}
             mean = sum(m.wall_s for m in tasks) / len(tasks)
             peak = max(m.peak_rss_mb for m in tasks)
             figures[parallelism] = (wall, mean)
             say(f"  => parallelism {parallelism}: backfill {wall:.1f} s, mean task {mean:.1f} s, "
                 f"max task peak RSS {peak:.0f} MB, CPU {cpu:.0f} s = {cpu / wall:.2f} cores busy")  # fmt: skip
+            say("     where the time goes: tasks' own CPU "
+                f"{cpu:.0f} s; twin services' CPU "
+                + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(used.items()))
+                + f"; all = {(cpu + sum(used.values())) / wall:.2f} of {os.cpu_count()} cores")  # fmt: skip
         base = figures.get(1)
         if base:
             for p, (wall, _) in sorted(figures.items()):

@@ -20,6 +20,7 @@ locally as parallel processes with the same variables.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -74,17 +75,31 @@ def task_dates(dates: list[date], index: int, count: int) -> list[date]:
     return dates[index::count]
 
 
-def mage_run_command(pipeline: str, variables: dict) -> list[str]:
-    """``mage run mage_project <pipeline> --test --runtime-vars <json>``: one Mage run, the blocks'
+def run_command(pipeline: str, day: date, dates: list[date], environ: dict[str, str]) -> list[str]:
+    """The command of one run owning ``day``'s slice, with ``execution_date`` = ``day``.
+
+    Where the project ships ``mage_runner`` (every run a recorded Mage pipeline run, issue 9),
+    ``python -m mage_runner run …`` records it in the invocation's Mage backfill
+    (``BACKFILL_NAME``); otherwise ``mage run mage_project <pipeline> --test``, the blocks'
     @test functions included (as under Mage's scheduler and the scheduled Cloud Run jobs)."""
-    mage = shutil.which("mage") or str(Path(sys.executable).parent / "mage")
-    return [mage, "run", PROJECT_DIR.name, pipeline, "--test", "--runtime-vars",
-            json.dumps(variables, sort_keys=True)]  # fmt: skip
+    variables = json.dumps({"execution_date": day.isoformat()}, sort_keys=True)
+    if importlib.util.find_spec("mage_runner") is not None:
+        daily = len(dates) > 1 and (dates[1] - dates[0]).days == 1
+        name = environ.get("BACKFILL_NAME") or f"backfill {dates[0]}..{dates[-1]}"
+        return [
+            sys.executable, "-m", "mage_runner", "run", PROJECT_DIR.name, pipeline, "--test",
+            "--runtime-vars", variables, "--backfill", name,
+            "--backfill-start", dates[0].isoformat(), "--backfill-end", dates[-1].isoformat(),
+            "--backfill-interval", "day" if daily else "month", "--backfill-runs", str(len(dates)),
+        ]  # fmt: skip
+    sibling = Path(sys.executable).parent / "mage"
+    mage = str(sibling) if sibling.exists() else shutil.which("mage") or "mage"
+    return [mage, "run", PROJECT_DIR.name, pipeline, "--test", "--runtime-vars", variables]
 
 
-def run_one(pipeline: str, day: date) -> int:
-    """One Mage run of ``pipeline`` owning the slice of ``day``; returns its exit code."""
-    command = mage_run_command(pipeline, {"execution_date": day.isoformat()})
+def run_one(pipeline: str, day: date, dates: list[date]) -> int:
+    """One run of ``pipeline`` owning the slice of ``day``; returns its exit code."""
+    command = run_command(pipeline, day, dates, dict(os.environ))
     return subprocess.run(command, cwd=PROJECT_DIR.parent).returncode
 
 
@@ -100,7 +115,7 @@ def main() -> int:
     failed = 0
     for day in mine:
         started = time.monotonic()
-        code = run_one(pipeline, day)
+        code = run_one(pipeline, day, dates)
         failed += code != 0
         status = "ok" if code == 0 else f"failed (exit {code})"
         print(

@@ -67,6 +67,15 @@ def task_env(
     }
 
 
+def task_data_dir(root: Path, pipeline: str, index: int) -> dict[str, str]:
+    """Each task's own ``MAGE_DATA_DIR``, as each Cloud Run task has its own filesystem: runs of
+    one pipeline that share a data dir overwrite each other's block outputs
+    (``pipelines/<name>/.variables/<block>/output_0``), so a task could read another's month."""
+    folder = root / "mage_data" / f"{pipeline}-task-{index:03d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"MAGE_DATA_DIR": str(folder)}
+
+
 def run_local_tasks(
     pipeline: str,
     dates: list[date],
@@ -93,6 +102,7 @@ def run_local_tasks(
                 code = subprocess.run(
                     [sys.executable, "-m", "mage_project.backfill_task"],
                     env={**env, **task_env(pipeline, dates, index, count, name),
+                         **task_data_dir(logs, pipeline, index),
                          "CLOUD_RUN_TASK_ATTEMPT": str(attempt - 1)},
                     cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                 ).returncode  # fmt: skip

@@ -89,3 +89,40 @@ def test_a_failing_task_is_retried_and_fails_alone(twin, twin_env, tmp_path):
     assert (ok.returncode, ok.attempts) == (0, 1)
     assert failed.returncode != 0 and failed.attempts == 2
     assert "2029-07" in failed.log.read_text()
+
+
+def test_each_slice_is_one_run_recorded_in_the_invocations_backfill(monkeypatch):
+    import importlib.util
+
+    import mage_project.backfill_task as task
+
+    env = {"BACKFILL_NAME": "make backfill 2021-01-01..2021-03-01 at T"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    plain = task.run_command("api_to_gcs", MONTHS[1], MONTHS, env)
+    assert plain[1:] == ["run", "mage_project", "api_to_gcs", "--test", "--runtime-vars",
+                         '{"execution_date": "2021-02-01"}']  # fmt: skip
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    recorded = task.run_command("api_to_gcs", MONTHS[1], MONTHS, env)
+    assert recorded[1:7] == ["-m", "mage_runner", "run", "mage_project", "api_to_gcs", "--test"]
+    assert recorded[recorded.index("--backfill") + 1] == env["BACKFILL_NAME"]
+    assert recorded[recorded.index("--backfill-runs") + 1] == "3"
+    assert recorded[recorded.index("--backfill-interval") + 1] == "month"
+
+
+def test_local_tasks_have_their_own_mage_data_dir_as_cloud_run_tasks_do(monkeypatch, tmp_path):
+    """Concurrent runs of one pipeline on one MAGE_DATA_DIR overwrite each other's block outputs
+    (seen in the benchmark: a task transformed another task's month)."""
+    import subprocess
+
+    import twinlib.tasks as tasks
+
+    seen = []
+
+    def fake_run(command, env, **kwargs):
+        seen.append((env["CLOUD_RUN_TASK_INDEX"], env["MAGE_DATA_DIR"]))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(tasks.subprocess, "run", fake_run)
+    results = run_local_tasks("api_to_gcs", MONTHS, {"PATH": "/usr/bin"}, 3, tmp_path)
+    assert all(r.ok for r in results)
+    assert len({data for _, data in seen}) == 3, seen
