@@ -20,6 +20,29 @@ from infra.components.runtime_env import (
 from infra.components.secrets import store_secret
 
 
+# Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
+# answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
+# then, still inside the same coroutine, opens its DB session and creates the owner; Tornado
+# cannot answer a request until that coroutine first awaits, so the HTTP probe passes only once
+# Mage can serve -- a TCP probe passes seconds too early.
+HEALTH_PATH = "/api/status"
+# Cloud Run shuts the container down when the startup probe has not passed within
+# failureThreshold x periodSeconds, which may not exceed 240 s for services
+# (https://cloud.google.com/run/docs/configuring/healthchecks); initialDelaySeconds <= 240 is
+# on top. Checked by infra.invariants.startup_probe_within_cloud_run_limits.
+STARTUP_PROBE = {"initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 5}
+STARTUP_FAILURE_THRESHOLD = 23  # 10 s + 23 x 10 s = 240 s for migrations and the first owner
+
+
+def startup_probe() -> dict:
+    """An HTTP startup probe on Mage's login-free status route, within Cloud Run's budget."""
+    return {
+        "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
+        **STARTUP_PROBE,
+        "failure_threshold": STARTUP_FAILURE_THRESHOLD,
+    }
+
+
 @dataclass
 class MageServiceArgs:
     project: str
@@ -116,15 +139,9 @@ class MageService(pulumi.ComponentResource):
                             "cpu_idle": not args.always_on,
                             "startup_cpu_boost": True,
                         },
-                        "startup_probe": {
-                            "tcp_socket": {"port": MAGE_PORT},
-                            "initial_delay_seconds": 5,
-                            "period_seconds": 10,
-                            "timeout_seconds": 5,
-                            "failure_threshold": 30,
-                        },
+                        "startup_probe": startup_probe(),
                         "liveness_probe": {
-                            "http_get": {"path": "/api/status", "port": MAGE_PORT},
+                            "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
                             "period_seconds": 30,
                             "timeout_seconds": 10,
                             "failure_threshold": 3,

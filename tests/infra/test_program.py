@@ -24,7 +24,6 @@ REQUIRED_TYPES = {
     "gcp:cloudscheduler/job:Job": "Cloud Scheduler",
     "docker-build:index:Image": "image build",
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": "CI WIF",
-    "gcp:logging/metric:Metric": "failed-runs metric",
     "gcp:monitoring/alertPolicy:AlertPolicy": "failed-runs alert",
     "gcp:servicenetworking/connection:Connection": "private services access",
 }
@@ -260,11 +259,23 @@ def test_lake_bucket_lifecycle(dev_plan: Plan, prod_plan: Plan):
 
 
 def test_failed_runs_alert(dev_plan: Plan):
-    metric = dev_plan.one("gcp:logging/metric:Metric")
-    assert 'resource.type="cloud_run_job"' in metric.inputs["filter"]
+    """A log-match policy (no log-based metric, so no 404 on the first `up`) on the documented
+    audit entry of a failed job execution, in the Logging query language."""
+    assert dev_plan.of_type("gcp:logging/metric:Metric") == []
     policy = dev_plan.one("gcp:monitoring/alertPolicy:AlertPolicy")
-    condition = policy.inputs["conditions"][0]["conditionThreshold"]
-    assert f"logging.googleapis.com/user/{metric.inputs['name']}" in condition["filter"]
+    (condition,) = policy.inputs["conditions"]
+    assert "conditionThreshold" not in condition
+    query = condition["conditionMatchedLog"]["filter"]
+    assert "starts_with" not in query and "logging.googleapis.com/user/" not in query
+    for part in (
+        'resource.type="cloud_run_job"',
+        'resource.labels.job_name=~"^mage-"',
+        'log_id("cloudaudit.googleapis.com/system_event")',
+        'protoPayload.methodName="/Jobs.RunJob"',
+        "severity>=ERROR",
+    ):
+        assert part in query
+    assert policy.get("alertStrategy", "notificationRateLimit", "period") == "300s"
     channels = dev_plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert [c.get("labels", "email_address") for c in channels] == ["you@example.com"]
     assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
