@@ -98,7 +98,13 @@ env = RuntimeEnv(
     mage_url_secret=database.mage_url.secret_id,
     taxi_data_base_url=cfg.taxi_data_base_url,
 )
-runtime_ready = [*identity.secret_grants, database.mage_url.version, database.taxi_password.version]
+# Containers start only once every secret version they read, the databases and the users exist.
+runtime_ready = [
+    *identity.secret_grants,
+    database.mage_url.version,
+    database.taxi_password.version,
+    *database.ready,
+]
 service = MageService(
     "mage",
     MageServiceArgs(

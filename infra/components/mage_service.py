@@ -90,12 +90,31 @@ class MageService(pulumi.ComponentResource):
             member=args.runtime_member,
             opts=child,
         )
+        # Mage signs its session tokens with JWT_SECRET, whose default is the public constant
+        # 'materia' (mage_ai/settings/server.py): anyone could forge a login. Generated here.
+        jwt_value = random.RandomPassword(
+            f"{name}-jwt-secret", length=64, special=False, opts=child
+        )
+        self.jwt_secret = store_secret(
+            f"{name}-jwt", args.project, f"{args.prefix}-jwt-secret", jwt_value.result, parent=self
+        )
+        self.jwt_secret_grant = gcp.secretmanager.SecretIamMember(
+            f"{name}-jwt-secret-access",
+            project=args.project,
+            secret_id=self.jwt_secret.secret_id,
+            role="roles/secretmanager.secretAccessor",
+            member=args.runtime_member,
+            opts=child,
+        )
         plain = args.env.plain() | {
             "REQUIRE_USER_AUTHENTICATION": "1",
             "DEFAULT_OWNER_EMAIL": args.owner_email,
             "DEFAULT_OWNER_USERNAME": "owner",
         }
-        secrets = args.env.secrets() | {"DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id}
+        secrets = args.env.secrets() | {
+            "DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id,
+            "JWT_SECRET": self.jwt_secret.secret_id,
+        }
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
             f"{name}-ui",
@@ -150,7 +169,14 @@ class MageService(pulumi.ComponentResource):
                 ],
             },
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*args.depends_on, self.owner_secret_grant]
+                parent=self,
+                depends_on=[
+                    *args.depends_on,
+                    self.owner_secret_grant,
+                    self.owner_secret.version,
+                    self.jwt_secret_grant,
+                    self.jwt_secret.version,
+                ],
             ),
         )
         self.access = self._grant_access(name, args, child)

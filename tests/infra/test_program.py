@@ -78,7 +78,7 @@ def test_cloud_sql_settings(dev_plan: Plan, prod_plan: Plan):
 
 def test_passwords_are_generated_and_stored_in_secret_manager(dev_plan: Plan):
     passwords = {r.name for r in dev_plan.of_type("random:index/randomPassword:RandomPassword")}
-    assert len(passwords) == 3
+    assert len(passwords) == 4  # two DB users, Mage's owner and Mage's JWT signing key
     versions = dev_plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
     stored = " ".join(str(v.inputs["secretData"]) for v in versions)
     for name in passwords:
@@ -219,7 +219,9 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
     }
     secrets = {r.inputs["secretId"] for r in dev_plan.of_type(
         "gcp:secretmanager/secretIamMember:SecretIamMember")}  # fmt: skip
-    assert secrets == {"mage-taxi-db-password", "mage-metadata-db-url", "mage-owner-password"}
+    assert secrets == {
+        "mage-taxi-db-password", "mage-metadata-db-url", "mage-owner-password", "mage-jwt-secret"
+    }
 
 
 def test_ci_identity_is_restricted_to_the_configured_repository(dev_plan: Plan):
@@ -279,3 +281,61 @@ def test_failed_runs_alert(dev_plan: Plan):
     channels = dev_plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert [c.get("labels", "email_address") for c in channels] == ["you@example.com"]
     assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
+
+
+def _secret_versions(plan: Plan) -> dict[str, str]:
+    """secret_id -> logical name of the SecretVersion that holds its value."""
+    by_id = {s.inputs["secretId"]: s.name for s in plan.of_type("gcp:secretmanager/secret:Secret")}
+    versions = {
+        v.inputs["secret"]: v.name
+        for v in plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+    }
+    return {secret_id: versions[f"{name}-id"] for secret_id, name in by_id.items()}
+
+
+@pytest.mark.parametrize(
+    ("type_", "path"),
+    [
+        ("gcp:cloudrunv2/service:Service", ("template", "containers")),
+        ("gcp:cloudrunv2/job:Job", ("template", "template", "containers")),
+    ],
+)
+def test_containers_wait_for_every_secret_version_database_and_user(
+    dev_plan: Plan, type_: str, path: tuple[str, ...]
+):
+    versions = _secret_versions(dev_plan)
+    for r in dev_plan.of_type(type_):
+        waits_for = {urn.rsplit("::", 1)[-1] for urn in r.dependencies}
+        (container,) = r.get(*path)
+        read = [
+            e["valueSource"]["secretKeyRef"]["secret"]
+            for e in container["envs"]
+            if "valueSource" in e
+        ]
+        assert read, r.name
+        missing = {versions[s] for s in read} - waits_for
+        missing |= {
+            f"database-{kind}-{db}" for kind in ("db", "user") for db in ("mage", "taxi")
+        } - waits_for
+        assert missing == set(), f"{r.name} may start before {sorted(missing)}"
+
+
+def test_sql_disk_size_is_ignored_after_creation(dev_plan: Plan):
+    """disk_autoresize grows the disk; a later `up` must not try to shrink it."""
+    sql = dev_plan.one("gcp:sql/databaseInstance:DatabaseInstance")
+    assert sql.get("settings", "diskAutoresize") is True
+    assert "settings.diskSize" in sql.ignore_changes
+
+
+def test_ui_gets_a_generated_jwt_secret_by_reference(dev_plan: Plan):
+    """Mage's default JWT_SECRET is the public constant 'materia'."""
+    service = dev_plan.one("gcp:cloudrunv2/service:Service")
+    env = _env(service.get("template", "containers", 0))
+    ref = env["JWT_SECRET"]["valueSource"]["secretKeyRef"]["secret"]
+    assert "value" not in env["JWT_SECRET"]
+    assert ref in _secret_versions(dev_plan)
+    password = next(
+        r for r in dev_plan.of_type("random:index/randomPassword:RandomPassword")
+        if r.name == "mage-jwt-secret"
+    )
+    assert password.inputs["length"] >= 32
