@@ -106,6 +106,10 @@ class StackConfig(BaseModel):
     # GitHub's immutable repository id (the OIDC token's repository_id claim): a repository
     # deleted and re-created under the same name gets a new one.
     github_repository_id: Annotated[str | None, Field(pattern=r"^[1-9][0-9]{0,19}$")] = None
+    # The Pulumi state bucket (scripts/bootstrap), which the CI preview account may read.
+    pulumi_state_bucket: Annotated[
+        str | None, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+    ] = None
     alert_emails: list[str] = Field(default_factory=list)
 
     @field_validator("ui_members")
@@ -222,6 +226,11 @@ class StackConfig(BaseModel):
         return self.bigquery_location or self.region
 
     @property
+    def state_bucket(self) -> str:
+        """The state bucket, by default the one scripts/bootstrap creates."""
+        return self.pulumi_state_bucket or f"{self.project}-pulumi-state"
+
+    @property
     def wif_pool_id(self) -> str:
         """The Workload Identity pool id (4-32 of a-z0-9-, not starting with gcp-:
         https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools/create)."""
@@ -281,6 +290,10 @@ KEYS: dict[str, tuple[str, str]] = {
     ),
     f"{NAMESPACE}:lakeExpectedGb": ("lake_expected_gb", "a number of GB (for the cost estimate)"),
     f"{NAMESPACE}:githubRepository": ("github_repository", "a GitHub repository as owner/name"),
+    f"{NAMESPACE}:pulumiStateBucket": (
+        "pulumi_state_bucket",
+        "the Pulumi state bucket's name (default <project>-pulumi-state)",
+    ),
     f"{NAMESPACE}:githubRepositoryId": (
         "github_repository_id",
         "the repository's numeric id (`gh api repos/<owner>/<name> --jq .id`)",

@@ -242,16 +242,55 @@ def runtime_data_scoped(resources: list[PlannedResource]) -> list[str]:
     ]
 
 
+WIF_CONDITION = re.compile(
+    r"^assertion\.repository_id == '[0-9]+' && assertion\.repository == '[^'*]+/[^'*]+' && "
+)
+SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+# Roles that let their holder grant itself (or act as) anything in the project.
+ESCALATING_ROLES = (
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/iam.securityAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.workloadIdentityPoolAdmin",
+)
+LIMITED_GRANTS = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(["
+
+
 def wif_restricted(resources: list[PlannedResource]) -> list[str]:
-    """Every Workload Identity provider only accepts tokens of one named repository."""
-    return [
-        f"Workload Identity provider {r.name} is not restricted to one repository."
+    """Workload Identity providers accept one repository, by immutable id and name, and
+    impersonation is granted to exact OIDC subjects, never to every workflow of a repository."""
+    out = [
+        f"Workload Identity provider {r.name} is not restricted to one repository id and name."
         for r in resources
         if r.type == WIF_PROVIDER
-        and not re.fullmatch(
-            r"assertion\.repository == '[^'*]+/[^'*]+'", str(r.inputs.get("attributeCondition", ""))
-        )
+        and not WIF_CONDITION.match(str(r.inputs.get("attributeCondition", "")))
     ]
+    out += [
+        f"{r.name} lets every workflow matching {member!r} impersonate a service account; "
+        "grant one exact subject (principal://.../subject/...)."
+        for r, role, member in _iam(resources)
+        if role == "roles/iam.workloadIdentityUser" and "/subject/" not in member
+    ]
+    return out
+
+
+def no_self_granting(resources: list[PlannedResource]) -> list[str]:
+    """No project-wide role that lets an account grant itself more; Project IAM Admin only
+    with a condition limiting the roles it may grant
+    (https://cloud.google.com/iam/docs/setting-limits-on-granting-roles)."""
+    out = []
+    for r, role, member in _iam(resources):
+        if r.type != "gcp:projects/iAMMember:IAMMember" or role not in ESCALATING_ROLES:
+            continue
+        expression = str((r.inputs.get("condition") or {}).get("expression", ""))
+        if role == "roles/resourcemanager.projectIamAdmin" and expression.startswith(
+            LIMITED_GRANTS
+        ):
+            continue
+        out.append(f"{r.name} grants {role} on the whole project to {member}.")
+    return out
 
 
 def _probe_problems(where: str, probe: dict[str, Any]) -> list[str]:
@@ -316,6 +355,7 @@ CHECKS: dict[str, Check] = {
     "one_ui_instance": one_ui_instance,
     "runtime_data_scoped": runtime_data_scoped,
     "wif_restricted": wif_restricted,
+    "no_self_granting": no_self_granting,
     "startup_probe_within_cloud_run_limits": startup_probe_within_cloud_run_limits,
     "run_cpu_memory_in_table": run_cpu_memory_in_table,
 }

@@ -105,6 +105,21 @@ VIOLATIONS = [
     ("wif_restricted", "any repository",
      "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
      lambda i: i.update(attributeCondition="assertion.repository_owner != ''")),
+    # The old provider: by name only, any workflow of the repository.
+    ("wif_restricted", "name only",
+     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
+     lambda i: i.update(attributeCondition="assertion.repository == 'your-org/mage-gcp'")),
+    ("wif_restricted", "every workflow of the repository", "gcp:serviceaccount/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.workloadIdentityUser", member="principalSet://iam."
+                        "googleapis.com/projects/1/locations/global/workloadIdentityPools/p/"
+                        "attribute.repository/your-org/mage-gcp")),
+    # The old deployer roles.
+    ("no_self_granting", "project IAM admin", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/resourcemanager.projectIamAdmin", condition=None)),
+    ("no_self_granting", "SA admin", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.serviceAccountAdmin")),
+    ("no_self_granting", "actAs any account", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.serviceAccountUser")),
     # The plan of the old code: a TCP startup probe allowing 30 x 10 s = 300 s.
     ("startup_probe_within_cloud_run_limits", "300 s budget", SERVICE,
      lambda i: _container(i)["startupProbe"].update(failureThreshold=30, periodSeconds=10)),

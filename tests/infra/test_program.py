@@ -226,11 +226,65 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
 
 def test_ci_identity_is_restricted_to_the_configured_repository(dev_plan: Plan):
     provider = dev_plan.one("gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
-    assert provider.inputs["attributeCondition"] == "assertion.repository == 'your-org/mage-gcp'"
+    assert provider.inputs["attributeCondition"] == (
+        "assertion.repository_id == '123456789' && assertion.repository == 'your-org/mage-gcp' "
+        "&& ((assertion.sub == 'repo:your-org/mage-gcp:environment:production' "
+        "&& assertion.ref == 'refs/heads/main') "
+        "|| assertion.sub == 'repo:your-org/mage-gcp:pull_request')"
+    )
     assert provider.get("oidc", "issuerUri") == "https://token.actions.githubusercontent.com"
-    wif = dev_plan.one("gcp:serviceaccount/iAMMember:IAMMember")
-    assert wif.inputs["member"].endswith("/attribute.repository/your-org/mage-gcp")
-    assert wif.inputs["role"] == "roles/iam.workloadIdentityUser"
+    wif = {
+        r.inputs["serviceAccountId"].split("/")[-1].split("@")[0]: r.inputs["member"]
+        for r in dev_plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.workloadIdentityUser"
+    }
+    assert set(wif) == {"mage-deployer", "mage-ci-preview"}
+    assert wif["mage-deployer"].endswith("/subject/repo:your-org/mage-gcp:environment:production")
+    assert wif["mage-ci-preview"].endswith("/subject/repo:your-org/mage-gcp:pull_request")
+
+
+def _project_roles(plan: Plan, account: str) -> dict[str, dict | None]:
+    member = f"serviceAccount:{account}@my-mage-dev.iam.gserviceaccount.com"
+    return {
+        r.inputs["role"]: r.inputs.get("condition")
+        for r in plan.of_type("gcp:projects/iAMMember:IAMMember")
+        if r.inputs["member"] == member
+    }
+
+
+def test_deployer_cannot_grant_itself_anything(dev_plan: Plan):
+    roles = _project_roles(dev_plan, "mage-deployer")
+    for role in ("roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountUser",
+                 "roles/iam.workloadIdentityPoolAdmin", "roles/iam.securityAdmin"):  # fmt: skip
+        assert role not in roles
+    condition = roles["roles/resourcemanager.projectIamAdmin"]["expression"]
+    assert condition == (
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+        ".hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client'])"
+    )
+    act_as = {
+        r.inputs["serviceAccountId"].rsplit("/", 1)[-1]
+        for r in dev_plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.serviceAccountUser"
+    }
+    assert act_as == {
+        "mage-runtime@my-mage-dev.iam.gserviceaccount.com",
+        "mage-scheduler@my-mage-dev.iam.gserviceaccount.com",
+    }
+
+
+def test_preview_identity_is_read_only(dev_plan: Plan):
+    assert _project_roles(dev_plan, "mage-ci-preview") == {"roles/viewer": None}
+    member = "serviceAccount:mage-ci-preview@my-mage-dev.iam.gserviceaccount.com"
+    state = {
+        r.inputs["role"]: r.inputs.get("condition")
+        for r in dev_plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if r.inputs["member"] == member
+    }
+    assert set(state) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
+    assert state["roles/storage.objectUser"]["expression"] == (
+        "resource.name.startsWith('projects/_/buckets/my-mage-dev-pulumi-state/objects/.pulumi/locks/')"
+    )
 
 
 def test_no_ci_identity_without_a_repository():
