@@ -19,7 +19,6 @@ from infra.components.runtime_env import (
 )
 from infra.components.secrets import store_secret
 
-
 # Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
 # answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
 # then, still inside the same coroutine, opens its DB session and creates the owner; Tornado

@@ -148,7 +148,9 @@ def test_config_gcp_rejects_is_refused_in_one_sentence(extra: dict, says: str):
 
 
 def test_iap_needs_the_organization_question_answered():
-    with pytest.raises(ConfigError, match=r"^Stack config mage-gcp:projectInOrganization is not set"):
+    with pytest.raises(
+        ConfigError, match=r"^Stack config mage-gcp:projectInOrganization is not set"
+    ):
         parse({"gcp:project": "my-mage-dev"})
     no_org = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "false"}
     assert parse(no_org | {"mage-gcp:uiAccess": "authenticated"}).ui_access == "authenticated"

@@ -220,7 +220,10 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
     secrets = {r.inputs["secretId"] for r in dev_plan.of_type(
         "gcp:secretmanager/secretIamMember:SecretIamMember")}  # fmt: skip
     assert secrets == {
-        "mage-taxi-db-password", "mage-metadata-db-url", "mage-owner-password", "mage-jwt-secret"
+        "mage-taxi-db-password",
+        "mage-metadata-db-url",
+        "mage-owner-password",
+        "mage-jwt-secret",
     }
 
 
@@ -389,7 +392,8 @@ def test_ui_gets_a_generated_jwt_secret_by_reference(dev_plan: Plan):
     assert "value" not in env["JWT_SECRET"]
     assert ref in _secret_versions(dev_plan)
     password = next(
-        r for r in dev_plan.of_type("random:index/randomPassword:RandomPassword")
+        r
+        for r in dev_plan.of_type("random:index/randomPassword:RandomPassword")
         if r.name == "mage-jwt-secret"
     )
     assert password.inputs["length"] >= 32
