@@ -450,7 +450,8 @@ def billable_from_config(cfg: Any) -> list[PlannedResource]:
         PlannedResource(DATASET, "warehouse-dataset"),
         PlannedResource(ALERT_POLICY, "monitoring-failed-runs-policy", {"conditions": [{}]}),
     ]
-    resources += [PlannedResource(SECRET_VERSION, f"secret-{i}") for i in range(3)]
+    # taxi password, metadata URL, owner password, JWT signing key
+    resources += [PlannedResource(SECRET_VERSION, f"secret-{i}") for i in range(4)]
     for s in cfg.schedules:
         resources.append(
             PlannedResource(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from infra_plans import planned
 
+from infra import invariants
 from infra.testing import Plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -397,3 +398,20 @@ def test_ui_gets_a_generated_jwt_secret_by_reference(dev_plan: Plan):
         if r.name == "mage-jwt-secret"
     )
     assert password.inputs["length"] >= 32
+
+
+def test_a_project_without_an_organization_gets_invoker_only_access():
+    """IAP admits only the organization's users; without one: run.invoker for the members
+    (opened with `gcloud run services proxy`), Mage's login still required, nothing public."""
+    plan = planned("dev", (("mage-gcp:projectInOrganization", "false"),
+                           ("mage-gcp:uiAccess", "authenticated")))  # fmt: skip
+    service = plan.one("gcp:cloudrunv2/service:Service")
+    assert service.inputs["iapEnabled"] is False
+    env = _env(service.get("template", "containers", 0))
+    assert env["REQUIRE_USER_AUTHENTICATION"]["value"] == "1"
+    assert "valueSource" in env["DEFAULT_OWNER_PASSWORD"]
+    invokers = plan.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
+    assert [(r.inputs["role"], r.inputs["member"]) for r in invokers] == [
+        ("roles/run.invoker", "user:you@example.com")
+    ]
+    assert invariants.violations(plan.resources) == {}
