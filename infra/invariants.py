@@ -299,14 +299,14 @@ def _probe_problems(where: str, probe: dict[str, Any]) -> list[str]:
     out = []
     if period * threshold > STARTUP_PROBE_BUDGET_SECONDS:
         out.append(
-            f"{where} allows {threshold} x {period} s = {period * threshold} s for startup; "
+            f"{where} allows {threshold:g} x {period:g} s = {period * threshold:g} s for startup; "
             f"Cloud Run accepts at most {STARTUP_PROBE_BUDGET_SECONDS} s."
         )
     for key in ("initialDelaySeconds", "periodSeconds"):
         if probe.get(key, 0) > STARTUP_PROBE_BUDGET_SECONDS:
-            out.append(f"{where} sets {key} {probe[key]}; Cloud Run accepts at most 240.")
+            out.append(f"{where} sets {key} {probe[key]:g}; Cloud Run accepts at most 240.")
     if probe.get("timeoutSeconds", 1) > period:
-        out.append(f"{where} times out after {probe['timeoutSeconds']} s, longer than its period.")
+        out.append(f"{where} times out after {probe['timeoutSeconds']:g} s, beyond its period.")
     return out
 
 
