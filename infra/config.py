@@ -54,7 +54,8 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]$")] = "us-central1"
+    # Region names end in one or two digits (europe-west10, europe-west12).
+    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]{1,2}$")] = "us-central1"
     name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,10}[a-z0-9]$")] = "mage"
     mode: Literal["cost", "always-on"] = "cost"
     # Cloud SQL
@@ -171,6 +172,28 @@ class StackConfig(BaseModel):
                     f"({problem}); pick a pair from https://cloud.google.com/run/docs/"
                     "configuring/services/cpu"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _sql_custom_tier(self) -> StackConfig:
+        # Custom machine types: 1 or an even number of vCPUs up to 96; memory a multiple of
+        # 256 MiB, 0.9 to 6.5 GB per vCPU and at least 3840 MiB
+        # (https://cloud.google.com/sql/docs/postgres/create-instance#machine-types).
+        match = re.fullmatch(r"db-custom-(\d+)-(\d+)", self.sql_tier)
+        if not match:
+            return self
+        cpus, mib = int(match[1]), int(match[2])
+        if not (
+            (cpus == 1 or (cpus % 2 == 0 and 2 <= cpus <= 96))
+            and mib % 256 == 0
+            and mib >= 3840
+            and 0.9 * 1024 * cpus <= mib <= 6.5 * 1024 * cpus
+        ):
+            raise ValueError(
+                f"sqlTier {self.sql_tier} is not a Cloud SQL custom machine type (1 or an even "
+                "number of vCPUs up to 96, memory a multiple of 256 MiB, at least 3840 MiB and "
+                "0.9-6.5 GiB per vCPU); use one such as db-custom-1-3840 or db-custom-2-7680"
+            )
         return self
 
     @model_validator(mode="after")

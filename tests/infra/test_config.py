@@ -139,6 +139,10 @@ def _schedule(**fields) -> dict:
         (_schedule(cron="61 5 * * *"), "the cron '61 5 * * *'"),
         (_schedule(cron="0 5 * * FUNDAY"), "FUNDAY"),
         (_schedule(timeZone="Mars/Olympus"), "the time zone 'Mars/Olympus'"),
+        # Cloud SQL custom machine types
+        ({"mage-gcp:sqlTier": "db-custom-3-7680"}, "sqlTier db-custom-3-7680 is not"),
+        ({"mage-gcp:sqlTier": "db-custom-1-1024"}, "sqlTier db-custom-1-1024 is not"),
+        ({"mage-gcp:sqlTier": "db-custom-2-7000"}, "sqlTier db-custom-2-7000 is not"),
         # IAP needs an organization
         ({"mage-gcp:projectInOrganization": "false"}, "uiAccess iap cannot admit anyone"),
     ],
@@ -160,3 +164,13 @@ def test_iap_needs_the_organization_question_answered():
 def test_cron_names_are_valid(cron: str):
     cfg = parse(BASE | _schedule(cron=cron, timeZone="Europe/Berlin"))
     assert cfg.schedules[0].cron == cron
+
+
+@pytest.mark.parametrize("region", ["europe-west10", "europe-west12", "us-central1"])
+def test_two_digit_regions_are_accepted(region: str):
+    assert parse(BASE | {"gcp:region": region}).region == region
+
+
+@pytest.mark.parametrize("tier", ["db-custom-1-3840", "db-custom-2-7680", "db-custom-4-26624"])
+def test_documented_custom_tiers_are_accepted(tier: str):
+    assert parse(BASE | {"mage-gcp:sqlTier": tier}).sql_tier == tier
