@@ -1,30 +1,25 @@
 """mage-gcp: reads the stack config, wires the components, exports the outputs."""
 
-import sys
-from pathlib import Path
+import pulumi
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import pulumi  # noqa: E402
-
-from infra import config as stack_config  # noqa: E402
-from infra.components.apis import Apis, ApisArgs  # noqa: E402
-from infra.components.ci_identity import CiIdentity, CiIdentityArgs  # noqa: E402
-from infra.components.database import Database, DatabaseArgs  # noqa: E402
-from infra.components.identity import Identity, IdentityArgs  # noqa: E402
-from infra.components.image import Image, ImageArgs  # noqa: E402
-from infra.components.mage_service import MageService, MageServiceArgs  # noqa: E402
-from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
-from infra.components.network import Network, NetworkArgs  # noqa: E402
-from infra.components.runtime_env import RuntimeEnv  # noqa: E402
-from infra.components.scheduled_runs import (  # noqa: E402
+from infra import config as stack_config
+from infra.components.apis import Apis, ApisArgs
+from infra.components.ci_identity import CiIdentity, CiIdentityArgs
+from infra.components.database import Database, DatabaseArgs
+from infra.components.identity import Identity, IdentityArgs
+from infra.components.image import Image, ImageArgs
+from infra.components.mage_service import MageService, MageServiceArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.runtime_env import RuntimeEnv
+from infra.components.scheduled_runs import (
     ScheduledPipeline,
     ScheduledRuns,
     ScheduledRunsArgs,
 )
-from infra.components.storage import Storage, StorageArgs  # noqa: E402
-from infra.components.warehouse import Warehouse, WarehouseArgs  # noqa: E402
-from infra.cost import estimate_for_config  # noqa: E402
+from infra.components.storage import Storage, StorageArgs
+from infra.components.warehouse import Warehouse, WarehouseArgs
+from infra.cost import estimate_for_config
 
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import copy
-import sys
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from infra.planned import PlannedResource  # noqa: E402
-from infra.testing import Plan, run_program  # noqa: E402
+from infra.planned import PlannedResource
+from infra.testing import Plan, run_program
 
 
 @cache

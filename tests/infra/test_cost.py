@@ -1,4 +1,4 @@
-"""Cost model (infra/cost.py) and `make cost` (scripts/cost.py): figures from the planned resources."""
+"""Cost model (infra/cost.py) and `make cost` (python -m tools.cost): figures from the planned resources."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def cost_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
     env["COLUMNS"] = "400"
     return subprocess.run(
-        [sys.executable, "scripts/cost.py", *args],
+        [sys.executable, "-m", "tools.cost", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""`make plan` (scripts/plan.py) run as users run it: a subprocess, no cloud, a readable table."""
+"""`make plan` (python -m tools.plan) run as users run it: a subprocess, no cloud, a readable table."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def plan_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
     env["COLUMNS"] = "400"  # one table row per line
     return subprocess.run(
-        [sys.executable, "scripts/plan.py", *args],
+        [sys.executable, "-m", "tools.plan", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -65,7 +65,6 @@ def test_dev_plan_shows_every_resource_of_the_brief_with_key_settings(dev_output
 
 
 def test_dev_plan_shows_outputs_including_the_idle_cost(dev_output: str):
-    sys.path.insert(0, str(ROOT))
     from infra.config import parse
     from infra.cost import estimate_for_config
     from infra.testing import stack_config

@@ -11,16 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import policy_pack
+import policy_rules as r
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 from pulumi_policy.policy import PolicyResourceOptions
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
-sys.path.insert(0, str(PACK_DIR))
-
-import policy_pack  # noqa: E402
-import policy_rules as r  # noqa: E402
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"us-central1-docker.pkg.dev/p/mage/mage@{DIGEST}"

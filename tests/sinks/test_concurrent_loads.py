@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from sample_data import write_month
 from sinkkit import kept_rows, pg_snapshot, pg_tables
+from twin.sample_data import write_month
 
 from mage_project.utils import postgres
 from mage_project.utils.schema import schema_for

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rich.table import Table
 
-from plan import make_console, plan_from_cli  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from infra.config import parse  # noqa: E402
-from infra.cost import (  # noqa: E402
+from infra.config import parse
+from infra.cost import (
     Estimate,
     LineItem,
     assumptions_for,
@@ -25,6 +21,7 @@ from infra.cost import (  # noqa: E402
     load_prices,
     official_template_plan,
 )
+from tools.plan import make_console, plan_from_cli
 
 EXCLUDED = (
     "Not included: Cloud Run request/CPU time while someone uses the UI, network egress, "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_g
 from .state import ServiceRecord, TwinState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS_DIR = REPO_ROOT / "scripts"
 DEFAULT_STATE_DIR = REPO_ROOT / ".twin"
 PROJECT_ID = "mage-gcp-local"
 BUCKET = "mage-gcp-lake"
@@ -204,7 +202,8 @@ class Twin:
         self.gcs_root.mkdir(parents=True, exist_ok=True)
         command = [
             str(emulator_python()),
-            str(SCRIPTS_DIR / "twinlib" / "bq_launcher.py"),
+            "-m",
+            "twin.bq_launcher",
             "start",
             "--rest-host",
             HOST,
@@ -231,7 +230,8 @@ class Twin:
     def _start_files(self) -> None:
         command = [
             sys.executable,
-            str(SCRIPTS_DIR / "twinlib" / "file_server.py"),
+            "-m",
+            "twin.file_server",
             "--dir",
             str(self.data_dir),
             "--port",
@@ -425,18 +425,9 @@ def generate_sample_data(
     rows: int | str | None = None,
 ) -> list[Path]:
     """Fill ``out_dir`` with sample months (default: the demo's; idempotent) via
-    scripts/sample_data.py; ``rows``: per month, or ``"full"`` for real sizes."""
-    spec = importlib.util.spec_from_file_location("sample_data", SCRIPTS_DIR / "sample_data.py")
-    if spec is None or spec.loader is None or not (SCRIPTS_DIR / "sample_data.py").exists():
-        raise TwinError(
-            "scripts/sample_data.py is missing, so there is no sample data to serve; restore it "
-            "or set TAXI_DATA_DIR to a folder of taxi files."
-        )
-    module = sys.modules.get("sample_data")
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["sample_data"] = module
-        spec.loader.exec_module(module)
+    twin/sample_data.py; ``rows``: per month, or ``"full"`` for real sizes."""
+    from . import sample_data as module  # numpy and pyarrow: imported when first needed
+
     out_dir.mkdir(parents=True, exist_ok=True)
     size = {"full": True} if rows == "full" else {"rows": rows}
     if months is None:
@@ -491,7 +482,7 @@ def service_health(state_dir: Path, state: TwinState, record: ServiceRecord) -> 
 def stop_recorded(state_dir: Path, owner_timeout: float = 60.0) -> list[str]:
     """Stop the twin recorded in ``state_dir`` from any process; return the services stopped.
 
-    A living owner (``twin.py up`` in another terminal, or a test session) is asked to stop with
+    A living owner (``python -m twin up`` in another terminal, or a test session) is asked to stop with
     SIGTERM so it shuts its services down itself; whatever is left is then stopped directly.
     """
     state = TwinState.load(state_dir)
