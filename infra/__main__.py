@@ -19,7 +19,6 @@ from infra.components.scheduled_runs import (
 )
 from infra.components.storage import Storage, StorageArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
-from infra.cost import estimate_for_config
 
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix
@@ -166,4 +165,3 @@ if cfg.github_repository:
     )
     pulumi.export("deployer_service_account", ci.deployer.email)
     pulumi.export("workload_identity_provider", ci.provider.name)
-pulumi.export("estimated_idle_monthly_usd", estimate_for_config(cfg).idle_total)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from infra.planned import PlannedResource
+from tools.offline import PlannedResource
 
 Check = Callable[[list[PlannedResource]], list[str]]
 

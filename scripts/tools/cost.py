@@ -1,7 +1,7 @@
 """`make cost`: the monthly idle cost and the per-run cost of a stack, with the arithmetic shown.
 
 Runs infra/ offline under Pulumi mocks (like `make plan`), prices the planned resources with the
-dated list prices in infra/prices.yaml (infra/cost.py), and compares the result with Mage's
+dated list prices in scripts/tools/prices.yaml (tools/cost_model.py), and compares the result with Mage's
 official GCP Terraform template priced the same way. No cloud access.
 """
 
@@ -13,7 +13,7 @@ import sys
 from rich.table import Table
 
 from infra.config import parse
-from infra.cost import (
+from tools.cost_model import (
     Estimate,
     LineItem,
     assumptions_for,
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     console = make_console()
     console.print(
         f"List prices as of {prices['as_of']} ({prices['currency']}, {prices['region']}, "
-        f"{prices['hours_per_month']} h/month) from infra/prices.yaml; "
+        f"{prices['hours_per_month']} h/month) from scripts/tools/prices.yaml; "
         f"{len(plan.resources)} planned resources of stack {plan.stack}, priced offline."
     )
     console.print(
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(
             items_table(
                 "Mage's official GCP Terraform template (mage-ai-terraform-templates/gcp), idle, "
-                "as modelled in infra/cost.py",
+                "as modelled in tools/cost_model.py",
                 official.idle,
                 official.idle_total,
             )

@@ -13,8 +13,7 @@ from rich.table import Table
 from twin.console import wide_console
 
 from infra.config import ConfigError
-from infra.planned import PlannedResource
-from infra.testing import Plan, run_program
+from tools.offline import Plan, PlannedResource, run_program
 
 # Per resource type: (label, path) pairs worth seeing in a review.
 KEY_SETTINGS: dict[str, list[tuple[str, tuple]]] = {

@@ -6,8 +6,7 @@ import copy
 from functools import cache
 from typing import Any
 
-from infra.planned import PlannedResource
-from infra.testing import Plan, run_program
+from tools.offline import Plan, PlannedResource, run_program
 
 
 @cache

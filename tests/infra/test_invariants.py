@@ -6,10 +6,9 @@ import json
 
 import pytest
 from infra_plans import mutated, planned
+from tools.offline import Plan, PlannedResource
 
 from infra import invariants
-from infra.planned import PlannedResource
-from infra.testing import Plan
 
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 SERVICE = "gcp:cloudrunv2/service:Service"

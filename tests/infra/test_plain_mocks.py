@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tools.offline import PlannedResource
 
 from infra.invariants import violations
-from infra.planned import PlannedResource
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32

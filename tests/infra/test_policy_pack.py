@@ -429,7 +429,7 @@ def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_committed_stacks_pass_the_policy_pack(policies, stack):
-    from infra.testing import run_program
+    from tools.offline import run_program
 
     plan = run_program(stack)
     planned_types = {resource.type for resource in plan.resources}

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from infra_plans import planned
-
-from infra.testing import Plan
+from tools.offline import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +60,7 @@ def test_stack_outputs(stack_plan: Plan):
         assert out[key].endswith(".iam.gserviceaccount.com")
     assert out["image_ref"].endswith("@" + out["image_digest"])
     assert out["pipeline_jobs"] == {"green_taxi_etl": "mage-green-taxi-etl"}
-    assert isinstance(out["estimated_idle_monthly_usd"], float)
+    assert "estimated_idle_monthly_usd" not in out  # pricing is `make cost`, not `pulumi up`
 
 
 def test_cloud_sql_settings(dev_plan: Plan, prod_plan: Plan):

@@ -1,8 +1,8 @@
 """Monthly idle and per-run cost of a planned stack, from the dated list prices in prices.yaml.
 
-Works on planned resources (type + inputs, as the mock harness records them), so `make cost`
-prices exactly what `make plan` shows. ``estimate_for_config`` prices the billable resources a
-config implies, for the stack output; tests check both give the same figures.
+Works on planned resources (type + inputs, as tools.offline records them from the program run
+under mocks), so `make cost` prices exactly what `make plan` shows: the one model of the stack.
+`pulumi up` prices nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from croniter import croniter
 
-from infra.planned import PlannedResource
+from tools.offline import PlannedResource
 
 PRICES_PATH = Path(__file__).with_name("prices.yaml")
 SECONDS_PER_HOUR = 3600
@@ -105,7 +106,9 @@ class Assumptions:
 @cache
 def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
     if not path.is_file():
-        raise PriceTableError(f"Price table {path} not found: restore infra/prices.yaml from git.")
+        raise PriceTableError(
+            f"Price table {path} not found: restore scripts/tools/prices.yaml from git."
+        )
     return yaml.safe_load(path.read_text())
 
 
@@ -115,7 +118,7 @@ def _price(prices: dict[str, Any], key: str) -> tuple[float, str]:
         return float(entry["price"]), entry["unit"]
     except (KeyError, TypeError, ValueError):
         raise PriceTableError(
-            f"infra/prices.yaml has no usable price '{key}': add it with price, unit and source."
+            f"scripts/tools/prices.yaml has no usable price '{key}': add it with price, unit and source."
         ) from None
 
 
@@ -311,34 +314,22 @@ def idle_items(
     return items
 
 
-def _field_count(field_: str, low: int, high: int) -> int:
-    """How many values a cron field matches (*, */n, a-b, a,b — enough for schedules)."""
-    total = set()
-    for part in field_.split(","):
-        base, _, step = part.partition("/")
-        start, end = (
-            (low, high)
-            if base == "*"
-            else (
-                (int(base.split("-")[0]), int(base.split("-")[1]))
-                if "-" in base
-                else (int(base), int(base) if not step else high)
-            )
-        )
-        total.update(range(start, end + 1, int(step or 1)))
-    return len(total)
+def _field_count(values: list) -> int | None:
+    """How many values an expanded cron field matches; None for ``*`` (every value)."""
+    return None if values == ["*"] else len(set(values))
 
 
 def runs_per_month(cron: str) -> float:
-    minute, hour, dom, month, dow = cron.split()
-    per_day = _field_count(minute, 0, 59) * _field_count(hour, 0, 23)
-    if dom != "*":
-        days = _field_count(dom, 1, 31) * (DAYS_PER_MONTH / 30.42)
-    elif dow != "*":
-        days = DAYS_PER_MONTH * _field_count(dow, 0, 6) / 7
+    """Average runs per month of a 5-field cron (names like MON-FRI or JAN read by croniter)."""
+    (minute, hour, dom, month, dow), _ = croniter.expand(cron)
+    per_day = (_field_count(minute) or 60) * (_field_count(hour) or 24)
+    if (days_of_month := _field_count(dom)) is not None:
+        days = days_of_month * (DAYS_PER_MONTH / 30.42)
+    elif (days_of_week := _field_count([d % 7 for d in dow] if dow != ["*"] else dow)) is not None:
+        days = DAYS_PER_MONTH * days_of_week / 7
     else:
         days = DAYS_PER_MONTH
-    months = 1.0 if month == "*" else _field_count(month, 1, 12) / 12
+    months = 1.0 if (n := _field_count(month)) is None else n / 12
     return per_day * days * months
 
 
@@ -416,84 +407,6 @@ def assumptions_for(cfg: Any, prices: dict | None = None) -> Assumptions:
         image_gb=float(prices["assumptions"]["image_gb"]),
         run_minutes=cfg.expected_run_minutes,
     )
-
-
-def billable_from_config(cfg: Any) -> list[PlannedResource]:
-    """The billable resources a config implies (same shapes the mocks record)."""
-    from infra.components.scheduled_runs import job_name
-
-    p = cfg.name_prefix
-    resources = [
-        PlannedResource(
-            SQL,
-            "database-instance",
-            {
-                "settings": {
-                    "tier": cfg.sql_tier,
-                    "availabilityType": cfg.sql_availability,
-                    "diskSize": cfg.sql_disk_gb,
-                    "diskType": cfg.sql_disk_type,
-                    "backupConfiguration": {"enabled": True},
-                }
-            },
-        ),
-        PlannedResource(
-            RUN_SERVICE,
-            "mage-ui",
-            {
-                "template": {
-                    "scaling": {"minInstanceCount": 1 if cfg.always_on else 0},
-                    "containers": [
-                        {
-                            "resources": {
-                                "limits": {"cpu": cfg.service_cpu, "memory": cfg.service_memory},
-                                "cpuIdle": not cfg.always_on,
-                            }
-                        }
-                    ],
-                }
-            },
-        ),
-        PlannedResource(REGISTRY, "image-repo"),
-        PlannedResource(BUCKET, "storage-lake"),
-        PlannedResource(DATASET, "warehouse-dataset"),
-        PlannedResource(ALERT_POLICY, "monitoring-failed-runs-policy", {"conditions": [{}]}),
-    ]
-    resources += [PlannedResource(SECRET_VERSION, f"secret-{i}") for i in range(3)]
-    for s in cfg.schedules:
-        resources.append(
-            PlannedResource(
-                SCHEDULER_JOB,
-                f"schedule-{s.pipeline}",
-                {"name": f"{job_name(p, s.pipeline)}-schedule", "schedule": s.cron},
-            )
-        )
-        resources.append(
-            PlannedResource(
-                RUN_JOB,
-                f"job-{s.pipeline}",
-                {
-                    "name": job_name(p, s.pipeline),
-                    "template": {
-                        "template": {
-                            "containers": [
-                                {
-                                    "args": ["run", "mage_project", s.pipeline],
-                                    "resources": {
-                                        "limits": {"cpu": cfg.job_cpu, "memory": cfg.job_memory}
-                                    },
-                                }
-                            ]
-                        }
-                    },
-                },
-            )
-        )
-    return resources
-
-
-def estimate_for_config(cfg: Any) -> Estimate:
-    return estimate(billable_from_config(cfg), assumptions_for(cfg))
 
 
 def official_template_plan() -> list[PlannedResource]:
