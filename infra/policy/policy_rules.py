@@ -1,4 +1,8 @@
-"""The stack's security invariants as plain functions: `(resource_type, props) -> [violation]`.
+"""The stack's security invariants, the one rule set: the policy pack enforces it in
+`pulumi preview/up` and tests/infra asserts it on the planned stacks.
+
+Resource rules are `(resource_type, props) -> [violation]`; stack rules (which need more than
+one resource) are `(resources) -> [violation]` over `(resource_type, name, props)` triples.
 
 `props` are a resource's inputs as the Pulumi engine sends them to a policy pack (camelCase keys,
 nested objects as mappings, secrets already unwrapped). Each rule returns one sentence per problem,
@@ -23,6 +27,19 @@ Rule = Callable[[str, Mapping[str, Any]], list[str]]
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 BUCKET = "gcp:storage/bucket:Bucket"
 SA_KEY = "gcp:serviceaccount/key:Key"
+HMAC_KEY = "gcp:storage/hmacKey:HmacKey"
+KEY_TYPES = (SA_KEY, HMAC_KEY)
+ACL_TYPES = (
+    "gcp:storage/bucketACL:BucketACL",
+    "gcp:storage/bucketAccessControl:BucketAccessControl",
+    "gcp:storage/defaultObjectACL:DefaultObjectACL",
+    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+    "gcp:storage/objectAccessControl:ObjectAccessControl",
+)
+UI_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
@@ -30,23 +47,10 @@ BQ_DATASET = "gcp:bigquery/dataset:Dataset"
 BQ_DATASET_ACCESS = "gcp:bigquery/datasetAccess:DatasetAccess"
 
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+RUNTIME_DATA_ROLES = re.compile(r"^roles/(storage|bigquery)\.(object|data|admin)")
+ONE_REPOSITORY = re.compile(r"assertion\.repository == '[^'*]+/[^'*]+'")
 FORBIDDEN_ROLES = ("roles/editor", "roles/owner")
 SSL_ONLY_MODES = ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED")
-# Modules whose IAM resources guard data (or everything, for projects/folders/organizations).
-DATA_MODULES = frozenset(
-    {
-        "storage",
-        "bigquery",
-        "secretmanager",
-        "sql",
-        "kms",
-        "artifactregistry",
-        "pubsub",
-        "projects",
-        "folder",
-        "organizations",
-    }
-)
 SECRET_ENV_NAME = re.compile(
     r"(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|KEY|APIKEY|CREDENTIALS|CONNECTION_URL|DSN)(_|$)",
     re.IGNORECASE,
@@ -67,15 +71,20 @@ def _has(props: Mapping[str, Any], key: str) -> bool:
     return key in list(props)
 
 
-def _plain_value_set(env: Mapping[str, Any]) -> bool:
-    """Whether an env entry carries a literal `value` (an unknown one, known only after an update,
-    is a literal too); an empty string counts as none."""
-    if not _has(env, "value"):
+def _is_set(props: Mapping[str, Any], key: str) -> bool:
+    """Whether `key` carries a value (an unknown one, known only after an update, counts as set);
+    an empty string counts as none."""
+    if not _has(props, key):
         return False
     try:
-        return env["value"] not in (None, "")
+        return props[key] not in (None, "")
     except UnknownValueError:
         return True
+
+
+def _plain_value_set(env: Mapping[str, Any]) -> bool:
+    """Whether an env entry carries a literal `value` rather than a secret reference."""
+    return _is_set(env, "value")
 
 
 def _maps(value: Any) -> list[Mapping[str, Any]]:
@@ -118,7 +127,7 @@ def _iam_grants(kind: str, props: Mapping[str, Any]) -> Iterable[tuple[str, str]
 
 
 def check_sql_private_ip(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Cloud SQL has no public IPv4 address and no authorized networks."""
+    """Cloud SQL has no public IPv4 address, a private network and no authorized networks."""
     if resource_type != SQL_INSTANCE:
         return []
     ip = _get(_get(props, "settings") or {}, "ipConfiguration") or {}
@@ -127,6 +136,11 @@ def check_sql_private_ip(resource_type: str, props: Mapping[str, Any]) -> list[s
         problems.append(
             "Cloud SQL instance has a public IP: set settings.ipConfiguration.ipv4Enabled to false "
             "and connect over the private network."
+        )
+    if not _is_set(ip, "privateNetwork"):
+        problems.append(
+            "Cloud SQL instance has no private network: set settings.ipConfiguration."
+            "privateNetwork to the VPC so the services reach it over a private IP."
         )
     if _maps(_get(ip, "authorizedNetworks")):
         problems.append(
@@ -168,7 +182,9 @@ def check_sql_backups(resource_type: str, props: Mapping[str, Any]) -> list[str]
 
 
 def check_bucket_private(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Buckets use uniform bucket-level access and enforce public access prevention."""
+    """Buckets use uniform bucket-level access, enforce public access prevention, and no ACLs."""
+    if resource_type in ACL_TYPES:
+        return [f"{resource_type} manages a storage ACL: grant access with IAM on the bucket."]
     if resource_type != BUCKET:
         return []
     problems = []
@@ -179,12 +195,25 @@ def check_bucket_private(resource_type: str, props: Mapping[str, Any]) -> list[s
     return problems
 
 
-def check_no_public_members(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """No allUsers/allAuthenticatedUsers on a data resource (bucket, dataset, secret, project...)."""
+def check_no_public_members(
+    resource_type: str, props: Mapping[str, Any], allow_public_ui: bool = False
+) -> list[str]:
+    """No allUsers/allAuthenticatedUsers anywhere; only the UI's invoker when a public UI is asked.
+
+    A public UI (`uiAccess: public`) is allowed only explicitly: `allow_public_ui`, which the pack
+    reads from its `allowPublicUi` config (`pulumi preview --policy-pack-config`).
+    """
     public: list[str] = []
     iam = _iam_kind(resource_type)
-    if iam and iam[0] in DATA_MODULES:
-        public = [member for _, member in _iam_grants(iam[1], props) if member in PUBLIC_MEMBERS]
+    if iam:
+        public = [
+            member
+            for role, member in _iam_grants(iam[1], props)
+            if member in PUBLIC_MEMBERS
+            and not (
+                allow_public_ui and resource_type == UI_INVOKER and role == "roles/run.invoker"
+            )
+        ]
     elif resource_type in (BQ_DATASET, BQ_DATASET_ACCESS):
         entries = _maps(_get(props, "accesses")) if resource_type == BQ_DATASET else [props]
         for entry in entries:
@@ -211,11 +240,11 @@ def check_no_primitive_roles(resource_type: str, props: Mapping[str, Any]) -> li
 
 
 def check_no_service_account_keys(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """No exported service-account keys; workloads use their attached identity or WIF."""
-    if resource_type != SA_KEY:
+    """No service-account or HMAC keys; workloads use their attached identity or WIF."""
+    if resource_type not in KEY_TYPES:
         return []
     return [
-        "Service-account keys are long-lived credentials: use the runtime service account on "
+        f"{resource_type} creates a long-lived key: use the runtime service account on "
         "Cloud Run and Workload Identity Federation in CI instead."
     ]
 
@@ -277,21 +306,110 @@ def check_single_ui_instance(resource_type: str, props: Mapping[str, Any]) -> li
     return problems
 
 
+def check_runtime_data_scoped(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """The runtime SA gets storage/BigQuery data roles on the bucket/dataset, not the project."""
+    if resource_type != PROJECT_MEMBER:
+        return []
+    role, member = str(_get(props, "role", "")), str(_get(props, "member", ""))
+    if "-runtime@" not in member or not RUNTIME_DATA_ROLES.match(role):
+        return []
+    return [
+        f"The runtime account gets {role} on the whole project: grant it on the lake bucket or "
+        "the dataset instead."
+    ]
+
+
+def check_wif_one_repository(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Every Workload Identity provider only accepts tokens of one named repository."""
+    if resource_type != WIF_PROVIDER:
+        return []
+    if ONE_REPOSITORY.fullmatch(str(_get(props, "attributeCondition", ""))):
+        return []
+    return [
+        "The Workload Identity provider is not restricted to one repository: set "
+        "attributeCondition to assertion.repository == '<owner>/<repo>'."
+    ]
+
+
+Resource = tuple[str, str, Mapping[str, Any]]
+StackRule = Callable[[list[Resource]], list[str]]
+
+
+def _known(props: Mapping[str, Any], key: str) -> str:
+    """props[key] as a string, or "" when absent or not known yet (during preview)."""
+    try:
+        return str(_get(props, key) or "")
+    except UnknownValueError:
+        return ""
+
+
+def check_no_stored_secret_in_env(resources: list[Resource]) -> list[str]:
+    """No container env value carries a stored secret's value (even under an innocent name)."""
+    secret_values = {
+        value
+        for resource_type, _, props in resources
+        for value in (
+            _known(props, "secretData") if resource_type == SECRET_VERSION else "",
+            _known(props, "result"),  # generated passwords, which may be embedded in a value
+        )
+        if value
+    }
+    problems = []
+    for resource_type, name, props in resources:
+        for container in _containers(resource_type, props):
+            for env in _maps(_get(container, "envs")):
+                value = _known(env, "value")
+                if value and any(secret in value for secret in secret_values):
+                    problems.append(
+                        f"{name} puts a stored secret's value into env {_get(env, 'name')}: "
+                        "reference the secret with valueSource.secretKeyRef instead."
+                    )
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "cloudsql-no-public-ip": check_sql_private_ip,
     "cloudsql-ssl-required": check_sql_ssl,
     "cloudsql-backups-and-pitr": check_sql_backups,
     "bucket-uniform-access-and-public-access-prevention": check_bucket_private,
-    "no-public-members-on-data": check_no_public_members,
+    "no-public-members": check_no_public_members,
     "no-editor-or-owner-roles": check_no_primitive_roles,
     "no-service-account-keys": check_no_service_account_keys,
     "no-plain-secret-env-vars": check_no_plain_secret_env,
     "cloud-run-image-pinned-by-digest": check_image_digest,
     "mage-ui-single-instance": check_single_ui_instance,
+    "runtime-data-roles-scoped": check_runtime_data_scoped,
+    "wif-one-repository": check_wif_one_repository,
 }
+STACK_RULES: dict[str, StackRule] = {"no-stored-secret-in-env": check_no_stored_secret_in_env}
+#: Rules that take the pack's config, as (config key, keyword argument).
+RULE_CONFIG = {"no-public-members": ("allowPublicUi", "allow_public_ui")}
 
 
-def violations(resource_type: str, props: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Every rule's violations for one resource (rules with none are left out)."""
-    found = {name: rule(resource_type, props) for name, rule in RULES.items()}
+def _run(name: str, resource_type: str, props: Mapping[str, Any], allow_public_ui: bool):
+    rule = RULES[name]
+    if name in RULE_CONFIG:
+        return rule(resource_type, props, **{RULE_CONFIG[name][1]: allow_public_ui})
+    return rule(resource_type, props)
+
+
+def violations(
+    resource_type: str, props: Mapping[str, Any], allow_public_ui: bool = False
+) -> dict[str, list[str]]:
+    """Every resource rule's violations for one resource (rules with none are left out)."""
+    found = {name: _run(name, resource_type, props, allow_public_ui) for name in RULES}
     return {name: problems for name, problems in found.items() if problems}
+
+
+def plan_violations(resources: list[Any], allow_public_ui: bool = False) -> dict[str, list[str]]:
+    """Every rule's violations over a planned stack (objects with `.type`, `.name`, `.inputs`),
+    each sentence prefixed with the resource's name; rules with none are left out."""
+    found: dict[str, list[str]] = {}
+    for r in resources:
+        for name, problems in violations(r.type, r.inputs, allow_public_ui).items():
+            found.setdefault(name, []).extend(f"{r.name}: {p}" for p in problems)
+    triples = [(r.type, r.name, r.inputs) for r in resources]
+    for name, rule in STACK_RULES.items():
+        if problems := rule(triples):
+            found[name] = problems
+    return found

@@ -14,8 +14,14 @@ from typing import Any
 import policy_pack
 import policy_rules as r
 import pytest
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
-from pulumi_policy.policy import PolicyResourceOptions
+from pulumi_policy import (
+    EnforcementLevel,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
@@ -163,19 +169,19 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
         "publicAccessPrevention",
     ),
     (
-        "no-public-members-on-data",
+        "no-public-members",
         "bucket_member",
         lambda p: p.update(member="allUsers"),
         "allUsers",
     ),
     (
-        "no-public-members-on-data",
+        "no-public-members",
         "project_member",
         lambda p: p.update(member="allAuthenticatedUsers"),
         "allAuthenticatedUsers",
     ),
     (
-        "no-public-members-on-data",
+        "no-public-members",
         "dataset",
         lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allAuthenticatedUsers"}),
         "allAuthenticatedUsers",
@@ -243,11 +249,27 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
 
 @pytest.fixture(scope="module")
 def policies() -> dict[str, ResourceValidationPolicy]:
-    return {policy.name: policy for policy in policy_pack.build_policies()}
+    return {
+        policy.name: policy
+        for policy in policy_pack.build_policies()
+        if isinstance(policy, ResourceValidationPolicy)
+    }
+
+
+@pytest.fixture(scope="module")
+def stack_policies() -> dict[str, StackValidationPolicy]:
+    return {
+        policy.name: policy
+        for policy in policy_pack.build_policies()
+        if isinstance(policy, StackValidationPolicy)
+    }
 
 
 def run_policy(
-    policy: ResourceValidationPolicy, resource_type: str, props: dict[str, Any]
+    policy: ResourceValidationPolicy,
+    resource_type: str,
+    props: dict[str, Any],
+    config: dict[str, Any] | None = None,
 ) -> list[str]:
     """Call the policy's real validate callback the way the analyzer does; return the messages."""
     reported: list[str] = []
@@ -258,15 +280,17 @@ def run_policy(
         "test",
         PolicyResourceOptions(False, [], None, [], None, [], None),
         None,
+        config,
     )
     policy.validate(args, lambda message, urn=None: reported.append(message))
     return reported
 
 
-def test_every_rule_is_a_mandatory_policy_with_a_description(policies):
+def test_every_rule_is_a_mandatory_policy_with_a_description(policies, stack_policies):
     assert set(policies) == set(r.RULES)
-    assert len(policies) == 10
-    for policy in policies.values():
+    assert set(stack_policies) == set(r.STACK_RULES)
+    assert len(policies) == 12 and len(stack_policies) == 1
+    for policy in [*policies.values(), *stack_policies.values()]:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
         assert policy.description and not policy.description.startswith("check_")
 
@@ -297,7 +321,8 @@ def test_violating_variant_is_reported(policies, policy_name, resource, mutate, 
 
 
 def test_every_policy_has_a_violating_variant():
-    assert {v[0] for v in VIOLATIONS} | {"no-service-account-keys"} == set(r.RULES)
+    tested_below = {"no-service-account-keys", "runtime-data-roles-scoped", "wif-one-repository"}
+    assert {v[0] for v in VIOLATIONS} | tested_below == set(r.RULES)
 
 
 def test_service_account_keys_are_always_reported(policies):
@@ -327,13 +352,13 @@ def test_iam_policy_documents_are_inspected(policies, policy_data):
         for n, p in policies.items()
         if run_policy(p, "gcp:storage/bucketIAMPolicy:BucketIAMPolicy", props)
     }
-    assert found & {"no-public-members-on-data", "no-editor-or-owner-roles"}
+    assert found & {"no-public-members", "no-editor-or-owner-roles"}
 
 
 def test_public_invoker_on_a_binding_of_a_data_resource(policies):
     props = {"secretId": "s", "role": "roles/secretmanager.secretAccessor", "members": ["allUsers"]}
     assert run_policy(
-        policies["no-public-members-on-data"],
+        policies["no-public-members"],
         "gcp:secretmanager/secretIamBinding:SecretIamBinding",
         props,
     )
@@ -410,7 +435,7 @@ def test_pack_loads_as_the_cli_loads_it(analyzer):
 
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == policy_pack.PACK_NAME
-    assert sorted(p.name for p in info.policies) == sorted(r.RULES)
+    assert sorted(p.name for p in info.policies) == sorted([*r.RULES, *r.STACK_RULES])
 
 
 def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
@@ -442,3 +467,89 @@ def test_committed_stacks_pass_the_policy_pack(policies, stack):
         if (messages := run_policy(policy, resource.type, resource.inputs))
     }
     assert found == {}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_committed_stacks_pass_the_stack_policies(stack_policies, stack):
+    from tools.offline import run_program
+
+    plan = run_program(stack)
+    assert {
+        n: m for n, p in stack_policies.items() if (m := run_stack_policy(p, plan.resources))
+    } == {}
+
+
+def run_stack_policy(policy: StackValidationPolicy, resources) -> list[str]:
+    """Call a stack policy's validate callback over planned resources; return the messages."""
+    reported: list[str] = []
+    options = PolicyResourceOptions(False, [], None, [], None, [], None)
+    stack = [
+        PolicyResource(
+            res.type, res.inputs, f"urn:x::{res.name}", res.name, options, None, None, [], {}
+        )
+        for res in resources
+    ]
+    policy.validate(StackValidationArgs(stack), lambda message, urn=None: reported.append(message))
+    return reported
+
+
+def test_stack_policy_finds_a_stored_secret_under_an_innocent_name(stack_policies):
+    from tools.offline import PlannedResource
+
+    secret = PlannedResource(r.SECRET_VERSION, "pw", {"secretData": "s3cr3t-value"})
+    service = PlannedResource(
+        r.RUN_SERVICE,
+        "ui",
+        {
+            "template": {
+                "containers": [
+                    {"image": IMAGE, "envs": [{"name": "EXTRA", "value": "x s3cr3t-value"}]}
+                ]
+            }
+        },
+    )
+    policy = stack_policies["no-stored-secret-in-env"]
+    assert run_stack_policy(policy, [secret]) == []
+    messages = run_stack_policy(policy, [secret, service])
+    assert len(messages) == 1 and "ui puts a stored secret's value into env EXTRA" in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props", "policy_name"),
+    [
+        (r.HMAC_KEY, {"serviceAccountEmail": "sa@p.iam.gserviceaccount.com"}, "no-service-account-keys"),
+        ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "predefinedAcl": "publicRead"},
+         "bucket-uniform-access-and-public-access-prevention"),
+        (r.WIF_PROVIDER, {"attributeCondition": "assertion.repository_owner != ''"}, "wif-one-repository"),
+        (r.PROJECT_MEMBER, {"role": "roles/storage.objectAdmin",
+                            "member": "serviceAccount:mage-runtime@p.iam.gserviceaccount.com"},
+         "runtime-data-roles-scoped"),
+    ],
+)  # fmt: skip
+def test_pack_now_enforces_what_only_the_tests_checked(policies, resource_type, props, policy_name):
+    """HMAC keys, storage ACLs, the WIF restriction and project-wide data roles (issue 7)."""
+    fired = {n for n, p in policies.items() if run_policy(p, resource_type, props)}
+    assert fired == {policy_name}
+
+
+def test_pack_requires_a_private_network_for_cloud_sql(policies):
+    sql_type, sql = COMPLIANT["sql"]
+    props = copy.deepcopy(sql)
+    props["settings"]["ipConfiguration"].pop("privateNetwork")
+    messages = run_policy(policies["cloudsql-no-public-ip"], sql_type, props)
+    assert messages == [
+        "Cloud SQL instance has no private network: set settings.ipConfiguration.privateNetwork "
+        "to the VPC so the services reach it over a private IP."
+    ]
+    props["settings"]["ipConfiguration"]["privateNetwork"] = UNKNOWN_STRING_VALUE  # preview
+    assert run_policy(policies["cloudsql-no-public-ip"], sql_type, props) == []
+
+
+def test_public_ui_invoker_passes_only_with_the_pack_config(policies):
+    invoker = {"name": "mage", "role": "roles/run.invoker", "member": "allUsers"}
+    policy = policies["no-public-members"]
+    assert run_policy(policy, r.UI_INVOKER, invoker)
+    assert run_policy(policy, r.UI_INVOKER, invoker, {"allowPublicUi": True}) == []
+    on_data = {"bucket": "b", "role": "roles/storage.objectViewer", "member": "allUsers"}
+    bucket_member = "gcp:storage/bucketIAMMember:BucketIAMMember"
+    assert run_policy(policy, bucket_member, on_data, {"allowPublicUi": True})
