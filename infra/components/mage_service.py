@@ -67,12 +67,11 @@ class MageService(pulumi.ComponentResource):
             member=args.runtime_member,
             opts=child,
         )
-        plain = args.env.plain() | {
-            "REQUIRE_USER_AUTHENTICATION": "1",
-            "DEFAULT_OWNER_EMAIL": args.owner_email,
-            "DEFAULT_OWNER_USERNAME": "owner",
-        }
-        secrets = args.env.secrets() | {"DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id}
+        server_plain, server_secrets = args.env.server(
+            args.owner_email, self.owner_secret.secret_id
+        )
+        plain = args.env.plain() | server_plain
+        secrets = args.env.secrets() | server_secrets
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
             f"{name}-ui",

@@ -7,13 +7,16 @@ Credentials (the Cloud Run service account) — no key files anywhere.
 
 from __future__ import annotations
 
-import os
-
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
-from mage_project.utils.settings import env
+from mage_project.utils.settings import (
+    bigquery_emulator_host,
+    env,
+    gcp_region,
+    storage_emulator_host,
+)
 
 
 def project_id() -> str:
@@ -22,7 +25,7 @@ def project_id() -> str:
 
 def storage_client() -> storage.Client:
     """A Cloud Storage client (the emulator's when ``STORAGE_EMULATOR_HOST`` is set)."""
-    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
+    host = storage_emulator_host()
     if host:
         return storage.Client(
             project=project_id(),
@@ -38,8 +41,8 @@ def bigquery_client() -> bigquery.Client:
     Read results with ``to_dataframe(create_bqstorage_client=False)`` / ``to_arrow(...)`` so no
     BigQuery Storage client is created pointing at Google.
     """
-    host = os.environ.get("BIGQUERY_EMULATOR_HOST", "").strip()
-    location = os.environ.get("GCP_REGION") or None
+    host = bigquery_emulator_host()
+    location = gcp_region()
     if host:
         return bigquery.Client(
             project=project_id(),

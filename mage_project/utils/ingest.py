@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from mage_project.utils import postgres
 from mage_project.utils.download import StagedFile, stage_month
-from mage_project.utils.postgres import LoadResult
+from mage_project.utils.locks import slice_lock
+from mage_project.utils.results import LoadResult
 from mage_project.utils.schema import schema_for
 from mage_project.utils.settings import env, staging_dir, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
@@ -91,7 +92,7 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     bucket = env("GCS_BUCKET")
     # GCS has no transactions: two runs of the same month would interleave their copies and
     # deletions, so they take turns (other months own other objects and run freely).
-    with postgres.slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
+    with slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
         return gcs.upload_partitioned(
             Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
             typed.slice, Path(typed.path).parent,
@@ -124,7 +125,7 @@ def export_bigquery(
     dataset = env("BIGQUERY_DATASET", "ny_taxi")
     # The swap rewrites the whole table (CREATE OR REPLACE ... AS), so replacements of ANY two
     # months take turns: run concurrently, the later one could drop the earlier one's month.
-    with postgres.slice_lock(f"bigquery:{dataset}.{table}", "*"):
+    with slice_lock(f"bigquery:{dataset}.{table}", "*"):
         return bq.replace_month_from_gcs(
             env("GCS_BUCKET"), prefix, dataset, table, month.name,
             schema.sink_schema, schema.pickup_date_column,

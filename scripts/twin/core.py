@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from mage_project.utils import env_contract
+
 from . import postgres
 from .ports import HOST, PortError, TwinPorts, ensure_ports_free
 from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
@@ -22,10 +24,9 @@ from .state import ServiceRecord, TwinState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".twin"
-PROJECT_ID = "mage-gcp-local"
-BUCKET = "mage-gcp-lake"
-DATASET = "ny_taxi"
-REGION = "us-central1"
+PROJECT_ID = env_contract.literal("twin", "GCP_PROJECT_ID")
+BUCKET = env_contract.literal("twin", "GCS_BUCKET")
+DATASET = env_contract.literal("twin", "BIGQUERY_DATASET")
 MAGE_PROJECT = "mage_project"
 
 #: Start order; stop runs in reverse.
@@ -115,26 +116,21 @@ class Twin:
         """The environment variables through which blocks find every endpoint (docs/CONTRACTS.md)."""
         pg = self.ports.postgres
         user, password = postgres.APP_USER, postgres.APP_PASSWORD
-        return {
-            "POSTGRES_HOST": HOST,
-            "POSTGRES_PORT": str(pg),
-            "POSTGRES_DBNAME": "taxi",
-            "POSTGRES_USER": user,
-            "POSTGRES_PASSWORD": password,
-            "POSTGRES_SCHEMA": "ny_taxi",
-            "MAGE_DATABASE_CONNECTION_URL": (
-                f"postgresql+psycopg2://{user}:{password}@{HOST}:{pg}/mage"
-            ),
-            "STORAGE_EMULATOR_HOST": self._url("gcs"),
-            "GCS_BUCKET": BUCKET,
-            "GCP_PROJECT_ID": PROJECT_ID,
-            "GCP_REGION": REGION,
-            "BIGQUERY_EMULATOR_HOST": self._url("bigquery"),
-            "BIGQUERY_DATASET": DATASET,
-            "TAXI_DATA_BASE_URL": self._url("files"),
-            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
-            "MAGE_DATA_DIR": str(self.state_dir / "mage_data"),
-        }
+        return env_contract.resolve(
+            "twin",
+            {
+                "POSTGRES_PORT": str(pg),
+                "POSTGRES_USER": user,
+                "POSTGRES_PASSWORD": password,
+                "MAGE_DATABASE_CONNECTION_URL": (
+                    f"postgresql+psycopg2://{user}:{password}@{HOST}:{pg}/mage"
+                ),
+                "STORAGE_EMULATOR_HOST": self._url("gcs"),
+                "BIGQUERY_EMULATOR_HOST": self._url("bigquery"),
+                "TAXI_DATA_BASE_URL": self._url("files"),
+                "MAGE_DATA_DIR": str(self.state_dir / "mage_data"),
+            },
+        )
 
     def subprocess_env(self) -> dict[str, str]:
         """``os.environ`` plus :attr:`env`: what ``mage run`` and friends should get."""
@@ -251,7 +247,7 @@ class Twin:
             str(self.ports.mage),
         ]
         (self.state_dir / "mage_data").mkdir(exist_ok=True)
-        env = {"REQUIRE_USER_AUTHENTICATION": "0", "ENV": "dev"}
+        env = env_contract.resolve("twin", {}, only_server=True)  # login off, ENV=dev
         proc = self._spawn("mage", command, extra_env=env, cwd=REPO_ROOT)
         self._wait("mage", proc, lambda: http_ok(self._url("mage") + "/"))
 

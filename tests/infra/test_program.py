@@ -267,3 +267,15 @@ def test_failed_runs_alert(dev_plan: Plan):
     channels = dev_plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert [c.get("labels", "email_address") for c in channels] == ["you@example.com"]
     assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
+
+
+def test_cloud_run_env_is_the_contract(stack_plan: Plan):
+    """The service and every job set exactly the contract's Cloud Run variables."""
+    from mage_project.utils import env_contract
+
+    service = stack_plan.one("gcp:cloudrunv2/service:Service")
+    envs = service.get("template", "containers", 0, "envs")
+    assert {e["name"] for e in envs} == env_contract.names("cloud", server=True)
+    for job in stack_plan.of_type("gcp:cloudrunv2/job:Job"):
+        envs = job.get("template", "template", "containers", 0, "envs")
+        assert {e["name"] for e in envs} == env_contract.names("cloud")
