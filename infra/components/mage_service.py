@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from infra.components.naming import formerly, keyed
 from infra.components.runtime_env import (
     MAGE_PORT,
     PROJECT_DIR,
@@ -163,16 +164,18 @@ class MageService(pulumi.ComponentResource):
                     opts=child,
                 )
             ]
-            for i, member in enumerate(args.ui_members):
+            for i, (logical, member) in enumerate(
+                keyed(f"{name}-iap-user", args.ui_members).items()
+            ):
                 grants.append(
                     gcp.iap.WebCloudRunServiceIamMember(
-                        f"{name}-iap-user-{i}",
+                        logical,
                         project=args.project,
                         location=args.region,
                         cloud_run_service_name=self.service.name,
                         role="roles/iap.httpsResourceAccessor",
                         member=member,
-                        opts=child,
+                        opts=formerly(child, f"{name}-iap-user-{i}"),
                     )
                 )
             return grants
@@ -180,13 +183,13 @@ class MageService(pulumi.ComponentResource):
             members = args.ui_members
         return [
             gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-invoker-{i}",
+                logical,
                 project=args.project,
                 location=args.region,
                 name=self.service.name,
                 role="roles/run.invoker",
                 member=member,
-                opts=child,
+                opts=formerly(child, f"{name}-invoker-{i}"),
             )
-            for i, member in enumerate(members)
+            for i, (logical, member) in enumerate(keyed(f"{name}-invoker", members).items())
         ]

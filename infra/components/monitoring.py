@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.naming import formerly, keyed
+
 
 @dataclass
 class MonitoringArgs:
@@ -50,14 +52,14 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.channels = [
             gcp.monitoring.NotificationChannel(
-                f"{name}-email-{i}",
+                logical,
                 project=args.project,
                 display_name=f"Mage alerts to {email}",
                 type="email",
                 labels={"email_address": email},
-                opts=child,
+                opts=formerly(child, f"{name}-email-{i}"),
             )
-            for i, email in enumerate(args.alert_emails)
+            for i, (logical, email) in enumerate(keyed(f"{name}-email", args.alert_emails).items())
         ]
         self.policy = gcp.monitoring.AlertPolicy(
             f"{name}-failed-runs-policy",

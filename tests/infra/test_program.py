@@ -279,3 +279,42 @@ def test_cloud_run_env_is_the_contract(stack_plan: Plan):
     for job in stack_plan.of_type("gcp:cloudrunv2/job:Job"):
         envs = job.get("template", "template", "containers", 0, "envs")
         assert {e["name"] for e in envs} == env_contract.names("cloud")
+
+
+def test_grants_and_channels_are_keyed_by_member_not_position():
+    """Removing the first member leaves every other member's grant and channel as it was."""
+    import json
+
+    two = (
+        ("mage-gcp:uiMembers", json.dumps(["user:a@example.com", "group:b@example.com"])),
+        ("mage-gcp:alertEmails", json.dumps(["a@example.com", "b@example.com"])),
+    )
+    one = (
+        ("mage-gcp:uiMembers", json.dumps(["group:b@example.com"])),
+        ("mage-gcp:alertEmails", json.dumps(["b@example.com"])),
+    )
+    kinds = (
+        "gcp:iap/webCloudRunServiceIamMember:WebCloudRunServiceIamMember",
+        "gcp:monitoring/notificationChannel:NotificationChannel",
+    )
+
+    def names(overrides):
+        return {
+            (r.name, json.dumps(r.inputs, sort_keys=True))
+            for r in planned("dev", overrides).of_type(*kinds)
+        }
+
+    before, after = names(two), names(one)
+    assert len(before) == 4 and len(after) == 2
+    assert after <= before
+    assert {n for n, _ in after} == {
+        "mage-iap-user-group-b-example-com",
+        "monitoring-email-b-example-com",
+    }
+
+
+def test_two_members_with_the_same_name_key_are_one_sentence():
+    from infra.components.naming import keyed
+
+    with pytest.raises(ValueError, match=r"give the same resource name x-user-a-b"):
+        keyed("x", ["user:a.b", "user:a-b"])
