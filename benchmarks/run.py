@@ -76,8 +76,8 @@ class Bench:
         sample_data.generate(self.data_dir, rows=3 * self.rows, months=[("yellow", 2021, 3)])
 
     def start_twin(self) -> None:
-        from twin.core import Twin
         from twin.ports import TwinPorts
+        from twin.supervisor import Twin
 
         self.console.print("starting the twin (PostgreSQL, GCS, BigQuery, file server)")
         self.twin = Twin(self.work / "twin", TwinPorts.free(), data_dir=self.data_dir)

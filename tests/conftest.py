@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from twin.core import Twin
 from twin.ports import TwinPorts
+from twin.supervisor import Twin
 
 # gcsfs reads this when first imported; without it every call stalls ~60 s on the emulator.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")

@@ -5,7 +5,7 @@
 
 `up` runs in the foreground: PostgreSQL, the GCS and BigQuery emulators, the taxi-file server and
 Mage on 127.0.0.1; Ctrl-C (or `down` from another terminal) stops every process it started.
-From Python: ``from twin.core import Twin`` and ``from twin.ports import TwinPorts``.
+From Python: ``from twin.supervisor import Twin`` and ``from twin.ports import TwinPorts``.
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ from pathlib import Path
 from rich.console import Console
 
 from twin.console import env_lines, print_started, status_table
-from twin.core import (
-    DEFAULT_STATE_DIR,
-    USER_ERRORS,
-    Twin,
-    TwinError,
-    stop_recorded,
-)
+from twin.errors import USER_ERRORS, TwinError
+from twin.layout import DEFAULT_STATE_DIR
 from twin.ports import TwinPorts
 from twin.state import TwinState
+from twin.supervisor import Twin, stop_recorded
 
 __all__ = ["Twin", "TwinError", "TwinPorts", "main"]
 

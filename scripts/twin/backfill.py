@@ -22,15 +22,12 @@ from pathlib import Path
 from rich.table import Table
 
 from twin.console import wide_console
-from twin.core import (
-    DEFAULT_STATE_DIR,
-    USER_ERRORS,
-    Twin,
-    generate_sample_data,
-    sample_rows,
-)
+from twin.errors import USER_ERRORS
+from twin.layout import DEFAULT_STATE_DIR
 from twin.pipelines import PipelineError, check_pipeline, run_pipeline
+from twin.samples import generate_sample_data, sample_rows
 from twin.session import running_twin
+from twin.supervisor import Twin
 
 DAILY_PIPELINES = {"api_to_gcs_parameterized"}
 #: Which taxi colour each pipeline reads (for generating missing sample months on the twin).

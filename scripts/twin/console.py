@@ -8,8 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .core import DEFAULT_STATE_DIR, REPO_ROOT, Twin, service_health
+from .health import service_health
+from .layout import DEFAULT_STATE_DIR, REPO_ROOT
 from .state import TwinState
+from .supervisor import Twin
 
 LABELS = {
     "mage": "Mage UI",

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from twin.console import wide_console
-from twin.core import DEFAULT_STATE_DIR, USER_ERRORS
+from twin.errors import USER_ERRORS
 from twin.landed import collect, summary_table
+from twin.layout import DEFAULT_STATE_DIR
 from twin.pipelines import PIPELINES, PipelineError, check_pipeline, run_pipeline
 from twin.session import running_twin
 
