@@ -93,41 +93,38 @@ env = RuntimeEnv(
     taxi_data_base_url=cfg.taxi_data_base_url,
 )
 runtime_ready = [*identity.secret_grants, database.mage_url.version, database.taxi_password.version]
+# The UI service and the pipeline jobs run the same container: image, identity, env, network.
+container = dict(
+    project=cfg.project,
+    region=cfg.region,
+    prefix=p,
+    image=image.ref,
+    service_account=identity.runtime.email,
+    env=env,
+    network=network.vpc.id,
+    subnet=network.subnet.id,
+    deletion_protection=cfg.deletion_protection,
+    depends_on=runtime_ready,
+)
 service = MageService(
     "mage",
     MageServiceArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
+        **container,
         runtime_member=identity.runtime_member,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
         owner_email=cfg.owner_email,
         always_on=cfg.always_on,
         cpu=cfg.service_cpu,
         memory=cfg.service_memory,
         ui_access=cfg.ui_access,
         ui_members=cfg.ui_members,
-        deletion_protection=cfg.deletion_protection,
-        depends_on=runtime_ready,
     ),
     after_apis,
 )
 runs = ScheduledRuns(
     "runs",
     ScheduledRunsArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
+        **container,
         scheduler_email=identity.scheduler.email,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
         schedules=[
             ScheduledPipeline(s.pipeline, s.cron, s.time_zone, dict(s.variables))
             for s in cfg.schedules
@@ -135,8 +132,6 @@ runs = ScheduledRuns(
         cpu=cfg.job_cpu,
         memory=cfg.job_memory,
         timeout_minutes=cfg.job_timeout_minutes,
-        deletion_protection=cfg.deletion_protection,
-        depends_on=runtime_ready,
     ),
     after_apis,
 )

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.base import Component
+from infra.components.identity import project_roles, service_account
+
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
 # What `pulumi preview/up` of this stack needs; predefined roles only, never editor/owner.
@@ -45,18 +48,16 @@ def attribute_condition(repository: str) -> str:
     return f"assertion.repository == '{repository}'"
 
 
-class CiIdentity(pulumi.ComponentResource):
+class CiIdentity(Component, area="ci_identity"):
     """Pool + GitHub OIDC provider + deployer SA impersonable by the repository only."""
 
-    def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:ci_identity:CiIdentity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: CiIdentityArgs) -> dict:
         self.pool = gcp.iam.WorkloadIdentityPool(
             f"{name}-pool",
             project=args.project,
             workload_identity_pool_id=f"{args.prefix}-github",
             display_name="GitHub Actions",
-            opts=child,
+            opts=self.child,
         )
         self.provider = gcp.iam.WorkloadIdentityPoolProvider(
             f"{name}-provider",
@@ -72,14 +73,15 @@ class CiIdentity(pulumi.ComponentResource):
             },
             attribute_condition=attribute_condition(args.github_repository),
             oidc={"issuer_uri": GITHUB_ISSUER},
-            opts=child,
+            opts=self.child,
         )
-        self.deployer = gcp.serviceaccount.Account(
-            f"{name}-deployer",
-            project=args.project,
-            account_id=f"{args.prefix}-deployer",
-            display_name=f"CI deployer for {args.github_repository}",
-            opts=child,
+        self.deployer = service_account(
+            self.child,
+            name,
+            args.project,
+            args.prefix,
+            "deployer",
+            f"CI deployer for {args.github_repository}",
         )
         self.impersonation = gcp.serviceaccount.IAMMember(
             f"{name}-deployer-wif",
@@ -90,19 +92,10 @@ class CiIdentity(pulumi.ComponentResource):
                 self.pool.name,
                 args.github_repository,
             ),
-            opts=child,
+            opts=self.child,
         )
         deployer_member = self.deployer.email.apply(lambda e: f"serviceAccount:{e}")
-        self.grants = [
-            gcp.projects.IAMMember(
-                f"{name}-deployer-{role.split('/')[1].replace('.', '-')}",
-                project=args.project,
-                role=role,
-                member=deployer_member,
-                opts=child,
-            )
-            for role in DEPLOYER_ROLES
-        ]
-        self.register_outputs(
-            {"deployer_email": self.deployer.email, "provider": self.provider.name}
+        self.grants = project_roles(
+            self.child, f"{name}-deployer", args.project, deployer_member, DEPLOYER_ROLES
         )
+        return {"deployer_email": self.deployer.email, "provider": self.provider.name}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.base import Component
 from infra.components.naming import formerly, keyed
 
 
@@ -28,12 +29,10 @@ def failed_runs_filter(prefix: str) -> str:
     )
 
 
-class Monitoring(pulumi.ComponentResource):
+class Monitoring(Component, area="monitoring"):
     """``metric``, ``channels`` and ``policy``."""
 
-    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:monitoring:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: MonitoringArgs) -> dict:
         metric_name = f"{args.prefix}-failed-pipeline-runs"
         self.metric = gcp.logging.Metric(
             f"{name}-failed-runs",
@@ -48,7 +47,7 @@ class Monitoring(pulumi.ComponentResource):
                 "labels": [{"key": "job_name", "value_type": "STRING"}],
             },
             label_extractors={"job_name": "EXTRACT(resource.labels.job_name)"},
-            opts=child,
+            opts=self.child,
         )
         self.channels = [
             gcp.monitoring.NotificationChannel(
@@ -57,7 +56,7 @@ class Monitoring(pulumi.ComponentResource):
                 display_name=f"Mage alerts to {email}",
                 type="email",
                 labels={"email_address": email},
-                opts=formerly(child, f"{name}-email-{i}"),
+                opts=formerly(self.child, f"{name}-email-{i}"),
             )
             for i, (logical, email) in enumerate(keyed(f"{name}-email", args.alert_emails).items())
         ]
@@ -94,4 +93,4 @@ class Monitoring(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.metric]),
         )
-        self.register_outputs({"policy": self.policy.name})
+        return {"policy": self.policy.name}

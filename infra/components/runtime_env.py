@@ -4,7 +4,7 @@ secrets only as Secret Manager references."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -66,6 +66,25 @@ class RuntimeEnv:
             secret=True,
         )
         return plain, secrets
+
+
+@dataclass(kw_only=True)
+class ContainerArgs:
+    """What the UI service and the pipeline jobs share: the same image, identity, environment
+    and network, with their own sizes."""
+
+    project: str
+    region: str
+    prefix: str
+    image: pulumi.Input[str]
+    service_account: pulumi.Input[str]
+    env: RuntimeEnv
+    network: pulumi.Input[str]
+    subnet: pulumi.Input[str]
+    cpu: str = "1"
+    memory: str = "2Gi"
+    deletion_protection: bool = True
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 def env_list(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
 
 
 @dataclass
@@ -15,11 +16,10 @@ class WarehouseArgs:
     location: str
 
 
-class Warehouse(pulumi.ComponentResource):
+class Warehouse(Component, area="warehouse"):
     """A dataset whose access is granted per service account on the dataset only."""
 
-    def __init__(self, name: str, args: WarehouseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:warehouse:Warehouse", name, None, opts)
+    def build(self, name: str, args: WarehouseArgs) -> dict:
         self.dataset = gcp.bigquery.Dataset(
             f"{name}-dataset",
             project=args.project,
@@ -27,7 +27,7 @@ class Warehouse(pulumi.ComponentResource):
             location=args.location,
             description="NYC taxi tables loaded by Mage pipelines",
             delete_contents_on_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )
         self.dataset_id = self.dataset.dataset_id
-        self.register_outputs({"dataset": self.dataset.dataset_id})
+        return {"dataset": self.dataset.dataset_id}
