@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from policy_rules import RULE_CONFIG, RULES, STACK_RULES, StackRule
 from pulumi_policy import (
     EnforcementLevel,
@@ -53,23 +55,21 @@ def _config_schema(name: str) -> PolicyConfigSchema | None:
 
 def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     """One mandatory policy per rule, named after it, described by its docstring."""
-    resource = [
-        ResourceValidationPolicy(
+
+    def policy(kind: type, name: str, rule: Any, validate: Any, **extra: Any):
+        return kind(
             name=name,
             description=_description(rule),
-            validate=_validator(name),
+            validate=validate,
             enforcement_level=EnforcementLevel.MANDATORY,
-            config_schema=_config_schema(name),
+            **extra,
         )
-        for name, rule in RULES.items()
+
+    resource = [
+        policy(ResourceValidationPolicy, n, r, _validator(n), config_schema=_config_schema(n))
+        for n, r in RULES.items()
     ]
     stack = [
-        StackValidationPolicy(
-            name=name,
-            description=_description(rule),
-            validate=_stack_validator(rule),
-            enforcement_level=EnforcementLevel.MANDATORY,
-        )
-        for name, rule in STACK_RULES.items()
+        policy(StackValidationPolicy, n, r, _stack_validator(r)) for n, r in STACK_RULES.items()
     ]
     return [*resource, *stack]

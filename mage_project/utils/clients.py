@@ -23,16 +23,19 @@ def project_id() -> str:
     return env("GCP_PROJECT_ID")
 
 
+def _client(cls, host: str | None, **options):
+    """``cls`` on the emulator at ``host`` (anonymous credentials), else with ADC."""
+    if host:
+        options |= {
+            "credentials": AnonymousCredentials(),
+            "client_options": ClientOptions(api_endpoint=host),
+        }
+    return cls(project=project_id(), **options)
+
+
 def storage_client() -> storage.Client:
     """A Cloud Storage client (the emulator's when ``STORAGE_EMULATOR_HOST`` is set)."""
-    host = storage_emulator_host()
-    if host:
-        return storage.Client(
-            project=project_id(),
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=host),
-        )
-    return storage.Client(project=project_id())
+    return _client(storage.Client, storage_emulator_host())
 
 
 def bigquery_client() -> bigquery.Client:
@@ -41,13 +44,4 @@ def bigquery_client() -> bigquery.Client:
     Read results with ``to_dataframe(create_bqstorage_client=False)`` / ``to_arrow(...)`` so no
     BigQuery Storage client is created pointing at Google.
     """
-    host = bigquery_emulator_host()
-    location = gcp_region()
-    if host:
-        return bigquery.Client(
-            project=project_id(),
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=host),
-            location=location,
-        )
-    return bigquery.Client(project=project_id(), location=location)
+    return _client(bigquery.Client, bigquery_emulator_host(), location=gcp_region())

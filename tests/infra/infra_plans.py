@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from tools.offline import Plan, PlannedResource, run_program
@@ -31,3 +35,17 @@ def mutated(
     if seen <= index:
         raise AssertionError(f"the plan has no {type_} #{index} to mutate")
     return out
+
+
+def tool_cli(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tools.<tool> ARGS`` as `make plan`/`make cost` run it, without cloud settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
+    env["COLUMNS"] = "400"  # one table row per line
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

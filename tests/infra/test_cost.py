@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from infra_plans import planned
+from infra_plans import planned, tool_cli
 from tools import cost_model as cost
 from tools.offline import Plan
 
@@ -27,16 +25,7 @@ def plan_estimate(plan: Plan) -> cost.Estimate:
 
 
 def cost_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
-    env["COLUMNS"] = "400"
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cost", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return tool_cli("cost", *args)
 
 
 def dollars(pattern: str, text: str) -> float:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from infra_plans import tool_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def plan_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
-    env["COLUMNS"] = "400"  # one table row per line
-    return subprocess.run(
-        [sys.executable, "-m", "tools.plan", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return tool_cli("plan", *args)
 
 
 def row(stdout: str, type_: str, name: str) -> str:
