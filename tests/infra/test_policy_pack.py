@@ -110,159 +110,42 @@ COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
 # (policy, resource from COMPLIANT, change that breaks it, words the violation must contain)
 Mutation = Callable[[dict[str, Any]], None]
 VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
-    (
-        "cloudsql-no-public-ip",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].update(ipv4Enabled=True),
-        "public IP",
-    ),
-    (
-        "cloudsql-no-public-ip",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].pop("ipv4Enabled"),
-        "public IP",
-    ),
-    (
-        "cloudsql-no-public-ip",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].update(
-            authorizedNetworks=[{"value": "0.0.0.0/0"}]
-        ),
-        "authorizedNetworks",
-    ),
-    (
-        "cloudsql-ssl-required",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].update(
-            sslMode="ALLOW_UNENCRYPTED_AND_ENCRYPTED"
-        ),
-        "unencrypted",
-    ),
-    (
-        "cloudsql-ssl-required",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].pop("sslMode"),
-        "sslMode",
-    ),
-    (
-        "cloudsql-backups-and-pitr",
-        "sql",
-        lambda p: p["settings"].pop("backupConfiguration"),
-        "backups are off",
-    ),
-    (
-        "cloudsql-backups-and-pitr",
-        "sql",
-        lambda p: p["settings"]["backupConfiguration"].update(pointInTimeRecoveryEnabled=False),
-        "point-in-time",
-    ),
-    (
-        "bucket-uniform-access-and-public-access-prevention",
-        "bucket",
-        lambda p: p.update(uniformBucketLevelAccess=False),
-        "uniformBucketLevelAccess",
-    ),
-    (
-        "bucket-uniform-access-and-public-access-prevention",
-        "bucket",
-        lambda p: p.update(publicAccessPrevention="inherited"),
-        "publicAccessPrevention",
-    ),
-    (
-        "no-public-members",
-        "bucket_member",
-        lambda p: p.update(member="allUsers"),
-        "allUsers",
-    ),
-    (
-        "no-public-members",
-        "project_member",
-        lambda p: p.update(member="allAuthenticatedUsers"),
-        "allAuthenticatedUsers",
-    ),
-    (
-        "no-public-members",
-        "dataset",
-        lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allAuthenticatedUsers"}),
-        "allAuthenticatedUsers",
-    ),
-    (
-        "no-editor-or-owner-roles",
-        "project_member",
-        lambda p: p.update(role="roles/editor"),
-        "roles/editor",
-    ),
-    (
-        "no-editor-or-owner-roles",
-        "bucket_member",
-        lambda p: p.update(role="roles/owner"),
-        "roles/owner",
-    ),
-    (
-        "no-plain-secret-env-vars",
-        "service",
-        lambda p: p["template"]["containers"][0]["envs"].append(
-            {"name": "MAGE_DATABASE_CONNECTION_URL", "value": "postgresql://u:pw@10.0.0.3/mage"}
-        ),
-        "MAGE_DATABASE_CONNECTION_URL",
-    ),
-    (
-        "no-plain-secret-env-vars",
-        "job",
-        lambda p: p["template"]["template"]["containers"][0]["envs"].append(
-            {"name": "api_token", "value": "t"}
-        ),
-        "api_token",
-    ),
-    (
-        "cloud-run-image-pinned-by-digest",
-        "service",
-        lambda p: p["template"]["containers"][0].update(image="mageai/mageai:0.9.80"),
-        "not pinned by digest",
-    ),
-    (
-        "cloud-run-image-pinned-by-digest",
-        "job",
-        lambda p: p["template"]["template"]["containers"][0].update(image="repo/mage:latest"),
-        "not pinned by digest",
-    ),
-    (
-        "mage-ui-single-instance",
-        "service",
-        lambda p: p["template"]["scaling"].pop("maxInstanceCount"),
-        "maxInstanceCount",
-    ),
-    (
-        "mage-ui-single-instance",
-        "service",
-        lambda p: p["template"]["scaling"].update(maxInstanceCount=3),
-        "maxInstanceCount to 1",
-    ),
-    (
-        "mage-ui-single-instance",
-        "service",
-        lambda p: p.update(scaling={"minInstanceCount": 2}),
-        "minInstanceCount=2",
-    ),
-]
+    ("cloudsql-no-public-ip", "sql", lambda p: p["settings"]["ipConfiguration"].update(ipv4Enabled=True), "public IP"),
+    ("cloudsql-no-public-ip", "sql", lambda p: p["settings"]["ipConfiguration"].pop("ipv4Enabled"), "public IP"),
+    ("cloudsql-no-public-ip", "sql", lambda p: p["settings"]["ipConfiguration"].update(authorizedNetworks=[{"value": "0.0.0.0/0"}]), "authorizedNetworks"),
+    ("cloudsql-ssl-required", "sql", lambda p: p["settings"]["ipConfiguration"].update(sslMode="ALLOW_UNENCRYPTED_AND_ENCRYPTED"), "unencrypted"),
+    ("cloudsql-ssl-required", "sql", lambda p: p["settings"]["ipConfiguration"].pop("sslMode"), "sslMode"),
+    ("cloudsql-backups-and-pitr", "sql", lambda p: p["settings"].pop("backupConfiguration"), "backups are off"),
+    ("cloudsql-backups-and-pitr", "sql", lambda p: p["settings"]["backupConfiguration"].update(pointInTimeRecoveryEnabled=False), "point-in-time"),
+    ("bucket-uniform-access-and-public-access-prevention", "bucket", lambda p: p.update(uniformBucketLevelAccess=False), "uniformBucketLevelAccess"),
+    ("bucket-uniform-access-and-public-access-prevention", "bucket", lambda p: p.update(publicAccessPrevention="inherited"), "publicAccessPrevention"),
+    ("no-public-members", "bucket_member", lambda p: p.update(member="allUsers"), "allUsers"),
+    ("no-public-members", "project_member", lambda p: p.update(member="allAuthenticatedUsers"), "allAuthenticatedUsers"),
+    ("no-public-members", "dataset", lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allAuthenticatedUsers"}), "allAuthenticatedUsers"),
+    ("no-editor-or-owner-roles", "project_member", lambda p: p.update(role="roles/editor"), "roles/editor"),
+    ("no-editor-or-owner-roles", "bucket_member", lambda p: p.update(role="roles/owner"), "roles/owner"),
+    ("no-plain-secret-env-vars", "service", lambda p: p["template"]["containers"][0]["envs"].append({"name": "MAGE_DATABASE_CONNECTION_URL", "value": "postgresql://u:pw@10.0.0.3/mage"}), "MAGE_DATABASE_CONNECTION_URL"),
+    ("no-plain-secret-env-vars", "job", lambda p: p["template"]["template"]["containers"][0]["envs"].append({"name": "api_token", "value": "t"}), "api_token"),
+    ("cloud-run-image-pinned-by-digest", "service", lambda p: p["template"]["containers"][0].update(image="mageai/mageai:0.9.80"), "not pinned by digest"),
+    ("cloud-run-image-pinned-by-digest", "job", lambda p: p["template"]["template"]["containers"][0].update(image="repo/mage:latest"), "not pinned by digest"),
+    ("mage-ui-single-instance", "service", lambda p: p["template"]["scaling"].pop("maxInstanceCount"), "maxInstanceCount"),
+    ("mage-ui-single-instance", "service", lambda p: p["template"]["scaling"].update(maxInstanceCount=3), "maxInstanceCount to 1"),
+    ("mage-ui-single-instance", "service", lambda p: p.update(scaling={"minInstanceCount": 2}), "minInstanceCount=2"),
+]  # fmt: skip
+
+
+def _built(kind: type) -> dict:
+    return {p.name: p for p in policy_pack.build_policies() if isinstance(p, kind)}
 
 
 @pytest.fixture(scope="module")
 def policies() -> dict[str, ResourceValidationPolicy]:
-    return {
-        policy.name: policy
-        for policy in policy_pack.build_policies()
-        if isinstance(policy, ResourceValidationPolicy)
-    }
+    return _built(ResourceValidationPolicy)
 
 
 @pytest.fixture(scope="module")
 def stack_policies() -> dict[str, StackValidationPolicy]:
-    return {
-        policy.name: policy
-        for policy in policy_pack.build_policies()
-        if isinstance(policy, StackValidationPolicy)
-    }
+    return _built(StackValidationPolicy)
 
 
 def run_policy(
