@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import measure
 import pandas as pd
 import pytest
 
+from benchmarks import measure
 from benchmarks.report import Row
 from benchmarks.run import QUICK_ROWS, checks
 
