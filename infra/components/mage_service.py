@@ -21,6 +21,28 @@ from infra.components.runtime_env import (
 )
 from infra.components.secrets import store_secret
 
+# Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
+# answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
+# then, still inside the same coroutine, opens its DB session and creates the owner; Tornado
+# cannot answer a request until that coroutine first awaits, so the HTTP probe passes only once
+# Mage can serve -- a TCP probe passes seconds too early.
+HEALTH_PATH = "/api/status"
+# Cloud Run shuts the container down when the startup probe has not passed within
+# failureThreshold x periodSeconds, which may not exceed 240 s for services
+# (https://cloud.google.com/run/docs/configuring/healthchecks); initialDelaySeconds <= 240 is
+# on top. Checked by infra.invariants.startup_probe_within_cloud_run_limits.
+STARTUP_PROBE = {"initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 5}
+STARTUP_FAILURE_THRESHOLD = 23  # 10 s + 23 x 10 s = 240 s for migrations and the first owner
+
+
+def startup_probe() -> dict:
+    """An HTTP startup probe on Mage's login-free status route, within Cloud Run's budget."""
+    return {
+        "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
+        **STARTUP_PROBE,
+        "failure_threshold": STARTUP_FAILURE_THRESHOLD,
+    }
+
 
 @dataclass(kw_only=True)
 class MageServiceArgs(ContainerArgs):
@@ -57,8 +79,24 @@ class MageService(Component, area="mage_service"):
             member=args.runtime_member,
             opts=self.child,
         )
+        # Mage signs its session tokens with JWT_SECRET, whose default is the public constant
+        # 'materia' (mage_ai/settings/server.py): anyone could forge a login. Generated here.
+        jwt_value = random.RandomPassword(
+            f"{name}-jwt-secret", length=64, special=False, opts=self.child
+        )
+        self.jwt_secret = store_secret(
+            f"{name}-jwt", args.project, f"{args.prefix}-jwt-secret", jwt_value.result, parent=self
+        )
+        self.jwt_secret_grant = gcp.secretmanager.SecretIamMember(
+            f"{name}-jwt-secret-access",
+            project=args.project,
+            secret_id=self.jwt_secret.secret_id,
+            role="roles/secretmanager.secretAccessor",
+            member=args.runtime_member,
+            opts=self.child,
+        )
         server_plain, server_secrets = args.env.server(
-            args.owner_email, self.owner_secret.secret_id
+            args.owner_email, self.owner_secret.secret_id, self.jwt_secret.secret_id
         )
         plain = args.env.plain() | server_plain
         secrets = args.env.secrets() | server_secrets
@@ -105,15 +143,9 @@ class MageService(Component, area="mage_service"):
                             "cpu_idle": not args.always_on,
                             "startup_cpu_boost": True,
                         },
-                        "startup_probe": {
-                            "tcp_socket": {"port": MAGE_PORT},
-                            "initial_delay_seconds": 5,
-                            "period_seconds": 10,
-                            "timeout_seconds": 5,
-                            "failure_threshold": 30,
-                        },
+                        "startup_probe": startup_probe(),
                         "liveness_probe": {
-                            "http_get": {"path": "/api/status", "port": MAGE_PORT},
+                            "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
                             "period_seconds": 30,
                             "timeout_seconds": 10,
                             "failure_threshold": 3,
@@ -122,7 +154,14 @@ class MageService(Component, area="mage_service"):
                 ],
             },
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*args.depends_on, self.owner_secret_grant]
+                parent=self,
+                depends_on=[
+                    *args.depends_on,
+                    self.owner_secret_grant,
+                    self.owner_secret.version,
+                    self.jwt_secret_grant,
+                    self.jwt_secret.version,
+                ],
             ),
         )
         self.access = self._grant_access(name, args)

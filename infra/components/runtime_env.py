@@ -54,14 +54,19 @@ class RuntimeEnv:
             secret=True,
         )
 
-    def server(self, owner_email: str, owner_password_secret: pulumi.Input[str]):
-        """The Mage UI service's extra (plain, secret) variables: login and its owner."""
+    def server(
+        self,
+        owner_email: str,
+        owner_password_secret: pulumi.Input[str],
+        jwt_secret: pulumi.Input[str],
+    ):
+        """The Mage UI service's extra (plain, secret) variables: login, its owner, the JWT key."""
         plain = env_contract.resolve(
             "cloud", {"DEFAULT_OWNER_EMAIL": owner_email}, only_server=True, secret=False
         )
         secrets = env_contract.resolve(
             "cloud",
-            {"DEFAULT_OWNER_PASSWORD": owner_password_secret},
+            {"DEFAULT_OWNER_PASSWORD": owner_password_secret, "JWT_SECRET": jwt_secret},
             only_server=True,
             secret=True,
         )

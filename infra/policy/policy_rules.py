@@ -48,7 +48,61 @@ BQ_DATASET_ACCESS = "gcp:bigquery/datasetAccess:DatasetAccess"
 
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 RUNTIME_DATA_ROLES = re.compile(r"^roles/(storage|bigquery)\.(object|data|admin)")
-ONE_REPOSITORY = re.compile(r"assertion\.repository == '[^'*]+/[^'*]+'")
+# One repository, by immutable id and by name (ci_identity.attribute_condition).
+WIF_CONDITION = re.compile(
+    r"^assertion\.repository_id == '[0-9]+' && assertion\.repository == '[^'*]+/[^'*]+' && "
+)
+SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+# Roles that let their holder grant itself (or act as) anything in the project.
+ESCALATING_ROLES = (
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/iam.securityAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.workloadIdentityPoolAdmin",
+)
+LIMITED_GRANTS = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(["
+
+# --- Limits GCP enforces that cannot run offline (one definition; config.py reads them too) ---
+# Cloud Run: failureThreshold x periodSeconds of a service's startup probe may not exceed 240 s,
+# and initialDelaySeconds / periodSeconds at most 240 each (defaults: period 10, threshold 3).
+# https://cloud.google.com/run/docs/configuring/healthchecks
+# https://cloud.google.com/run/docs/reference/rest/v2/Container#probe
+STARTUP_PROBE_BUDGET_SECONDS = 240
+# Cloud Run vCPU -> allowed memory in MiB (second generation: at least 512 MiB).
+# https://cloud.google.com/run/docs/configuring/services/cpu (the "vCPU and memory table")
+CPU_MEMORY_MIB: dict[str, tuple[int, int]] = {
+    "1": (512, 4 * 1024),
+    "2": (512, 8 * 1024),
+    "4": (2 * 1024, 16 * 1024),
+    "6": (4 * 1024, 24 * 1024),
+    "8": (4 * 1024, 32 * 1024),
+}
+_MEMORY = re.compile(r"^([1-9][0-9]*)(Mi|Gi)$")
+
+
+def memory_mib(memory: str) -> int | None:
+    """``"2Gi"`` -> 2048, ``"512Mi"`` -> 512; None for anything else."""
+    match = _MEMORY.match(str(memory))
+    if not match:
+        return None
+    return int(match[1]) * (1024 if match[2] == "Gi" else 1)
+
+
+def cpu_memory_problem(cpu: str, memory: str) -> str | None:
+    """Why Cloud Run refuses this cpu/memory pair, or None when the table allows it."""
+    if str(cpu) not in CPU_MEMORY_MIB:
+        return f"{cpu} vCPU is not one of {', '.join(CPU_MEMORY_MIB)}"
+    low, high = CPU_MEMORY_MIB[str(cpu)]
+    mib = memory_mib(memory)
+    if mib is None:
+        return f"{memory!r} is not a size such as 512Mi or 2Gi"
+    if not low <= mib <= high:
+        return f"{cpu} vCPU takes {low} MiB to {high // 1024} GiB of memory, not {memory}"
+    return None
+
+
 FORBIDDEN_ROLES = ("roles/editor", "roles/owner")
 SSL_ONLY_MODES = ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED")
 SECRET_ENV_NAME = re.compile(
@@ -320,15 +374,91 @@ def check_runtime_data_scoped(resource_type: str, props: Mapping[str, Any]) -> l
 
 
 def check_wif_one_repository(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Every Workload Identity provider only accepts tokens of one named repository."""
-    if resource_type != WIF_PROVIDER:
-        return []
-    if ONE_REPOSITORY.fullmatch(str(_get(props, "attributeCondition", ""))):
+    """Workload Identity providers accept one repository, by immutable id and name, and
+    impersonation is granted to exact OIDC subjects, never to every workflow of a repository."""
+    if resource_type == WIF_PROVIDER:
+        if WIF_CONDITION.match(str(_get(props, "attributeCondition", ""))):
+            return []
+        return [
+            "The Workload Identity provider is not restricted to one repository id and name: "
+            "set attributeCondition to assertion.repository_id == '<id>' && "
+            "assertion.repository == '<owner>/<repo>' && ...."
+        ]
+    iam = _iam_kind(resource_type)
+    if resource_type != SA_IAM_MEMBER or not iam:
         return []
     return [
-        "The Workload Identity provider is not restricted to one repository: set "
-        "attributeCondition to assertion.repository == '<owner>/<repo>'."
+        f"{resource_type} lets every workflow matching {member!r} impersonate a service account; "
+        "grant one exact subject (principal://.../subject/...)."
+        for role, member in _iam_grants(iam[1], props)
+        if role == "roles/iam.workloadIdentityUser" and "/subject/" not in member
     ]
+
+
+def check_no_self_granting(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """No project-wide role that lets an account grant itself more; Project IAM Admin only
+    with a condition limiting the roles it may grant
+    (https://cloud.google.com/iam/docs/setting-limits-on-granting-roles)."""
+    if resource_type != PROJECT_MEMBER:
+        return []
+    role, member = str(_get(props, "role", "")), str(_get(props, "member", ""))
+    if role not in ESCALATING_ROLES:
+        return []
+    expression = str((_get(props, "condition") or {}).get("expression", ""))
+    if role == "roles/resourcemanager.projectIamAdmin" and expression.startswith(LIMITED_GRANTS):
+        return []
+    return [f"{resource_type} grants {role} on the whole project to {member}."]
+
+
+def _probe_problems(probe: Mapping[str, Any]) -> list[str]:
+    period = _get(probe, "periodSeconds", 10)
+    threshold = _get(probe, "failureThreshold", 3)
+    out = []
+    if period * threshold > STARTUP_PROBE_BUDGET_SECONDS:
+        out.append(
+            f"The startup probe allows {threshold:g} x {period:g} s = {period * threshold:g} s "
+            f"for startup; Cloud Run accepts at most {STARTUP_PROBE_BUDGET_SECONDS} s."
+        )
+    for key in ("initialDelaySeconds", "periodSeconds"):
+        if _get(probe, key, 0) > STARTUP_PROBE_BUDGET_SECONDS:
+            out.append(
+                f"The startup probe sets {key} {probe[key]:g}; Cloud Run accepts at most 240."
+            )
+    if _get(probe, "timeoutSeconds", 1) > period:
+        out.append(
+            f"The startup probe times out after {probe['timeoutSeconds']:g} s, beyond its period."
+        )
+    return out
+
+
+def check_startup_probe(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Service startup probes fit Cloud Run's 240 s budget; the UI's is an HTTP probe."""
+    if resource_type != RUN_SERVICE:
+        return []
+    out = []
+    for container in _containers(resource_type, props):
+        probe = _get(container, "startupProbe")
+        if not probe:
+            out.append("The Cloud Run service has no startup probe.")
+            continue
+        out += _probe_problems(probe)
+        if not _get(probe, "httpGet"):
+            out.append(
+                "The startup probe is not HTTP; Mage opens its port before it can answer, so "
+                "only an HTTP probe waits for it."
+            )
+    return out
+
+
+def check_cpu_memory(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Every Cloud Run container asks for a vCPU/memory pair Cloud Run's table allows."""
+    out = []
+    for container in _containers(resource_type, props):
+        limits = _get(_get(container, "resources") or {}, "limits") or {}
+        problem = cpu_memory_problem(_get(limits, "cpu", "1"), _get(limits, "memory", "512Mi"))
+        if problem:
+            out.append(f"The container asks for a CPU/memory pair Cloud Run refuses: {problem}.")
+    return out
 
 
 Resource = tuple[str, str, Mapping[str, Any]]
@@ -380,6 +510,9 @@ RULES: dict[str, Rule] = {
     "mage-ui-single-instance": check_single_ui_instance,
     "runtime-data-roles-scoped": check_runtime_data_scoped,
     "wif-one-repository": check_wif_one_repository,
+    "no-self-granting": check_no_self_granting,
+    "cloud-run-startup-probe-within-limits": check_startup_probe,
+    "cloud-run-cpu-memory-in-table": check_cpu_memory,
 }
 STACK_RULES: dict[str, StackRule] = {"no-stored-secret-in-env": check_no_stored_secret_in_env}
 #: Rules that take the pack's config, as (config key, keyword argument).

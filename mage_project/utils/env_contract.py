@@ -113,6 +113,12 @@ VARIABLES: tuple[Variable, ...] = (
         None,
         given("the generated owner password", server_only=True, secret=True),
     ),
+    Variable(
+        "JWT_SECRET",
+        None,
+        given("a generated key", server_only=True, secret=True),
+        "signs Mage's session tokens; its default is public",
+    ),
 )
 BY_NAME = {v.name: v for v in VARIABLES}
 

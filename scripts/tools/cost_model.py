@@ -314,23 +314,25 @@ def idle_items(
     return items
 
 
-def _field_count(values: list) -> int | None:
-    """How many values an expanded cron field matches; None for ``*`` (every value)."""
-    return None if values == ["*"] else len(set(values))
-
-
 def runs_per_month(cron: str) -> float:
-    """Average runs per month of a 5-field cron (names like MON-FRI or JAN read by croniter)."""
-    (minute, hour, dom, month, dow), _ = croniter.expand(cron)
-    per_day = (_field_count(minute) or 60) * (_field_count(hour) or 24)
-    if (days_of_month := _field_count(dom)) is not None:
-        days = days_of_month * (DAYS_PER_MONTH / 30.42)
-    elif (days_of_week := _field_count([d % 7 for d in dow] if dow != ["*"] else dow)) is not None:
-        days = DAYS_PER_MONTH * days_of_week / 7
+    """Average monthly fires of a five-field cron, names such as MON-FRI or JAN included
+    (croniter expands the fields; day-of-month and day-of-week are combined as cron does)."""
+
+    minutes, hours, doms, months, dows = croniter.expand(cron)[0]
+
+    def count(values: list, size: int) -> int:
+        return size if values == ["*"] else len(set(values))
+
+    per_day = count(minutes, 60) * count(hours, 24)
+    dom_days = count(doms, 31) * (DAYS_PER_MONTH / 30.42)
+    dow_days = DAYS_PER_MONTH * count(dows, 7) / 7
+    if doms != ["*"] and dows != ["*"]:  # cron fires when either matches
+        days = min(DAYS_PER_MONTH, dom_days + dow_days)
+    elif doms != ["*"]:
+        days = dom_days
     else:
-        days = DAYS_PER_MONTH
-    months = 1.0 if (n := _field_count(month)) is None else n / 12
-    return per_day * days * months
+        days = dow_days
+    return per_day * days * count(months, 12) / 12
 
 
 def run_costs(

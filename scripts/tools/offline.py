@@ -38,6 +38,9 @@ class PlannedResource:
     inputs: dict[str, Any] = field(default_factory=dict)
     parent: str = ""
     custom: bool = True
+    # URNs of explicit dependencies (``depends_on``) and the ``ignore_changes`` property paths.
+    dependencies: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
 
     def get(self, *path: str | int, default: Any = None) -> Any:
         """Nested lookup: ``r.get("settings", "ipConfiguration", "ipv4Enabled")``."""
@@ -133,6 +136,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=inputs,
                     parent=request.parent,
                     custom=bool(request.custom),
+                    dependencies=tuple(request.dependencies),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response

@@ -31,7 +31,12 @@ def test_each_place_fills_in_what_is_not_fixed():
 
 def test_secrets_are_only_references_on_cloud_run():
     secret = env_contract.names("cloud", server=True, secret=True)
-    assert secret == {"POSTGRES_PASSWORD", "MAGE_DATABASE_CONNECTION_URL", "DEFAULT_OWNER_PASSWORD"}
+    assert secret == {
+        "POSTGRES_PASSWORD",
+        "MAGE_DATABASE_CONNECTION_URL",
+        "DEFAULT_OWNER_PASSWORD",
+        "JWT_SECRET",
+    }
     assert not secret & env_contract.names("cloud", server=True, secret=False)
 
 

@@ -169,6 +169,9 @@ def test_official_template_model():
         ("0 5 * * MON-FRI", 30.42 * 5 / 7),  # Cloud Scheduler accepts day and month names
         ("0 5 * JAN,JUL SUN", 30.42 / 7 * 2 / 12),
         ("0 5 * * 0,7", 30.42 / 7),  # 0 and 7 are both Sunday
+        # Names are valid cron (the old estimate crashed on them with ValueError).
+        ("0 5 1 JAN,JUL *", 2 / 12),
+        ("0 5 * * SUN", 30.42 / 7),
     ],
 )
 def test_runs_per_month(cron: str, runs: float):

@@ -90,6 +90,7 @@ COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
                             {"name": "PRIMARY_KEYS_DIR", "value": "/tmp"},
                             SECRET_ENV,
                         ],
+                        "startupProbe": {"httpGet": {"path": "/api/status"}, "periodSeconds": 10},
                     }
                 ],
             }
@@ -172,7 +173,7 @@ def run_policy(
 def test_every_rule_is_a_mandatory_policy_with_a_description(policies, stack_policies):
     assert set(policies) == set(r.RULES)
     assert set(stack_policies) == set(r.STACK_RULES)
-    assert len(policies) == 12 and len(stack_policies) == 1
+    assert len(policies) == 15 and len(stack_policies) == 1
     for policy in [*policies.values(), *stack_policies.values()]:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
         assert policy.description and not policy.description.startswith("check_")
@@ -205,6 +206,12 @@ def test_violating_variant_is_reported(policies, policy_name, resource, mutate, 
 
 def test_every_policy_has_a_violating_variant():
     tested_below = {"no-service-account-keys", "runtime-data-roles-scoped", "wif-one-repository"}
+    # and on violating variants of the plan in test_invariants.py:
+    tested_below |= {
+        "no-self-granting",
+        "cloud-run-startup-probe-within-limits",
+        "cloud-run-cpu-memory-in-table",
+    }
     assert {v[0] for v in VIOLATIONS} | tested_below == set(r.RULES)
 
 
