@@ -32,15 +32,13 @@ from datetime import date
 from pathlib import Path
 
 import yaml
+from twin import sample_data
+
+from benchmarks.measure import Measurement, measure
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-sys.path[:0] = [str(ROOT / "scripts"), str(BENCH_DIR), str(ROOT)]
-
-import sample_data  # noqa: E402
-from measure import Measurement, measure  # noqa: E402
-
-PRICES = ROOT / "infra" / "prices.yaml"
+PRICES = ROOT / "scripts" / "tools" / "prices.yaml"
 BQ_FIXED_BYTES = {"INT64": 8, "FLOAT64": 8, "TIMESTAMP": 8, "DATE": 8, "BOOL": 1}
 YEARS = 10
 
@@ -51,7 +49,7 @@ def load_average() -> str:
 
 def run_tasks(env: dict, pipeline: str, months: list[date], parallelism: int, say):
     """The backfill as one execution: one measured process per slice, ``parallelism`` at once."""
-    from twinlib.tasks import task_data_dir, task_env
+    from twin.tasks import task_data_dir, task_env
 
     lock = threading.Lock()
 

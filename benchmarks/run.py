@@ -29,14 +29,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from rich.console import Console
+from twin import sample_data
+
+from benchmarks.measure import Measurement, StepFailed, measure
+from benchmarks.report import Check, Row, machine, markdown, render, table_rows
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-sys.path[:0] = [str(ROOT / "scripts"), str(BENCH_DIR)]
-
-import sample_data  # noqa: E402
-from measure import Measurement, StepFailed, measure  # noqa: E402
-from report import Check, Row, machine, markdown, render, table_rows  # noqa: E402
 
 COURSE_PROJECT = BENCH_DIR / "course_project"
 COURSE_PIPELINE = "course_api_to_postgres"
@@ -78,7 +77,8 @@ class Bench:
         sample_data.generate(self.data_dir, rows=3 * self.rows, months=[("yellow", 2021, 3)])
 
     def start_twin(self) -> None:
-        from twin import Twin, TwinPorts
+        from twin.ports import TwinPorts
+        from twin.supervisor import Twin
 
         self.console.print("starting the twin (PostgreSQL, GCS, BigQuery, file server)")
         self.twin = Twin(self.work / "twin", TwinPorts.free(), data_dir=self.data_dir)
@@ -158,6 +158,7 @@ class Bench:
 
     def ingest_only(self, project: Path, pipeline: str, env: dict[str, str], variables: dict):
         command = [sys.executable, str(BENCH_DIR / "run_blocks.py"), str(project), pipeline]
+        env = {**env, "PYTHONPATH": str(project.parent)}  # Mage imports blocks from there
         m = measure(
             [*command, "--vars", json.dumps(variables)], env=env, cwd=project, label=pipeline
         )

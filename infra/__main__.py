@@ -1,31 +1,25 @@
 """mage-gcp: reads the stack config, wires the components, exports the outputs."""
 
-import sys
-from pathlib import Path
+import pulumi
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import pulumi  # noqa: E402
-
-from infra import config as stack_config  # noqa: E402
-from infra.components.apis import Apis, ApisArgs  # noqa: E402
-from infra.components.backfill import Backfill, BackfillArgs  # noqa: E402
-from infra.components.ci_identity import CiIdentity, CiIdentityArgs  # noqa: E402
-from infra.components.database import Database, DatabaseArgs  # noqa: E402
-from infra.components.identity import Identity, IdentityArgs  # noqa: E402
-from infra.components.image import Image, ImageArgs  # noqa: E402
-from infra.components.mage_service import MageService, MageServiceArgs  # noqa: E402
-from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
-from infra.components.network import Network, NetworkArgs  # noqa: E402
-from infra.components.runtime_env import RuntimeEnv  # noqa: E402
-from infra.components.scheduled_runs import (  # noqa: E402
+from infra import config as stack_config
+from infra.components.apis import Apis, ApisArgs
+from infra.components.backfill import Backfill, BackfillArgs
+from infra.components.ci_identity import CiIdentity, CiIdentityArgs
+from infra.components.database import Database, DatabaseArgs
+from infra.components.identity import Identity, IdentityArgs
+from infra.components.image import Image, ImageArgs
+from infra.components.mage_service import MageService, MageServiceArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.runtime_env import RuntimeEnv
+from infra.components.scheduled_runs import (
     ScheduledPipeline,
     ScheduledRuns,
     ScheduledRunsArgs,
 )
-from infra.components.storage import Storage, StorageArgs  # noqa: E402
-from infra.components.warehouse import Warehouse, WarehouseArgs  # noqa: E402
-from infra.cost import estimate_for_config  # noqa: E402
+from infra.components.storage import Storage, StorageArgs
+from infra.components.warehouse import Warehouse, WarehouseArgs
 
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix
@@ -109,41 +103,38 @@ runtime_ready = [
     database.taxi_password.version,
     *database.ready,
 ]
+# The UI service and the pipeline jobs run the same container: image, identity, env, network.
+container = dict(
+    project=cfg.project,
+    region=cfg.region,
+    prefix=p,
+    image=image.ref,
+    service_account=identity.runtime.email,
+    env=env,
+    network=network.vpc.id,
+    subnet=network.subnet.id,
+    deletion_protection=cfg.deletion_protection,
+    depends_on=runtime_ready,
+)
 service = MageService(
     "mage",
     MageServiceArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
+        **container,
         runtime_member=identity.runtime_member,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
         owner_email=cfg.owner_email,
         always_on=cfg.always_on,
         cpu=cfg.service_cpu,
         memory=cfg.service_memory,
         ui_access=cfg.ui_access,
         ui_members=cfg.ui_members,
-        deletion_protection=cfg.deletion_protection,
-        depends_on=runtime_ready,
     ),
     after_apis,
 )
 runs = ScheduledRuns(
     "runs",
     ScheduledRunsArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
+        **container,
         scheduler_email=identity.scheduler.email,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
         schedules=[
             ScheduledPipeline(s.pipeline, s.cron, s.time_zone, dict(s.variables))
             for s in cfg.schedules
@@ -151,8 +142,6 @@ runs = ScheduledRuns(
         cpu=cfg.job_cpu,
         memory=cfg.job_memory,
         timeout_minutes=cfg.job_timeout_minutes,
-        deletion_protection=cfg.deletion_protection,
-        depends_on=runtime_ready,
     ),
     after_apis,
 )
@@ -212,4 +201,3 @@ if cfg.github_repository:
     pulumi.export("deployer_service_account", ci.deployer.email)
     pulumi.export("preview_service_account", ci.preview.email)
     pulumi.export("workload_identity_provider", ci.provider.name)
-pulumi.export("estimated_idle_monthly_usd", estimate_for_config(cfg).idle_total)

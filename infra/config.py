@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.invariants import CPU_MEMORY_MIB, cpu_memory_problem
+from infra.policy.policy_rules import CPU_MEMORY_MIB, cpu_memory_problem
 
 NAMESPACE = "mage-gcp"
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "mage_project" / "pipelines"

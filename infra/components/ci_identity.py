@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.base import Component
 from infra.components.identity import RUNTIME_PROJECT_ROLES
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -88,18 +89,16 @@ def limited_iam_admin_condition() -> str:
     return f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{roles}])"
 
 
-class CiIdentity(pulumi.ComponentResource):
+class CiIdentity(Component, area="ci_identity"):
     """Pool + GitHub OIDC provider + ``deployer`` and ``preview`` accounts."""
 
-    def __init__(self, name: str, args: CiIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:ci_identity:CiIdentity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: CiIdentityArgs) -> dict:
         self.pool = gcp.iam.WorkloadIdentityPool(
             f"{name}-pool",
             project=args.project,
             workload_identity_pool_id=args.pool_id,
             display_name="GitHub Actions",
-            opts=child,
+            opts=self.child,
         )
         self.provider = gcp.iam.WorkloadIdentityPoolProvider(
             f"{name}-provider",
@@ -118,7 +117,7 @@ class CiIdentity(pulumi.ComponentResource):
                 args.github_repository, args.github_repository_id
             ),
             oidc={"issuer_uri": GITHUB_ISSUER},
-            opts=child,
+            opts=self.child,
         )
         self.deployer = self._account(name, args, "deployer", "CI deployer (main, production)")
         self.preview = self._account(name, args, "ci-preview", "CI preview (pull requests)")
@@ -147,7 +146,7 @@ class CiIdentity(pulumi.ComponentResource):
                 ),
                 role="roles/iam.serviceAccountUser",
                 member=self.deployer.email.apply(lambda e: f"serviceAccount:{e}"),
-                opts=child,
+                opts=self.child,
             )
             for key, email in (
                 ("runtime", args.runtime_account),
@@ -165,7 +164,7 @@ class CiIdentity(pulumi.ComponentResource):
                 bucket=args.state_bucket,
                 role="roles/storage.objectViewer",
                 member=preview_member,
-                opts=child,
+                opts=self.child,
             ),
             # A preview takes Pulumi's stack lock: objects under .pulumi/locks/ only.
             gcp.storage.BucketIAMMember(
@@ -180,7 +179,7 @@ class CiIdentity(pulumi.ComponentResource):
                         f"'projects/_/buckets/{args.state_bucket}/objects/.pulumi/locks/')"
                     ),
                 },
-                opts=child,
+                opts=self.child,
             ),
         ]
         sub = subjects(args.github_repository)
@@ -192,17 +191,15 @@ class CiIdentity(pulumi.ComponentResource):
                 member=pulumi.Output.format(
                     "principal://iam.googleapis.com/{0}/subject/{1}", self.pool.name, sub[key]
                 ),
-                opts=child,
+                opts=self.child,
             )
             for key, account in (("deployer", self.deployer), ("preview", self.preview))
         }
-        self.register_outputs(
-            {
-                "deployer_email": self.deployer.email,
-                "preview_email": self.preview.email,
-                "provider": self.provider.name,
-            }
-        )
+        return {
+            "deployer_email": self.deployer.email,
+            "preview_email": self.preview.email,
+            "provider": self.provider.name,
+        }
 
     def _account(
         self, name: str, args: CiIdentityArgs, key: str, display: str
@@ -212,7 +209,7 @@ class CiIdentity(pulumi.ComponentResource):
             project=args.project,
             account_id=f"{args.prefix}-{key}",
             display_name=f"{display} of {args.github_repository}"[:100],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )
 
     def _project_grant(
@@ -229,5 +226,5 @@ class CiIdentity(pulumi.ComponentResource):
             role=role,
             member=account.email.apply(lambda e: f"serviceAccount:{e}"),
             condition=condition,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )

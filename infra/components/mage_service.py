@@ -9,11 +9,13 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from infra.components.base import Component
+from infra.components.naming import formerly, keyed
 from infra.components.runtime_env import (
     MAGE_PORT,
     PROJECT_DIR,
     PROJECT_NAME,
-    RuntimeEnv,
+    ContainerArgs,
     env_list,
     vpc_access,
 )
@@ -42,37 +44,25 @@ def startup_probe() -> dict:
     }
 
 
-@dataclass
-class MageServiceArgs:
-    project: str
-    region: str
-    prefix: str
-    image: pulumi.Input[str]
-    service_account: pulumi.Input[str]
+@dataclass(kw_only=True)
+class MageServiceArgs(ContainerArgs):
     runtime_member: pulumi.Input[str]
-    env: RuntimeEnv
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
     owner_email: str
     always_on: bool = False
-    cpu: str = "1"
-    memory: str = "2Gi"
     ui_access: str = "iap"
     ui_members: list[str] = field(default_factory=list)
-    deletion_protection: bool = True
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
-class MageService(pulumi.ComponentResource):
+class MageService(Component, area="mage_service"):
     """The UI service, its owner-password secret and who may reach it."""
 
-    def __init__(
-        self, name: str, args: MageServiceArgs, opts: pulumi.ResourceOptions | None = None
-    ):
-        super().__init__("mage-gcp:mage_service:MageService", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: MageServiceArgs) -> dict:
         owner_password = random.RandomPassword(
-            f"{name}-owner-password", length=24, special=True, override_special="-_.", opts=child
+            f"{name}-owner-password",
+            length=24,
+            special=True,
+            override_special="-_.",
+            opts=self.child,
         )
         self.owner_secret = store_secret(
             f"{name}-owner",
@@ -87,12 +77,12 @@ class MageService(pulumi.ComponentResource):
             secret_id=self.owner_secret.secret_id,
             role="roles/secretmanager.secretAccessor",
             member=args.runtime_member,
-            opts=child,
+            opts=self.child,
         )
         # Mage signs its session tokens with JWT_SECRET, whose default is the public constant
         # 'materia' (mage_ai/settings/server.py): anyone could forge a login. Generated here.
         jwt_value = random.RandomPassword(
-            f"{name}-jwt-secret", length=64, special=False, opts=child
+            f"{name}-jwt-secret", length=64, special=False, opts=self.child
         )
         self.jwt_secret = store_secret(
             f"{name}-jwt", args.project, f"{args.prefix}-jwt-secret", jwt_value.result, parent=self
@@ -103,17 +93,13 @@ class MageService(pulumi.ComponentResource):
             secret_id=self.jwt_secret.secret_id,
             role="roles/secretmanager.secretAccessor",
             member=args.runtime_member,
-            opts=child,
+            opts=self.child,
         )
-        plain = args.env.plain() | {
-            "REQUIRE_USER_AUTHENTICATION": "1",
-            "DEFAULT_OWNER_EMAIL": args.owner_email,
-            "DEFAULT_OWNER_USERNAME": "owner",
-        }
-        secrets = args.env.secrets() | {
-            "DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id,
-            "JWT_SECRET": self.jwt_secret.secret_id,
-        }
+        server_plain, server_secrets = args.env.server(
+            args.owner_email, self.owner_secret.secret_id, self.jwt_secret.secret_id
+        )
+        plain = args.env.plain() | server_plain
+        secrets = args.env.secrets() | server_secrets
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
             f"{name}-ui",
@@ -178,14 +164,33 @@ class MageService(pulumi.ComponentResource):
                 ],
             ),
         )
-        self.access = self._grant_access(name, args, child)
+        self.access = self._grant_access(name, args)
         self.url = self.service.uri
-        self.register_outputs({"url": self.url})
+        return {"url": self.url}
 
-    def _grant_access(
-        self, name: str, args: MageServiceArgs, child: pulumi.ResourceOptions
-    ) -> list[pulumi.Resource]:
+    def _grant_access(self, name: str, args: MageServiceArgs) -> list[pulumi.Resource]:
         """IAP: users get IAP access, IAP's agent invokes. Else: run.invoker per member."""
+        service = self.service.name
+        run_invoker = ("roles/run.invoker", gcp.cloudrunv2.ServiceIamMember, {"name": service})
+        iap_user = (
+            "roles/iap.httpsResourceAccessor",
+            gcp.iap.WebCloudRunServiceIamMember,
+            {"cloud_run_service_name": service},
+        )
+
+        def grant(kind: tuple, logical: str, member: pulumi.Input[str], opts) -> pulumi.Resource:
+            """One member's grant of ``kind`` (role, resource type, service field) on the UI."""
+            role, resource, target = kind
+            return resource(
+                logical,
+                project=args.project,
+                location=args.region,
+                role=role,
+                member=member,
+                opts=opts,
+                **target,
+            )
+
         if args.ui_access == "public":
             members = ["allUsers"]
         elif args.ui_access == "iap":
@@ -193,43 +198,20 @@ class MageService(pulumi.ComponentResource):
                 f"{name}-iap-agent",
                 project=args.project,
                 service="iap.googleapis.com",
-                opts=child,
+                opts=self.child,
             )
             grants: list[pulumi.Resource] = [
-                gcp.cloudrunv2.ServiceIamMember(
-                    f"{name}-iap-agent-invoker",
-                    project=args.project,
-                    location=args.region,
-                    name=self.service.name,
-                    role="roles/run.invoker",
-                    member=agent.member,
-                    opts=child,
-                )
+                grant(run_invoker, f"{name}-iap-agent-invoker", agent.member, self.child)
             ]
-            for i, member in enumerate(args.ui_members):
-                grants.append(
-                    gcp.iap.WebCloudRunServiceIamMember(
-                        f"{name}-iap-user-{i}",
-                        project=args.project,
-                        location=args.region,
-                        cloud_run_service_name=self.service.name,
-                        role="roles/iap.httpsResourceAccessor",
-                        member=member,
-                        opts=child,
-                    )
-                )
+            for i, (logical, member) in enumerate(
+                keyed(f"{name}-iap-user", args.ui_members).items()
+            ):
+                opts = formerly(self.child, f"{name}-iap-user-{i}")
+                grants.append(grant(iap_user, logical, member, opts))
             return grants
         else:
             members = args.ui_members
         return [
-            gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-invoker-{i}",
-                project=args.project,
-                location=args.region,
-                name=self.service.name,
-                role="roles/run.invoker",
-                member=member,
-                opts=child,
-            )
-            for i, member in enumerate(members)
+            grant(run_invoker, logical, member, formerly(self.child, f"{name}-invoker-{i}"))
+            for i, (logical, member) in enumerate(keyed(f"{name}-invoker", members).items())
         ]

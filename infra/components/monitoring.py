@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
+from infra.components.naming import formerly, keyed
 
 
 @dataclass
@@ -35,7 +37,7 @@ def failed_runs_filter(prefix: str) -> str:
     )
 
 
-class Monitoring(pulumi.ComponentResource):
+class Monitoring(Component, area="monitoring"):
     """``channels`` and ``policy``.
 
     A threshold condition on a new log-based metric is refused with 404 for up to ~10 minutes
@@ -45,19 +47,17 @@ class Monitoring(pulumi.ComponentResource):
     ``alert_strategy.notification_rate_limit`` and have exactly one condition.
     """
 
-    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:monitoring:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: MonitoringArgs) -> dict:
         self.channels = [
             gcp.monitoring.NotificationChannel(
-                f"{name}-email-{i}",
+                logical,
                 project=args.project,
                 display_name=f"Mage alerts to {email}",
                 type="email",
                 labels={"email_address": email},
-                opts=child,
+                opts=formerly(self.child, f"{name}-email-{i}"),
             )
-            for i, email in enumerate(args.alert_emails)
+            for i, (logical, email) in enumerate(keyed(f"{name}-email", args.alert_emails).items())
         ]
         self.policy = gcp.monitoring.AlertPolicy(
             f"{name}-failed-runs-policy",
@@ -83,6 +83,6 @@ class Monitoring(pulumi.ComponentResource):
                 "executions for its logs, fix, then re-run it with `gcloud run jobs execute`.",
                 "mime_type": "text/markdown",
             },
-            opts=child,
+            opts=self.child,
         )
-        self.register_outputs({"policy": self.policy.name})
+        return {"policy": self.policy.name}

@@ -1,11 +1,14 @@
-"""The container environment shared by the Mage service and the pipeline jobs
-(docs/CONTRACTS.md): plain settings as values, secrets only as Secret Manager references."""
+"""The container environment shared by the Mage service and the pipeline jobs, as the one
+environment contract (mage_project/utils/env_contract.py) defines it: plain settings as values,
+secrets only as Secret Manager references."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
+
+from mage_project.utils import env_contract
 
 MAGE_PORT = 6789
 PROJECT_DIR = "/home/src"
@@ -24,34 +27,69 @@ class RuntimeEnv:
     taxi_password_secret: pulumi.Input[str]
     mage_url_secret: pulumi.Input[str]
     taxi_data_base_url: str
-    schema: str = "ny_taxi"
 
     def plain(self) -> dict[str, pulumi.Input[str]]:
-        return {
-            "POSTGRES_HOST": self.postgres_host,
-            "POSTGRES_PORT": "5432",
-            "POSTGRES_DBNAME": self.taxi_database,
-            "POSTGRES_USER": self.taxi_user,
-            "POSTGRES_SCHEMA": self.schema,
-            # libpq (psycopg 2 and 3) reads it: Cloud SQL only accepts encrypted connections.
-            "PGSSLMODE": "require",
-            "GCS_BUCKET": self.bucket_name,
-            "GCP_PROJECT_ID": self.project,
-            "GCP_REGION": self.region,
-            "BIGQUERY_DATASET": self.dataset_id,
-            "TAXI_DATA_BASE_URL": self.taxi_data_base_url,
-            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
-            "MAGE_DATA_DIR": f"{PROJECT_DIR}/mage_data",
-            # Mage's environment: triggers.yaml entries with `envs: [dev]` (the local twin's
-            # schedules) are not created here; Cloud Scheduler runs the cloud's schedules.
-            "ENV": "prod",
-        }
+        return env_contract.resolve(
+            "cloud",
+            {
+                "POSTGRES_HOST": self.postgres_host,
+                "POSTGRES_DBNAME": self.taxi_database,
+                "POSTGRES_USER": self.taxi_user,
+                "GCS_BUCKET": self.bucket_name,
+                "GCP_PROJECT_ID": self.project,
+                "GCP_REGION": self.region,
+                "BIGQUERY_DATASET": self.dataset_id,
+                "TAXI_DATA_BASE_URL": self.taxi_data_base_url,
+            },
+            secret=False,
+        )
 
     def secrets(self) -> dict[str, pulumi.Input[str]]:
-        return {
-            "POSTGRES_PASSWORD": self.taxi_password_secret,
-            "MAGE_DATABASE_CONNECTION_URL": self.mage_url_secret,
-        }
+        return env_contract.resolve(
+            "cloud",
+            {
+                "POSTGRES_PASSWORD": self.taxi_password_secret,
+                "MAGE_DATABASE_CONNECTION_URL": self.mage_url_secret,
+            },
+            secret=True,
+        )
+
+    def server(
+        self,
+        owner_email: str,
+        owner_password_secret: pulumi.Input[str],
+        jwt_secret: pulumi.Input[str],
+    ):
+        """The Mage UI service's extra (plain, secret) variables: login, its owner, the JWT key."""
+        plain = env_contract.resolve(
+            "cloud", {"DEFAULT_OWNER_EMAIL": owner_email}, only_server=True, secret=False
+        )
+        secrets = env_contract.resolve(
+            "cloud",
+            {"DEFAULT_OWNER_PASSWORD": owner_password_secret, "JWT_SECRET": jwt_secret},
+            only_server=True,
+            secret=True,
+        )
+        return plain, secrets
+
+
+@dataclass(kw_only=True)
+class ContainerArgs:
+    """What the UI service and the pipeline jobs share: the same image, identity, environment
+    and network, with their own sizes."""
+
+    project: str
+    region: str
+    prefix: str
+    image: pulumi.Input[str]
+    service_account: pulumi.Input[str]
+    env: RuntimeEnv
+    network: pulumi.Input[str]
+    subnet: pulumi.Input[str]
+    cpu: str = "1"
+    memory: str = "2Gi"
+    deletion_protection: bool = True
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 def env_list(

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.components.runtime_env import PROJECT_DIR, PROJECT_NAME, RuntimeEnv, env_list, vpc_access
+from infra.components.base import Component
+from infra.components.runtime_env import (
+    PROJECT_DIR,
+    PROJECT_NAME,
+    ContainerArgs,
+    env_list,
+    vpc_access,
+)
 
 
 @dataclass
@@ -20,23 +27,11 @@ class ScheduledPipeline:
     variables: dict = field(default_factory=dict)
 
 
-@dataclass
-class ScheduledRunsArgs:
-    project: str
-    region: str
-    prefix: str
-    image: pulumi.Input[str]
-    service_account: pulumi.Input[str]
+@dataclass(kw_only=True)
+class ScheduledRunsArgs(ContainerArgs):
     scheduler_email: pulumi.Input[str]
-    env: RuntimeEnv
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
     schedules: list[ScheduledPipeline]
-    cpu: str = "1"
-    memory: str = "2Gi"
     timeout_minutes: int = 60
-    deletion_protection: bool = True
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 def mage_run_args(pipeline: str, variables: dict) -> list[str]:
@@ -52,14 +47,10 @@ def job_name(prefix: str, pipeline: str) -> str:
     return f"{prefix}-{pipeline.replace('_', '-')}"[:63]
 
 
-class ScheduledRuns(pulumi.ComponentResource):
+class ScheduledRuns(Component, area="scheduled_runs"):
     """``jobs[pipeline]`` and ``triggers[pipeline]``; the scheduler SA may run these jobs only."""
 
-    def __init__(
-        self, name: str, args: ScheduledRunsArgs, opts: pulumi.ResourceOptions | None = None
-    ):
-        super().__init__("mage-gcp:scheduled_runs:ScheduledRuns", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: ScheduledRunsArgs) -> dict:
         scheduler_member = pulumi.Output.from_input(args.scheduler_email).apply(
             lambda e: f"serviceAccount:{e}"
         )
@@ -102,7 +93,7 @@ class ScheduledRuns(pulumi.ComponentResource):
                 name=job.name,
                 role="roles/run.invoker",
                 member=scheduler_member,
-                opts=child,
+                opts=self.child,
             )
             self.triggers[schedule.pipeline] = gcp.cloudscheduler.Job(
                 f"{name}-{key}-schedule",
@@ -130,4 +121,4 @@ class ScheduledRuns(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[invoker]),
             )
             self.jobs[schedule.pipeline] = job
-        self.register_outputs({"jobs": {p: j.name for p, j in self.jobs.items()}})
+        return {"jobs": {p: j.name for p, j in self.jobs.items()}}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
 
 
 @dataclass
@@ -31,11 +32,10 @@ def lifecycle_rules(versioning: bool, delete_after_days: int) -> list[dict]:
     return rules
 
 
-class Storage(pulumi.ComponentResource):
+class Storage(Component, area="storage"):
     """The data lake bucket; access is granted per service account on the bucket only."""
 
-    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:storage:Storage", name, None, opts)
+    def build(self, name: str, args: StorageArgs) -> dict:
         self.bucket = gcp.storage.Bucket(
             f"{name}-lake",
             project=args.project,
@@ -47,7 +47,7 @@ class Storage(pulumi.ComponentResource):
             versioning={"enabled": args.versioning},
             lifecycle_rules=lifecycle_rules(args.versioning, args.delete_after_days),
             force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )
         self.bucket_name = self.bucket.name
-        self.register_outputs({"bucket": self.bucket.name})
+        return {"bucket": self.bucket.name}

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.base import Component
 from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable
 
 
@@ -30,12 +30,11 @@ class WarehouseArgs:
     table: WarehouseTable = YELLOW_WAREHOUSE
 
 
-class Warehouse(pulumi.ComponentResource):
+class Warehouse(Component, area="warehouse"):
     """A dataset whose access is granted per service account on the dataset only, and its
     partitioned, clustered trips table."""
 
-    def __init__(self, name: str, args: WarehouseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:warehouse:Warehouse", name, None, opts)
+    def build(self, name: str, args: WarehouseArgs) -> dict:
         self.dataset = gcp.bigquery.Dataset(
             f"{name}-dataset",
             project=args.project,
@@ -43,7 +42,7 @@ class Warehouse(pulumi.ComponentResource):
             location=args.location,
             description="NYC taxi tables loaded by Mage pipelines",
             delete_contents_on_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )
         spec = args.table
         self.table = gcp.bigquery.Table(
@@ -59,8 +58,8 @@ class Warehouse(pulumi.ComponentResource):
             time_partitioning={"type": spec.partition_type, "field": spec.partition_field},
             clusterings=list(spec.clustering),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )
         self.dataset_id = self.dataset.dataset_id
         self.table_id = self.table.table_id
-        self.register_outputs({"dataset": self.dataset.dataset_id, "table": self.table.table_id})
+        return {"dataset": self.dataset.dataset_id, "table": self.table.table_id}

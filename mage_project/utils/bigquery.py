@@ -25,7 +25,6 @@ Docs: https://cloud.google.com/bigquery/docs/managing-partitioned-table-data#par
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from datetime import date
@@ -34,16 +33,15 @@ from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from mage_project.utils.clients import bigquery_client, project_id, storage_client
-from mage_project.utils.errors import TaxiDataError, short_reason
-from mage_project.utils.postgres import LoadResult
-from mage_project.utils.retries import call_with_retries
+from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.results import LoadResult
+from mage_project.utils.retries import google_call
 from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable
-from mage_project.utils.settings import retry_attempts
+from mage_project.utils.settings import bigquery_emulator_host
 from mage_project.utils.slices import MonthSlice
 
 T = TypeVar("T")
@@ -59,27 +57,11 @@ def bq_schema(spec: WarehouseTable) -> list[bigquery.SchemaField]:
     return [bigquery.SchemaField(name, kind) for name, kind in spec.columns]
 
 
-def _transient(error: BaseException) -> bool:
-    return isinstance(
-        error,
-        requests.ConnectionError | requests.Timeout | gexc.ServiceUnavailable | gexc.InternalServerError
-        | gexc.TooManyRequests | gexc.BadGateway | gexc.GatewayTimeout,
-    )  # fmt: skip
-
-
 def bq_call(what: str, fn: Callable[[], T]) -> T:
-    """Run one BigQuery call with our retry policy; a persistent failure becomes one sentence.
-
-    Every call inside passes ``retry=None`` (and ``job_retry=None``): the client library's own
-    default retry (up to 10 minutes per call) would otherwise hide an unreachable endpoint."""
-    try:
-        return call_with_retries(fn, _transient)
-    except (requests.RequestException, gexc.GoogleAPICallError) as error:
-        where = os.environ.get("BIGQUERY_EMULATOR_HOST") or "BigQuery"
-        tries = f" after {retry_attempts()} attempts" if _transient(error) else ""
-        raise TaxiDataError(
-            f"BigQuery at {where} failed while {what}{tries} ({short_reason(error, 300)}); start it (`make up`) or check BIGQUERY_DATASET and credentials, then re-run."
-        ) from None
+    """Run one BigQuery call with our retry policy (retries.google_call); every call inside
+    passes ``retry=None`` (and ``job_retry=None``)."""
+    where = bigquery_emulator_host() or "BigQuery"
+    return google_call("BigQuery", where, what, fn, "BIGQUERY_DATASET", reason_limit=300)
 
 
 def _load_schema(spec: WarehouseTable) -> pa.Schema:

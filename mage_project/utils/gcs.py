@@ -18,7 +18,6 @@ Parquet timestamps are written in microseconds (never ns: BigQuery would read IN
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -28,15 +27,12 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import requests
-from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from mage_project.utils.clients import storage_client
-from mage_project.utils.errors import TaxiDataError, short_reason
-from mage_project.utils.postgres import LoadResult
-from mage_project.utils.retries import call_with_retries
-from mage_project.utils.settings import retry_attempts
+from mage_project.utils.results import LoadResult
+from mage_project.utils.retries import google_call
+from mage_project.utils.settings import storage_emulator_host
 from mage_project.utils.transform import iter_typed
 
 T = TypeVar("T")
@@ -48,27 +44,11 @@ PARQUET_OPTIONS = {
 }
 
 
-def _transient(error: BaseException) -> bool:
-    return isinstance(
-        error,
-        requests.ConnectionError | requests.Timeout | gexc.ServiceUnavailable | gexc.InternalServerError
-        | gexc.TooManyRequests | gexc.BadGateway | gexc.GatewayTimeout,
-    )  # fmt: skip
-
-
 def gcs_call(what: str, fn: Callable[[], T]) -> T:
-    """Run one GCS call with our retry policy; a persistent failure becomes one sentence.
-
-    Every call inside passes ``retry=None``: the client library's own default retry (up to
-    120 s per call) would otherwise hide an unreachable endpoint behind minutes of silence."""
-    try:
-        return call_with_retries(fn, _transient)
-    except (requests.RequestException, gexc.GoogleAPICallError) as error:
-        where = os.environ.get("STORAGE_EMULATOR_HOST") or "Google Cloud Storage"
-        tries = f" after {retry_attempts()} attempts" if _transient(error) else ""
-        raise TaxiDataError(
-            f"Cloud Storage at {where} failed while {what}{tries} ({short_reason(error)}); start it (`make up`) or check GCS_BUCKET and credentials, then re-run."
-        ) from None
+    """Run one GCS call with our retry policy (retries.google_call); every call inside passes
+    ``retry=None``."""
+    where = storage_emulator_host() or "Google Cloud Storage"
+    return google_call("Cloud Storage", where, what, fn, "GCS_BUCKET")
 
 
 def write_single(typed_path: Path, out: Path) -> int:

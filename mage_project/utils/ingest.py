@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from mage_project.utils import postgres
 from mage_project.utils.download import StagedFile, stage_month
-from mage_project.utils.postgres import LoadResult
+from mage_project.utils.locks import slice_lock
+from mage_project.utils.results import LoadResult
 from mage_project.utils.schema import YELLOW_WAREHOUSE, schema_for
 from mage_project.utils.settings import env, staging_dir, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
@@ -91,7 +92,7 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     bucket = env("GCS_BUCKET")
     # GCS has no transactions: two runs of the same month would interleave their copies and
     # deletions, so they take turns (other months own other objects and run freely).
-    with postgres.slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
+    with slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
         return gcs.upload_partitioned(
             Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
             typed.slice, Path(typed.path).parent,
@@ -123,7 +124,7 @@ def export_bigquery(
     dataset = env("BIGQUERY_DATASET", "ny_taxi")
     # Each month is its own partition, replaced atomically, so different months load at once;
     # two runs of the same month take turns (the result is one run's, as for GCS).
-    with postgres.slice_lock(f"bigquery:{dataset}.{table}", month.name):
+    with slice_lock(f"bigquery:{dataset}.{table}", month.name):
         return bq.replace_month_from_gcs(
             env("GCS_BUCKET"), prefix, dataset, bq.warehouse_table(table), month,
             slice_dir(month.color, month.name),

@@ -17,15 +17,12 @@ of other slices are never blocked by the COPY, only by the millisecond swap.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
@@ -35,6 +32,8 @@ from adbc_driver_manager import OperationalError as AdbcOperationalError
 from psycopg import sql
 
 from mage_project.utils.errors import TaxiDataError, short_reason
+from mage_project.utils.locks import lock_key
+from mage_project.utils.results import LoadResult
 from mage_project.utils.retries import call_with_retries
 from mage_project.utils.settings import env, retry_attempts
 
@@ -48,19 +47,6 @@ PG_TYPES = {
     pa.date32(): "date",
     pa.timestamp("us"): "timestamp",
 }
-
-
-@dataclass
-class LoadResult:
-    """What a sink export reports."""
-
-    sink: str
-    slice: str
-    rows: int
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def dsn_from_env() -> str:
@@ -157,28 +143,6 @@ def connect(dsn: str) -> psycopg.Connection:
         )
     except psycopg.OperationalError as error:
         raise _unreachable(dsn, error) from None
-
-
-def lock_key(*parts: str) -> int:
-    """A stable signed 64-bit advisory-lock key for e.g. (table, slice)."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-@contextmanager
-def slice_lock(sink: str, slice_id: str, dsn: str | None = None) -> Iterator[None]:
-    """Hold the advisory lock of (``sink``, ``slice_id``) while a run replaces that slice in a
-    sink with no transactions of its own (GCS, BigQuery): a second run of the same slice waits
-    here until the first is done. The lock is a PostgreSQL session lock, so a run that dies
-    releases it with its connection."""
-    with connect(dsn or dsn_from_env()) as conn:
-        conn.autocommit = True
-        key = lock_key("slice", sink, slice_id)
-        conn.execute("SELECT pg_advisory_lock(%s)", [key])
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def split_table(table: str) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""One retry policy (tenacity: exponential back-off) for every network call."""
+"""One retry policy (tenacity: exponential back-off) for every network call, and the one
+wrapper of Google calls (GCS, BigQuery) that turns a persistent failure into one sentence."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.settings import retry_attempts, retry_backoff_seconds
 
 T = TypeVar("T")
@@ -22,3 +24,35 @@ def call_with_retries(fn: Callable[[], T], retryable: Callable[[BaseException], 
         reraise=True,
     )
     return retrying(fn)
+
+
+def google_transient(error: BaseException) -> bool:
+    """Errors of a Google API call worth retrying: connection trouble, 5xx and 429."""
+    import requests
+    from google.api_core import exceptions as gexc  # lazy: only the Google sinks need it
+
+    return isinstance(
+        error,
+        requests.ConnectionError | requests.Timeout | gexc.ServiceUnavailable | gexc.InternalServerError
+        | gexc.TooManyRequests | gexc.BadGateway | gexc.GatewayTimeout,
+    )  # fmt: skip
+
+
+def google_call(
+    service: str, where: str, what: str, fn: Callable[[], T], check: str, reason_limit: int = 200
+) -> T:
+    """Run one Google API call with our retry policy; a persistent failure becomes one sentence
+    naming the ``service`` at ``where``, what it was doing and the setting to ``check``.
+
+    Every call inside passes ``retry=None``: the client library's own default retry (minutes per
+    call) would otherwise hide an unreachable endpoint behind minutes of silence."""
+    import requests
+    from google.api_core import exceptions as gexc
+
+    try:
+        return call_with_retries(fn, google_transient)
+    except (requests.RequestException, gexc.GoogleAPICallError) as error:
+        tries = f" after {retry_attempts()} attempts" if google_transient(error) else ""
+        raise TaxiDataError(
+            f"{service} at {where} failed while {what}{tries} ({short_reason(error, reason_limit)}); start it (`make up`) or check {check} and credentials, then re-run."
+        ) from None

@@ -59,3 +59,22 @@ def retry_attempts() -> int:
 def retry_backoff_seconds() -> float:
     """First back-off wait, doubled each retry up to 30 s (``TAXI_RETRY_BACKOFF_SECONDS``)."""
     return env_float("TAXI_RETRY_BACKOFF_SECONDS", 1.0)
+
+
+def _optional(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+def storage_emulator_host() -> str | None:
+    """The GCS emulator (``STORAGE_EMULATOR_HOST``, the twin), or None for Google (ADC)."""
+    return _optional("STORAGE_EMULATOR_HOST")
+
+
+def bigquery_emulator_host() -> str | None:
+    """The BigQuery emulator (``BIGQUERY_EMULATOR_HOST``, the twin), or None for Google (ADC)."""
+    return _optional("BIGQUERY_EMULATOR_HOST")
+
+
+def gcp_region() -> str | None:
+    """``GCP_REGION``: where BigQuery jobs run (None: the client's default)."""
+    return os.environ.get("GCP_REGION") or None

@@ -4,13 +4,11 @@ bytes grow with the square of the months, the new design's are zero; time divide
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "scripts")]
+from benchmarks.backfill_bench import projection
 
-from backfill_bench import projection  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_projection_old_design_is_quadratic_and_new_is_free():

@@ -10,12 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "scripts")]
+from benchmarks import measure
+from benchmarks.report import Row
+from benchmarks.run import QUICK_ROWS, checks
 
-import measure  # noqa: E402
-from report import Row  # noqa: E402
-from run import QUICK_ROWS, checks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_measure_sees_the_memory_of_a_child_process():

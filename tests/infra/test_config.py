@@ -6,9 +6,9 @@ import json
 
 import pytest
 from infra_plans import planned
+from tools.offline import stack_config
 
 from infra.config import KEYS, ConfigError, StackConfig, parse
-from infra.testing import stack_config
 
 BASE = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "true"}
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import policy_rules as rules
 import pytest
 from infra_plans import planned
-
-from infra import invariants
-from infra.planned import PlannedResource
-from infra.testing import Plan
+from tools.offline import Plan, PlannedResource
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +60,7 @@ def test_stack_outputs(stack_plan: Plan):
         assert out[key].endswith(".iam.gserviceaccount.com")
     assert out["image_ref"].endswith("@" + out["image_digest"])
     assert out["pipeline_jobs"] == {"green_taxi_etl": "mage-green-taxi-etl"}
-    assert isinstance(out["estimated_idle_monthly_usd"], float)
+    assert "estimated_idle_monthly_usd" not in out  # pricing is `make cost`, not `pulumi up`
 
 
 def test_cloud_sql_settings(dev_plan: Plan, prod_plan: Plan):
@@ -354,6 +352,57 @@ def test_failed_runs_alert(dev_plan: Plan):
     assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
 
 
+def test_cloud_run_env_is_the_contract(stack_plan: Plan):
+    """The service and every job set exactly the contract's Cloud Run variables."""
+    from mage_project.utils import env_contract
+
+    service = stack_plan.one("gcp:cloudrunv2/service:Service")
+    envs = service.get("template", "containers", 0, "envs")
+    assert {e["name"] for e in envs} == env_contract.names("cloud", server=True)
+    for job in stack_plan.of_type("gcp:cloudrunv2/job:Job"):
+        envs = job.get("template", "template", "containers", 0, "envs")
+        assert {e["name"] for e in envs} == env_contract.names("cloud")
+
+
+def test_grants_and_channels_are_keyed_by_member_not_position():
+    """Removing the first member leaves every other member's grant and channel as it was."""
+    import json
+
+    two = (
+        ("mage-gcp:uiMembers", json.dumps(["user:a@example.com", "group:b@example.com"])),
+        ("mage-gcp:alertEmails", json.dumps(["a@example.com", "b@example.com"])),
+    )
+    one = (
+        ("mage-gcp:uiMembers", json.dumps(["group:b@example.com"])),
+        ("mage-gcp:alertEmails", json.dumps(["b@example.com"])),
+    )
+    kinds = (
+        "gcp:iap/webCloudRunServiceIamMember:WebCloudRunServiceIamMember",
+        "gcp:monitoring/notificationChannel:NotificationChannel",
+    )
+
+    def names(overrides):
+        return {
+            (r.name, json.dumps(r.inputs, sort_keys=True))
+            for r in planned("dev", overrides).of_type(*kinds)
+        }
+
+    before, after = names(two), names(one)
+    assert len(before) == 4 and len(after) == 2
+    assert after <= before
+    assert {n for n, _ in after} == {
+        "mage-iap-user-group-b-example-com",
+        "monitoring-email-b-example-com",
+    }
+
+
+def test_two_members_with_the_same_name_key_are_one_sentence():
+    from infra.components.naming import keyed
+
+    with pytest.raises(ValueError, match=r"give the same resource name x-user-a-b"):
+        keyed("x", ["user:a.b", "user:a-b"])
+
+
 def _secret_versions(plan: Plan) -> dict[str, str]:
     """secret_id -> logical name of the SecretVersion that holds its value."""
     by_id = {s.inputs["secretId"]: s.name for s in plan.of_type("gcp:secretmanager/secret:Secret")}
@@ -427,4 +476,4 @@ def test_a_project_without_an_organization_gets_invoker_only_access():
     assert [(r.inputs["role"], r.inputs["member"]) for r in invokers] == [
         ("roles/run.invoker", "user:you@example.com")
     ]
-    assert invariants.violations(plan.resources) == {}
+    assert rules.plan_violations(plan.resources) == {}

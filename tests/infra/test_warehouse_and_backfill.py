@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from infra.testing import Plan
 from infra_plans import planned
 
-from infra.testing import Plan
 from mage_project.backfill_task import TASK_RETRIES
 from mage_project.utils.schema import YELLOW_WAREHOUSE
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from twinlib.core import generate_sample_data
-from twinlib.tasks import run_local_tasks, run_request, task_env
+from twin.samples import generate_sample_data
+from twin.tasks import run_local_tasks, run_request, task_env
 
 from mage_project.backfill_task import plan_from_env, task_dates, task_position
 from mage_project.utils.errors import TaxiDataError
@@ -114,7 +114,7 @@ def test_local_tasks_have_their_own_mage_data_dir_as_cloud_run_tasks_do(monkeypa
     (seen in the benchmark: a task transformed another task's month)."""
     import subprocess
 
-    import twinlib.tasks as tasks
+    import twin.tasks as tasks
 
     seen = []
 

@@ -44,7 +44,7 @@ def sinks(twin, monkeypatch, tmp_path) -> Sinks:
     )
     # The table belongs to the stack (the twin creates the real one at start): make this
     # test's own table from the same definition; the pipelines never create it.
-    from twinlib.warehouse import create_table
+    from twin.warehouse import create_table
 
     from mage_project.utils.bigquery import warehouse_table
 

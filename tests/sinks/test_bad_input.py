@@ -15,8 +15,8 @@ import time
 
 import psycopg
 import pytest
-from sample_data import write_month
 from sinkkit import gcs_snapshot, kept_rows, pg_snapshot, row, write_rows
+from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
 from mage_project.utils import download, ingest, postgres, transform

@@ -1,5 +1,5 @@
 """A month is replaced by ONE load job into its partition (``table$YYYYMM``, WRITE_TRUNCATE), on
-the twin's BigQuery (bqemulator + scripts/twinlib/bq_launcher.py's load-job semantics):
+the twin's BigQuery (bqemulator + scripts/twin/bq_launcher.py's load-job semantics):
 other partitions byte-for-byte unchanged, re-runs replace, a failing load changes nothing,
 two months at once both land, no query and no dataset/table creation on the way."""
 
@@ -170,7 +170,7 @@ def test_the_twin_table_is_the_stacks_definition(twin, bq):
 
 def test_the_twin_replaces_a_table_of_the_old_shape_and_keeps_a_current_one(sinks, bq):
     from google.cloud import bigquery
-    from twinlib.warehouse import create_table
+    from twin.warehouse import create_table
 
     url, project = os.environ["BIGQUERY_EMULATOR_HOST"], os.environ["GCP_PROJECT_ID"]
     name = f"{project}.{sinks.dataset}.old_{uuid.uuid4().hex[:8]}"

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from sample_data import write_month
 from sinkkit import kept_rows, pg_snapshot, pg_tables
+from twin.sample_data import write_month
 
-from mage_project.utils import postgres
+from mage_project.utils import locks, postgres
 from mage_project.utils.schema import schema_for
 from mage_project.utils.transform import iter_typed, stage_typed
 
@@ -25,8 +25,8 @@ SLICE = "2021-01"
 
 
 def waiting_on_lock(*key_parts: str) -> int:
-    """Sessions waiting (not granted) on the advisory lock ``postgres.lock_key(*key_parts)``."""
-    key = postgres.lock_key(*key_parts) & 0xFFFFFFFFFFFFFFFF
+    """Sessions waiting (not granted) on the advisory lock ``locks.lock_key(*key_parts)``."""
+    key = locks.lock_key(*key_parts) & 0xFFFFFFFFFFFFFFFF
     with psycopg.connect(postgres.dsn_from_env()) as conn:
         return conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
@@ -97,7 +97,7 @@ def test_second_load_of_a_slice_waits_for_the_first(sinks, tmp_path):
 
 
 def waiting_on(sink: str, slice_id: str) -> int:
-    """Sessions waiting on ``postgres.slice_lock(sink, slice_id)``."""
+    """Sessions waiting on ``locks.slice_lock(sink, slice_id)``."""
     return waiting_on_lock("slice", sink, slice_id)
 
 

@@ -4,21 +4,15 @@ rows per BigQuery table. Read with the same clients and settings the blocks use.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.table import Table
 
-from .core import REPO_ROOT
-
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from mage_project.utils import bigquery as bq  # noqa: E402
-from mage_project.utils import gcs, postgres  # noqa: E402
-from mage_project.utils.ingest import (  # noqa: E402
+from mage_project.utils import bigquery as bq
+from mage_project.utils import gcs, postgres
+from mage_project.utils.ingest import (
     BIGQUERY_TABLE,
     GREEN_PARTITIONED_PREFIX,
     GREEN_TABLE,

@@ -1,7 +1,7 @@
 """`make backfill`: one headless `mage run` per month (or day), each with its own execution date.
 
-    .venv/bin/python scripts/backfill.py --pipeline green_taxi_etl --start 2020-10 --end 2020-12
-    .venv/bin/python scripts/backfill.py --pipeline api_to_gcs_parameterized \\
+    .venv/bin/python -m twin.backfill --pipeline green_taxi_etl --start 2020-10 --end 2020-12
+    .venv/bin/python -m twin.backfill --pipeline api_to_gcs_parameterized \\
         --start 2021-01-01 --end 2021-01-07
 
 Each run gets the runtime variable ``execution_date`` (as a Mage trigger or UI backfill would),
@@ -21,26 +21,20 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python notices
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rich.table import Table
 
-from rich.table import Table  # noqa: E402
-from twinlib.console import wide_console  # noqa: E402
-from twinlib.core import (  # noqa: E402
-    DEFAULT_STATE_DIR,
-    USER_ERRORS,
-    Twin,
-    generate_sample_data,
-    sample_rows,
-)
-from twinlib.pipelines import PipelineError, check_pipeline, run_pipeline  # noqa: E402
-from twinlib.session import running_twin  # noqa: E402
-from twinlib.tasks import TaskResult, run_local_tasks, start_cloud_execution  # noqa: E402
+from twin.console import wide_console
+from twin.errors import USER_ERRORS
+from twin.layout import DEFAULT_STATE_DIR
+from twin.pipelines import PipelineError, check_pipeline, run_pipeline
+from twin.samples import generate_sample_data, sample_rows
+from twin.session import running_twin
+from twin.supervisor import Twin
+from twin.tasks import TaskResult, run_local_tasks, start_cloud_execution
 
 DAILY_PIPELINES = {"api_to_gcs_parameterized"}
 #: Which taxi colour each pipeline reads (for generating missing sample months on the twin).
@@ -120,7 +114,9 @@ def ensure_sample_months(twin: Twin, plan: Plan) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backfill.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m twin.backfill", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--pipeline", default="", help="pipeline name, e.g. green_taxi_etl")
     parser.add_argument("--start", default="", help="first date: YYYY-MM or YYYY-MM-DD")
     parser.add_argument("--end", default="", help="last date (inclusive): YYYY-MM or YYYY-MM-DD")

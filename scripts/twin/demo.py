@@ -1,6 +1,6 @@
 """`make demo`: the local twin, every pipeline headless (`mage run`), then what landed.
 
-    .venv/bin/python scripts/demo.py [--state-dir DIR] [--pipeline NAME ...]
+    .venv/bin/python -m twin.demo [--state-dir DIR] [--pipeline NAME ...]
 
 Uses the twin `make up` is running, if any (and leaves it running); otherwise starts one
 without Mage and stops it at the end. Exits 1 if a pipeline failed or a sink is empty.
@@ -11,22 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python notices
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from twinlib.console import wide_console  # noqa: E402
-from twinlib.core import DEFAULT_STATE_DIR, USER_ERRORS  # noqa: E402
-from twinlib.landed import collect, summary_table  # noqa: E402
-from twinlib.pipelines import PIPELINES, PipelineError, check_pipeline, run_pipeline  # noqa: E402
-from twinlib.session import running_twin  # noqa: E402
+from twin.console import wide_console
+from twin.errors import USER_ERRORS
+from twin.landed import collect, summary_table
+from twin.layout import DEFAULT_STATE_DIR
+from twin.pipelines import PIPELINES, PipelineError, check_pipeline, run_pipeline
+from twin.session import running_twin
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="demo.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m twin.demo", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "--state-dir",
         type=Path,

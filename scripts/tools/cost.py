@@ -1,7 +1,7 @@
 """`make cost`: the monthly idle cost and the per-run cost of a stack, with the arithmetic shown.
 
 Runs infra/ offline under Pulumi mocks (like `make plan`), prices the planned resources with the
-dated list prices in infra/prices.yaml (infra/cost.py), and compares the result with Mage's
+dated list prices in scripts/tools/prices.yaml (tools/cost_model.py), and compares the result with Mage's
 official GCP Terraform template priced the same way. No cloud access.
 """
 
@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rich.table import Table
 
-from plan import make_console, plan_from_cli  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from infra.config import parse  # noqa: E402
-from infra.cost import (  # noqa: E402
+from infra.config import parse
+from tools.cost_model import (
     Estimate,
     LineItem,
     assumptions_for,
@@ -25,6 +21,7 @@ from infra.cost import (  # noqa: E402
     load_prices,
     official_template_plan,
 )
+from tools.plan import make_console, plan_from_cli
 
 EXCLUDED = (
     "Not included: Cloud Run request/CPU time while someone uses the UI, network egress, "
@@ -114,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     console = make_console()
     console.print(
         f"List prices as of {prices['as_of']} ({prices['currency']}, {prices['region']}, "
-        f"{prices['hours_per_month']} h/month) from infra/prices.yaml; "
+        f"{prices['hours_per_month']} h/month) from scripts/tools/prices.yaml; "
         f"{len(plan.resources)} planned resources of stack {plan.stack}, priced offline."
     )
     console.print(
@@ -127,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(
             items_table(
                 "Mage's official GCP Terraform template (mage-ai-terraform-templates/gcp), idle, "
-                "as modelled in infra/cost.py",
+                "as modelled in tools/cost_model.py",
                 official.idle,
                 official.idle_total,
             )

@@ -6,19 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rich.console import Console
+from rich.table import Table
+from twin.console import wide_console
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from twinlib.console import wide_console  # noqa: E402
-
-from infra.config import ConfigError  # noqa: E402
-from infra.planned import PlannedResource  # noqa: E402
-from infra.testing import Plan, run_program  # noqa: E402
+from infra.config import ConfigError
+from tools.offline import Plan, PlannedResource, run_program
 
 # Per resource type: (label, path) pairs worth seeing in a review.
 KEY_SETTINGS: dict[str, list[tuple[str, tuple]]] = {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .core import Twin
 from .ports import TwinPorts
 from .state import TwinState
+from .supervisor import Twin
 
 
 @contextmanager

@@ -1,11 +1,11 @@
 """The local GCP twin: `up`, `down`, `status`, `env`.
 
-    .venv/bin/python scripts/twin.py up [--no-mage] [--state-dir DIR] [--port-mage N ...]
-    .venv/bin/python scripts/twin.py down | status | env
+    .venv/bin/python -m twin up [--no-mage] [--state-dir DIR] [--port-mage N ...]
+    .venv/bin/python -m twin down | status | env
 
 `up` runs in the foreground: PostgreSQL, the GCS and BigQuery emulators, the taxi-file server and
 Mage on 127.0.0.1; Ctrl-C (or `down` from another terminal) stops every process it started.
-From Python: ``from twin import Twin, TwinPorts`` (see scripts/twinlib/core.py).
+From Python: ``from twin.supervisor import Twin`` and ``from twin.ports import TwinPorts``.
 """
 
 from __future__ import annotations
@@ -17,19 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rich.console import Console
 
-from rich.console import Console  # noqa: E402
-from twinlib.console import env_lines, print_started, status_table  # noqa: E402
-from twinlib.core import (  # noqa: E402
-    DEFAULT_STATE_DIR,
-    USER_ERRORS,
-    Twin,
-    TwinError,
-    stop_recorded,
-)
-from twinlib.ports import TwinPorts  # noqa: E402
-from twinlib.state import TwinState  # noqa: E402
+from twin.console import env_lines, print_started, status_table
+from twin.errors import USER_ERRORS, TwinError
+from twin.layout import DEFAULT_STATE_DIR
+from twin.ports import TwinPorts
+from twin.state import TwinState
+from twin.supervisor import Twin, stop_recorded
 
 __all__ = ["Twin", "TwinError", "TwinPorts", "main"]
 
@@ -43,7 +38,7 @@ def _raise_stop(signum: int, frame: object) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="twin.py", description="The local GCP twin.")
+    parser = argparse.ArgumentParser(prog="python -m twin", description="The local GCP twin.")
     parser.add_argument(
         "--state-dir",
         type=Path,

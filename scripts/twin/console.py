@@ -8,8 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .core import DEFAULT_STATE_DIR, REPO_ROOT, Twin, service_health
+from .health import service_health
+from .layout import DEFAULT_STATE_DIR, REPO_ROOT
 from .state import TwinState
+from .supervisor import Twin
 
 LABELS = {
     "mage": "Mage UI",
@@ -56,7 +58,7 @@ def print_started(twin: Twin, console: Console, foreground: bool) -> None:
     console.print(f"Taxi files served from {_relative(twin.data_dir)}")
     state_flag = "" if twin.state_dir == DEFAULT_STATE_DIR else f" --state-dir {twin.state_dir}"
     console.print("Shell environment for `mage run`, psql and the google-cloud clients:")
-    console.print(f'  eval "$(.venv/bin/python scripts/twin.py{state_flag} env)"', soft_wrap=True)
+    console.print(f'  eval "$(.venv/bin/python -m twin{state_flag} env)"', soft_wrap=True)
     if foreground:
         console.print("[bold]Press Ctrl-C to stop everything[/] (or run `make down` elsewhere).")
     elif twin.reused:

@@ -1,7 +1,7 @@
 """Run the Pulumi program offline under ``pulumi.runtime.set_mocks`` and collect the plan.
 
-Used by tests/infra, scripts/plan.py and scripts/cost.py — a CLI-free ``pulumi preview``:
-every registered resource (type, name, inputs, parent) plus the stack outputs.
+Used by tests/infra, `make plan` (tools.plan) and `make cost` (tools.cost) — a CLI-free
+``pulumi preview``: every registered resource (type, name, inputs, parent) plus the stack outputs.
 """
 
 from __future__ import annotations
@@ -23,12 +23,40 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.planned import PlannedResource
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 PROJECT = "mage-gcp"
 FAKE_PROJECT_NUMBER = "123456789012"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource the program registers: type token, logical name, inputs (wire names)."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    parent: str = ""
+    custom: bool = True
+    # URNs of explicit dependencies (``depends_on``) and the ``ignore_changes`` property paths.
+    dependencies: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+
+    def get(self, *path: str | int, default: Any = None) -> Any:
+        """Nested lookup: ``r.get("settings", "ipConfiguration", "ipv4Enabled")``."""
+        return dig(self.inputs, *path, default=default)
+
+
+def dig(value: Any, *path: str | int, default: Any = None) -> Any:
+    for step in path:
+        in_list = (
+            isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value)
+        )
+        in_dict = isinstance(value, dict) and step in value
+        if not (in_list or in_dict):
+            return default
+        value = value[step]
+    return value
 
 
 def fake_digest(name: str) -> str:

@@ -19,12 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from .core import REPO_ROOT
-
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from mage_project.backfill_task import TASK_RETRIES  # noqa: E402
+from mage_project.backfill_task import TASK_RETRIES
+from twin.layout import REPO_ROOT
 
 RUN_API = "https://run.googleapis.com/v2"
 

@@ -5,16 +5,11 @@ into it."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 
-from .core import REPO_ROOT, TwinError
-
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable  # noqa: E402
+from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable
+from twin.errors import TwinError
 
 
 def table_resource(spec: WarehouseTable, project: str, dataset: str) -> dict:

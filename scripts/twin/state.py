@@ -24,7 +24,7 @@ class ServiceRecord:
 
 @dataclass
 class TwinState:
-    """Everything ``twin.py down``/``status`` need from another terminal."""
+    """Everything ``python -m twin down``/``status`` need from another terminal."""
 
     owner_pid: int
     owner_start_time: float | None

@@ -1,34 +1,29 @@
-"""The local GCP twin: PostgreSQL, GCS and BigQuery emulators, a taxi-file server and Mage."""
+"""The local GCP twin's supervisor: starts PostgreSQL, the GCS and BigQuery emulators, the
+taxi-file server and Mage as process groups, waits until each answers, and stops them all."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from . import postgres
-from .ports import HOST, PortError, TwinPorts, ensure_ports_free
-from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
-from .state import ServiceRecord, TwinState
+from mage_project.utils import env_contract
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS_DIR = REPO_ROOT / "scripts"
-DEFAULT_STATE_DIR = REPO_ROOT / ".twin"
-PROJECT_ID = "mage-gcp-local"
-BUCKET = "mage-gcp-lake"
-DATASET = "ny_taxi"
-REGION = "us-central1"
-MAGE_PROJECT = "mage_project"
+from . import postgres
+from .bigquery_api import create_dataset
+from .errors import TwinError
+from .executables import emulator_python, mage_executable
+from .health import http_ok, service_health
+from .layout import BUCKET, DATASET, DEFAULT_STATE_DIR, MAGE_PROJECT, PROJECT_ID, REPO_ROOT
+from .ports import HOST, TwinPorts, ensure_ports_free
+from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
+from .samples import generate_sample_data, sample_rows
+from .state import ServiceRecord, TwinState
 
 #: Start order; stop runs in reverse.
 SERVICES = ("postgres", "gcs", "bigquery", "files", "mage")
@@ -36,23 +31,6 @@ SERVICES = ("postgres", "gcs", "bigquery", "files", "mage")
 READY_TIMEOUTS = {"postgres": 60, "gcs": 30, "bigquery": 90, "files": 15, "mage": 240}
 #: The signal that asks each service for a quick, clean shutdown.
 STOP_SIGNALS = {"postgres": signal.SIGINT}
-
-
-class TwinError(RuntimeError):
-    """The twin could not start or stop; the message says what to do."""
-
-
-#: Problems a person fixes (a port, the set-up, a setting): printed as one sentence, exit 1.
-USER_ERRORS = (TwinError, PortError, postgres.PostgresError)
-
-
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """True when ``GET url`` answers 200."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 class Twin:
@@ -117,26 +95,21 @@ class Twin:
         """The environment variables through which blocks find every endpoint (docs/CONTRACTS.md)."""
         pg = self.ports.postgres
         user, password = postgres.APP_USER, postgres.APP_PASSWORD
-        return {
-            "POSTGRES_HOST": HOST,
-            "POSTGRES_PORT": str(pg),
-            "POSTGRES_DBNAME": "taxi",
-            "POSTGRES_USER": user,
-            "POSTGRES_PASSWORD": password,
-            "POSTGRES_SCHEMA": "ny_taxi",
-            "MAGE_DATABASE_CONNECTION_URL": (
-                f"postgresql+psycopg2://{user}:{password}@{HOST}:{pg}/mage"
-            ),
-            "STORAGE_EMULATOR_HOST": self._url("gcs"),
-            "GCS_BUCKET": BUCKET,
-            "GCP_PROJECT_ID": PROJECT_ID,
-            "GCP_REGION": REGION,
-            "BIGQUERY_EMULATOR_HOST": self._url("bigquery"),
-            "BIGQUERY_DATASET": DATASET,
-            "TAXI_DATA_BASE_URL": self._url("files"),
-            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
-            "MAGE_DATA_DIR": str(self.state_dir / "mage_data"),
-        }
+        return env_contract.resolve(
+            "twin",
+            {
+                "POSTGRES_PORT": str(pg),
+                "POSTGRES_USER": user,
+                "POSTGRES_PASSWORD": password,
+                "MAGE_DATABASE_CONNECTION_URL": (
+                    f"postgresql+psycopg2://{user}:{password}@{HOST}:{pg}/mage"
+                ),
+                "STORAGE_EMULATOR_HOST": self._url("gcs"),
+                "BIGQUERY_EMULATOR_HOST": self._url("bigquery"),
+                "TAXI_DATA_BASE_URL": self._url("files"),
+                "MAGE_DATA_DIR": str(self.state_dir / "mage_data"),
+            },
+        )
 
     def subprocess_env(self) -> dict[str, str]:
         """``os.environ`` plus :attr:`env`: what ``mage run`` and friends should get."""
@@ -204,7 +177,8 @@ class Twin:
         self.gcs_root.mkdir(parents=True, exist_ok=True)
         command = [
             str(emulator_python()),
-            str(SCRIPTS_DIR / "twinlib" / "bq_launcher.py"),
+            "-m",
+            "twin.bq_launcher",
             "start",
             "--rest-host",
             HOST,
@@ -234,7 +208,8 @@ class Twin:
     def _start_files(self) -> None:
         command = [
             sys.executable,
-            str(SCRIPTS_DIR / "twinlib" / "file_server.py"),
+            "-m",
+            "twin.file_server",
             "--dir",
             str(self.data_dir),
             "--port",
@@ -254,7 +229,7 @@ class Twin:
             str(self.ports.mage),
         ]
         (self.state_dir / "mage_data").mkdir(exist_ok=True)
-        env = {"REQUIRE_USER_AUTHENTICATION": "0", "ENV": "dev"}
+        env = env_contract.resolve("twin", {}, only_server=True)  # login off, ENV=dev
         proc = self._spawn("mage", command, extra_env=env, cwd=REPO_ROOT)
         self._wait("mage", proc, lambda: http_ok(self._url("mage") + "/"))
 
@@ -380,121 +355,10 @@ class Twin:
             stop_group(record.pgid, STOP_SIGNALS.get(name, signal.SIGTERM), leader=proc)
 
 
-# -- module helpers (also used by the CLI) ----------------------------------------------------
-
-
-def emulator_python() -> Path:
-    """The interpreter of the emulators' environment (``.venv-twin``)."""
-    path = Path(os.environ.get("TWIN_EMULATOR_PYTHON", REPO_ROOT / ".venv-twin" / "bin" / "python"))
-    if not path.exists():
-        raise TwinError(
-            f"The emulators' Python environment is missing ({path}); run `make setup` "
-            "(scripts/setup.sh) to create .venv-twin."
-        )
-    return path
-
-
-def mage_executable() -> Path:
-    """The ``mage`` command of the project's environment."""
-    candidates = [Path(sys.executable).parent / "mage", REPO_ROOT / ".venv" / "bin" / "mage"]
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    found = shutil.which("mage")
-    if found:
-        return Path(found)
-    raise TwinError("The `mage` command is missing; run `make setup` to create .venv with mage-ai.")
-
-
-def sample_rows() -> int | str | None:
-    """Rows per generated sample month: ``TWIN_SAMPLE_ROWS`` (a number, or ``full`` for the
-    real files' sizes, e.g. 1,369,765 for yellow 2021-01); default: the small demo size."""
-    raw = os.environ.get("TWIN_SAMPLE_ROWS", "").strip().lower()
-    if not raw:
-        return None
-    if raw == "full":
-        return "full"
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    raise TwinError(
-        f"TWIN_SAMPLE_ROWS={raw!r} is not a row count; set a positive number or `full`, "
-        "e.g. make up ROWS=full."
-    )
-
-
-def generate_sample_data(
-    out_dir: Path,
-    months: list[tuple[str, int, int]] | None = None,
-    rows: int | str | None = None,
-) -> list[Path]:
-    """Fill ``out_dir`` with sample months (default: the demo's; idempotent) via
-    scripts/sample_data.py; ``rows``: per month, or ``"full"`` for real sizes."""
-    spec = importlib.util.spec_from_file_location("sample_data", SCRIPTS_DIR / "sample_data.py")
-    if spec is None or spec.loader is None or not (SCRIPTS_DIR / "sample_data.py").exists():
-        raise TwinError(
-            "scripts/sample_data.py is missing, so there is no sample data to serve; restore it "
-            "or set TAXI_DATA_DIR to a folder of taxi files."
-        )
-    module = sys.modules.get("sample_data")
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["sample_data"] = module
-        spec.loader.exec_module(module)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    size = {"full": True} if rows == "full" else {"rows": rows}
-    if months is None:
-        return module.generate(out_dir, **size)
-    return module.generate(out_dir, months=months, **size)
-
-
-def create_dataset(bigquery_url: str, project: str, dataset: str) -> None:
-    """Create the dataset through the emulator's REST API unless it exists."""
-    body = json.dumps({"datasetReference": {"projectId": project, "datasetId": dataset}}).encode()
-    request = urllib.request.Request(
-        f"{bigquery_url}/bigquery/v2/projects/{project}/datasets",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10):
-            return
-    except urllib.error.HTTPError as error:
-        if error.code == 409:  # already exists
-            return
-        raise TwinError(
-            f"The BigQuery emulator refused to create dataset {project}.{dataset} "
-            f"(HTTP {error.code}); see its log."
-        ) from error
-
-
-def service_health(state_dir: Path, state: TwinState, record: ServiceRecord) -> tuple[bool, bool]:
-    """``(process alive, answering)`` for one recorded service."""
-    alive = pid_alive(record.pid, record.start_time)
-    if not alive:
-        return False, False
-    port = state.ports[record.name]
-    base = f"http://{HOST}:{port}"
-    if record.name == "postgres":
-        password_file = postgres.Cluster(state_dir / "postgres").superuser_password_file
-        try:
-            password = password_file.read_text().strip()
-        except OSError:
-            return True, False
-        return True, postgres.ready(port, password)
-    probes = {
-        "gcs": f"{base}/storage/v1/b/{BUCKET}",
-        "bigquery": f"{base}/readyz",
-        "files": f"{base}/",
-        "mage": f"{base}/",
-    }
-    return True, http_ok(probes[record.name])
-
-
 def stop_recorded(state_dir: Path, owner_timeout: float = 60.0) -> list[str]:
     """Stop the twin recorded in ``state_dir`` from any process; return the services stopped.
 
-    A living owner (``twin.py up`` in another terminal, or a test session) is asked to stop with
+    A living owner (``python -m twin up`` in another terminal, or a test session) is asked to stop with
     SIGTERM so it shuts its services down itself; whatever is left is then stopped directly.
     """
     state = TwinState.load(state_dir)

@@ -1,8 +1,8 @@
 """Monthly idle and per-run cost of a planned stack, from the dated list prices in prices.yaml.
 
-Works on planned resources (type + inputs, as the mock harness records them), so `make cost`
-prices exactly what `make plan` shows. ``estimate_for_config`` prices the billable resources a
-config implies, for the stack output; tests check both give the same figures.
+Works on planned resources (type + inputs, as tools.offline records them from the program run
+under mocks), so `make cost` prices exactly what `make plan` shows: the one model of the stack.
+`pulumi up` prices nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from croniter import croniter
 
-from infra.planned import PlannedResource
+from tools.offline import PlannedResource
 
 PRICES_PATH = Path(__file__).with_name("prices.yaml")
 SECONDS_PER_HOUR = 3600
@@ -105,7 +106,9 @@ class Assumptions:
 @cache
 def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
     if not path.is_file():
-        raise PriceTableError(f"Price table {path} not found: restore infra/prices.yaml from git.")
+        raise PriceTableError(
+            f"Price table {path} not found: restore scripts/tools/prices.yaml from git."
+        )
     return yaml.safe_load(path.read_text())
 
 
@@ -115,7 +118,7 @@ def _price(prices: dict[str, Any], key: str) -> tuple[float, str]:
         return float(entry["price"]), entry["unit"]
     except (KeyError, TypeError, ValueError):
         raise PriceTableError(
-            f"infra/prices.yaml has no usable price '{key}': add it with price, unit and source."
+            f"scripts/tools/prices.yaml has no usable price '{key}': add it with price, unit and source."
         ) from None
 
 
@@ -314,7 +317,6 @@ def idle_items(
 def runs_per_month(cron: str) -> float:
     """Average monthly fires of a five-field cron, names such as MON-FRI or JAN included
     (croniter expands the fields; day-of-month and day-of-week are combined as cron does)."""
-    from croniter import croniter
 
     minutes, hours, doms, months, dows = croniter.expand(cron)[0]
 
@@ -407,85 +409,6 @@ def assumptions_for(cfg: Any, prices: dict | None = None) -> Assumptions:
         image_gb=float(prices["assumptions"]["image_gb"]),
         run_minutes=cfg.expected_run_minutes,
     )
-
-
-def billable_from_config(cfg: Any) -> list[PlannedResource]:
-    """The billable resources a config implies (same shapes the mocks record)."""
-    from infra.components.scheduled_runs import job_name
-
-    p = cfg.name_prefix
-    resources = [
-        PlannedResource(
-            SQL,
-            "database-instance",
-            {
-                "settings": {
-                    "tier": cfg.sql_tier,
-                    "availabilityType": cfg.sql_availability,
-                    "diskSize": cfg.sql_disk_gb,
-                    "diskType": cfg.sql_disk_type,
-                    "backupConfiguration": {"enabled": True},
-                }
-            },
-        ),
-        PlannedResource(
-            RUN_SERVICE,
-            "mage-ui",
-            {
-                "template": {
-                    "scaling": {"minInstanceCount": 1 if cfg.always_on else 0},
-                    "containers": [
-                        {
-                            "resources": {
-                                "limits": {"cpu": cfg.service_cpu, "memory": cfg.service_memory},
-                                "cpuIdle": not cfg.always_on,
-                            }
-                        }
-                    ],
-                }
-            },
-        ),
-        PlannedResource(REGISTRY, "image-repo"),
-        PlannedResource(BUCKET, "storage-lake"),
-        PlannedResource(DATASET, "warehouse-dataset"),
-        PlannedResource(ALERT_POLICY, "monitoring-failed-runs-policy", {"conditions": [{}]}),
-    ]
-    # taxi password, metadata URL, owner password, JWT signing key
-    resources += [PlannedResource(SECRET_VERSION, f"secret-{i}") for i in range(4)]
-    for s in cfg.schedules:
-        resources.append(
-            PlannedResource(
-                SCHEDULER_JOB,
-                f"schedule-{s.pipeline}",
-                {"name": f"{job_name(p, s.pipeline)}-schedule", "schedule": s.cron},
-            )
-        )
-        resources.append(
-            PlannedResource(
-                RUN_JOB,
-                f"job-{s.pipeline}",
-                {
-                    "name": job_name(p, s.pipeline),
-                    "template": {
-                        "template": {
-                            "containers": [
-                                {
-                                    "args": ["run", "mage_project", s.pipeline],
-                                    "resources": {
-                                        "limits": {"cpu": cfg.job_cpu, "memory": cfg.job_memory}
-                                    },
-                                }
-                            ]
-                        }
-                    },
-                },
-            )
-        )
-    return resources
-
-
-def estimate_for_config(cfg: Any) -> Estimate:
-    return estimate(billable_from_config(cfg), assumptions_for(cfg))
 
 
 def official_template_plan() -> list[PlannedResource]:

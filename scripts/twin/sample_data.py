@@ -14,7 +14,7 @@ Quirks reproduced (see ``../shared/data/README.md``):
 - both: trip_distance 0 and passenger_count 0, refunds with negative amounts, and a few pickups
   outside the month, including 2008-12-31 and 2009-01-01 (present even in small samples).
 
-Usage: ``python scripts/sample_data.py --out DIR [--rows N | --full] [--month yellow:2021-01]``.
+Usage: ``python -m twin.sample_data --out DIR [--rows N | --full] [--month yellow:2021-01]``.
 """
 
 from __future__ import annotations

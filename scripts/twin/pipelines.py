@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core import MAGE_PROJECT, REPO_ROOT, mage_executable
+from .executables import mage_executable
+from .layout import MAGE_PROJECT, REPO_ROOT
 
 #: The project's pipelines in the order that feeds each sink before it is read.
 PIPELINES = (
