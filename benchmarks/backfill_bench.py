@@ -1,7 +1,7 @@
 """`make bench` (part 2): a 12-month yellow backfill as Cloud Run tasks, and BigQuery's cost
 of replacing a month, old design vs new; then the 10-year projection for the cloud.
 
-1. Full-size months (1,369,765 rows each, scripts/sample_data.py) for 2021-01..2021-12 on the
+1. Full-size months (1,369,765 rows each, scripts/twin/sample_data.py) for 2021-01..2021-12 on the
    twin. The backfill runs the cloud job's entrypoint (``python -m mage_project.backfill_task``,
    one process per slice, ``CLOUD_RUN_TASK_INDEX/COUNT`` set) with parallelism 1, 2 and 4:
    wall time of the whole backfill, and wall time / peak RSS of every task.
@@ -10,7 +10,7 @@ of replacing a month, old design vs new; then the 10-year projection for the clo
    SELECT * FROM t WHERE source_month != … UNION ALL SELECT * FROM staging`` is billed on every
    byte of every column of the table plus the staging table: computed here from the loaded
    rows with BigQuery's data sizes (https://cloud.google.com/bigquery/pricing#data_size_calculation).
-3. The projection for 120 months in the cloud with infra/prices.yaml.
+3. The projection for 120 months in the cloud with scripts/tools/prices.yaml.
 
 Usage: ``python benchmarks/backfill_bench.py [--months 12] [--pipeline api_to_gcs]
 [--parallelism 1,2,4] [--work DIR] [--out FILE]``. Prints figures as it goes.
@@ -145,7 +145,7 @@ def bigquery_replaces(env: dict, months: list[date], say) -> dict:
 
 
 def projection(task_seconds: float, month_bytes: float, parallelism: int) -> list[str]:
-    """10 years (120 months) in the cloud, old design vs new, with infra/prices.yaml."""
+    """10 years (120 months) in the cloud, old design vs new, with scripts/tools/prices.yaml."""
     prices = {k: v["price"] for k, v in yaml.safe_load(PRICES.read_text())["prices"].items()}
     n = 12 * YEARS
     vcpu, gib = 1, 2  # the job's default cpu/memory (infra/config.py)

@@ -12,7 +12,7 @@ overrides give all of them the plan:
 Task ``i`` of ``n`` runs ``dates[i::n]`` (exactly one date when ``n`` = number of slices), each
 with its own ``execution_date``, so it replaces exactly that slice; a re-run or a Cloud Run
 retry of the task replaces the same slices again (idempotent). Exit 1 if a run failed, so
-Cloud Run retries the task (``TASK_RETRIES``). ``scripts/backfill.py`` runs the same module
+Cloud Run retries the task (``TASK_RETRIES``). ``scripts/twin/backfill.py`` runs the same module
 locally as parallel processes with the same variables.
 
     python -m mage_project.backfill_task
@@ -45,7 +45,7 @@ def plan_from_env(environ: dict[str, str] | None = None) -> tuple[str, list[date
     pipeline = environ.get("BACKFILL_PIPELINE", "").strip()
     if not pipeline:
         raise TaxiDataError(
-            "BACKFILL_PIPELINE is not set; start backfills with `make backfill` (scripts/backfill.py), which sets it."
+            "BACKFILL_PIPELINE is not set; start backfills with `make backfill` (scripts/twin/backfill.py), which sets it."
         )
     if not (PROJECT_DIR / "pipelines" / pipeline / "metadata.yaml").exists():
         raise TaxiDataError(f"BACKFILL_PIPELINE={pipeline!r} is not a pipeline of mage_project.")

@@ -1,6 +1,6 @@
 """Backfills at scale: one Cloud Run v2 job whose execution has one task per slice.
 
-`make backfill ... CLOUD=1` (scripts/backfill.py) starts ONE execution through the Run API
+`make backfill ... CLOUD=1` (scripts/twin/backfill.py) starts ONE execution through the Run API
 ``jobs/<name>:run`` with overrides ``taskCount`` (= number of slices) and the plan in the
 container's env (``BACKFILL_PIPELINE``, ``BACKFILL_DATES``); each task runs
 ``python -m mage_project.backfill_task``, which picks its slice from ``CLOUD_RUN_TASK_INDEX``

@@ -1,4 +1,4 @@
-"""infra/ under plain Pulumi mocks, without infra.testing: how an outside reviewer would run it.
+"""infra/ under plain Pulumi mocks, without tools.offline: how an outside reviewer would run it.
 
 A fresh process sets the stack config through the standard ``PULUMI_CONFIG`` variable, installs a
 ``pulumi.runtime.Mocks`` that echoes inputs back, imports ``infra.__main__`` and records what was

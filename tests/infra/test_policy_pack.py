@@ -339,7 +339,7 @@ def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
     ]
 
 
-# --- The committed stacks, planned offline under mocks (infra.testing), pass every policy.
+# --- The committed stacks, planned offline under mocks (tools.offline), pass every policy.
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from infra.testing import Plan
 from infra_plans import planned
+from tools.offline import Plan
 
 from mage_project.backfill_task import TASK_RETRIES
 from mage_project.utils.schema import YELLOW_WAREHOUSE
