@@ -9,7 +9,11 @@ and ~100 MB to import), so the Postgres pipelines start fast.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from mage_project.utils import postgres
 from mage_project.utils.download import StagedFile, stage_month
 from mage_project.utils.postgres import LoadResult
 from mage_project.utils.schema import schema_for
-from mage_project.utils.settings import env, staging_dir, taxi_data_base_url
+from mage_project.utils.settings import env, staging_dir, staging_keep_seconds, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import TypedFile, iter_typed, stage_typed
 
@@ -31,23 +35,35 @@ GREEN_PARTITIONED_PREFIX = "green_taxi"
 BIGQUERY_TABLE = "yellow_cab_data"
 
 
-def slice_dir(color: str, slice_id: str) -> Path:
-    """The local work folder of one slice (overwritten by the next run of that slice)."""
-    folder = staging_dir() / color / slice_id
-    folder.mkdir(parents=True, exist_ok=True)
+def run_dir(color: str, slice_id: str) -> Path:
+    """A new work folder for ONE run of a slice: ``<staging>/<color>/<slice>/<run>/``.
+
+    Runs never share a staging path, so any number of concurrent runs of the same slice
+    cannot truncate, rename or delete each other's files before they reach the slice lock.
+    Run folders of the slice older than ``TAXI_STAGING_KEEP_SECONDS`` are removed here."""
+    parent = staging_dir() / color / slice_id
+    parent.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - staging_keep_seconds()
+    for old in parent.iterdir():
+        with contextlib.suppress(OSError):
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+    folder = parent / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
     return folder
 
 
 def load(month: MonthSlice, base_url: str | None = None) -> StagedFile:
-    """Load: the month's file, downloaded to the staging folder and its header checked."""
-    return stage_month(month, base_url or taxi_data_base_url(), staging_dir())
+    """Load: the month's file, downloaded to this run's staging folder and its header checked."""
+    return stage_month(month, base_url or taxi_data_base_url(), run_dir(month.color, month.name))
 
 
 def transform(staged: StagedFile | dict, day: date | None = None) -> TypedFile:
     """Transform: typed, filtered, snake_case parquet of the staged file (``day``: one date only)."""
     staged = staged if isinstance(staged, StagedFile) else StagedFile(**staged)
     slice_id = day.isoformat() if day else staged.slice
-    out = slice_dir(staged.color, slice_id) / "typed.parquet"
+    work = Path(staged.work_dir) if staged.work_dir else run_dir(staged.color, slice_id)
+    out = work / f"typed-{slice_id}.parquet"
     try:
         return stage_typed(
             Path(staged.path), staged.color, staged.slice, out, name=Path(staged.source).name,
