@@ -94,6 +94,7 @@ def export_postgres(typed: TypedFile | dict, table: str, dsn: str | None = None)
             typed.slice,
             schema,
             iter_typed(Path(typed.path), batch_size=postgres.COPY_BATCH_ROWS),
+            expected_rows=typed.rows_kept,
         )
     finally:
         release_memory()

@@ -244,7 +244,7 @@ def _bad_value_error(path: Path, name: str, column: str, kind: str) -> TaxiDataE
         )
     line, row = found
     value = row[index]
-    shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
+    shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
     if kind == "int64":
         try:
             whole_number(value)
