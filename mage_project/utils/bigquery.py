@@ -28,9 +28,11 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from mage_project.utils import deadline as deadlines
 from mage_project.utils.clients import bigquery_client, project_id
+from mage_project.utils.deadline import Deadline, DeadlineExceeded
 from mage_project.utils.errors import TaxiDataError, short_reason
-from mage_project.utils.postgres import LoadResult
+from mage_project.utils.postgres import LoadResult, RowCountMismatch
 from mage_project.utils.retries import call_with_retries
 from mage_project.utils.settings import retry_attempts
 
@@ -64,15 +66,33 @@ def bq_call(what: str, fn: Callable[[], T]) -> T:
     """Run one BigQuery call with our retry policy; a persistent failure becomes one sentence.
 
     Every call inside passes ``retry=None`` (and ``job_retry=None``): the client library's own
-    default retry (up to 10 minutes per call) would otherwise hide an unreachable endpoint."""
+    default retry (up to 10 minutes per call) would otherwise hide an unreachable endpoint.
+    All calls of a step share the BigQuery deadline (``TAXI_BIGQUERY_DEADLINE_SECONDS``): an
+    endpoint that never replies fails the step in bounded time with one sentence."""
+    where = os.environ.get("BIGQUERY_EMULATOR_HOST") or "BigQuery"
+    deadline = deadlines.active("bigquery") or Deadline.start(
+        "bigquery", f"BigQuery at {where}", _BQ_ADVICE
+    )
     try:
-        return call_with_retries(fn, _transient)
+        return deadline.run(lambda: call_with_retries(fn, _transient, ends=deadline.ends))
+    except DeadlineExceeded:
+        raise
     except (requests.RequestException, gexc.GoogleAPICallError) as error:
-        where = os.environ.get("BIGQUERY_EMULATOR_HOST") or "BigQuery"
+        if deadline.passed():
+            raise deadline.error() from None
         tries = f" after {retry_attempts()} attempts" if _transient(error) else ""
         raise TaxiDataError(
             f"BigQuery at {where} failed while {what}{tries} ({short_reason(error, 300)}); start it (`make up`) or check BIGQUERY_DATASET and credentials, then re-run."
         ) from None
+
+
+_BQ_ADVICE = "check that it answers (`make up`) and BIGQUERY_DATASET"
+
+
+def bigquery_timeout() -> float:
+    """The per-request timeout handed to the client: what is left of the step's deadline."""
+    active = deadlines.active("bigquery")
+    return max(1.0, active.remaining()) if active else 60.0
 
 
 def replace_month_from_gcs(
@@ -83,8 +103,27 @@ def replace_month_from_gcs(
     slice_id: str,
     schema: pa.Schema,
     partition_column: str,
+    expected_rows: int | None = None,
 ) -> LoadResult:
-    """Load the slice's partitioned objects and swap them into ``dataset.table`` (see module doc)."""
+    """Load the slice's partitioned objects and swap them into ``dataset.table`` (see module doc);
+    ``expected_rows`` (rows of those objects) must be what loaded and what the table then holds."""
+    where = os.environ.get("BIGQUERY_EMULATOR_HOST") or "BigQuery"
+    with deadlines.scope("bigquery", f"BigQuery at {where}", _BQ_ADVICE):
+        return _replace_month_from_gcs(
+            bucket, prefix, dataset, table, slice_id, schema, partition_column, expected_rows
+        )
+
+
+def _replace_month_from_gcs(
+    bucket: str,
+    prefix: str,
+    dataset: str,
+    table: str,
+    slice_id: str,
+    schema: pa.Schema,
+    partition_column: str,
+    expected_rows: int | None,
+) -> LoadResult:
     started = time.perf_counter()
     client = bigquery_client()
     project = project_id()
@@ -111,13 +150,17 @@ def replace_month_from_gcs(
     try:
         bq_call(
             f"loading {uri}",
-            lambda: client.load_table_from_uri(uri, staging, job_config=config, retry=None).result(
-                retry=None
-            ),
+            lambda: client.load_table_from_uri(
+                uri, staging, job_config=config, retry=None, timeout=bigquery_timeout()
+            ).result(retry=None, timeout=bigquery_timeout()),
         )
         rows = bq_call(
-            "counting staged rows", lambda: client.get_table(staging, retry=None).num_rows
+            "counting staged rows",
+            lambda: client.get_table(staging, retry=None, timeout=bigquery_timeout()).num_rows,
         )
+        sink = f"BigQuery table {final}"
+        if expected_rows is not None and rows != expected_rows:  # before the swap: unchanged
+            raise RowCountMismatch(sink, slice_id, rows, expected_rows)
         exists = bq_call("looking up the table", lambda: _exists(client, final))
         keep = (
             f"SELECT * FROM `{final}` WHERE source_month != '{slice_id}' UNION ALL "
@@ -127,16 +170,32 @@ def replace_month_from_gcs(
         sql = f"CREATE OR REPLACE TABLE `{final}` AS {keep}SELECT * FROM `{staging}`"
         bq_call(
             f"replacing month {slice_id} in {final}",
-            lambda: client.query(sql, retry=None, job_retry=None).result(
-                retry=None, job_retry=None
-            ),
+            lambda: client.query(
+                sql, retry=None, job_retry=None, timeout=bigquery_timeout()
+            ).result(retry=None, job_retry=None, timeout=bigquery_timeout()),
         )
+        landed = bq_call(
+            f"counting month {slice_id} in {final}", lambda: _month_rows(client, final, slice_id)
+        )
+        if landed != rows:
+            raise RowCountMismatch(sink, slice_id, landed, rows)
     finally:
         with contextlib.suppress(Exception):  # cleanup must not hide the real error
             client.delete_table(staging, not_found_ok=True, retry=None, timeout=30)
     return LoadResult(
         sink=f"bigquery:{final}", slice=slice_id, rows=rows, seconds=time.perf_counter() - started
     )
+
+
+def _month_rows(client: bigquery.Client, table: str, slice_id: str) -> int:
+    config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("slice", "STRING", slice_id)]
+    )
+    query = f"SELECT COUNT(*) AS n FROM `{table}` WHERE source_month = @slice"
+    job = client.query(
+        query, job_config=config, retry=None, job_retry=None, timeout=bigquery_timeout()
+    )
+    return next(iter(job.result(retry=None, job_retry=None, timeout=bigquery_timeout())))["n"]
 
 
 def _exists(client: bigquery.Client, table: str) -> bool:

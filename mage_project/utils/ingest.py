@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from mage_project.utils import postgres
 from mage_project.utils.download import StagedFile, stage_month
+from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.postgres import LoadResult
 from mage_project.utils.schema import schema_for
 from mage_project.utils.settings import env, staging_dir, staging_keep_seconds, taxi_data_base_url
@@ -111,7 +112,7 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     with postgres.slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
         return gcs.upload_partitioned(
             Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
-            typed.slice, Path(typed.path).parent,
+            typed.slice, Path(typed.path).parent, expected_rows=typed.rows_kept,
         )  # fmt: skip
 
 
@@ -128,6 +129,7 @@ def export_gcs_single(
         object_name,
         slice_id or typed.slice,
         Path(typed.path).parent,
+        expected_rows=typed.rows_kept,
     )
 
 
@@ -137,14 +139,26 @@ def export_bigquery(
     """Export: replace the month in BigQuery from its partitioned objects in GCS (load job)."""
     schema = schema_for(month.color)
     from mage_project.utils import bigquery as bq  # lazy: its import alone takes ~1.5 s
+    from mage_project.utils import gcs
 
     dataset = env("BIGQUERY_DATASET", "ny_taxi")
+    bucket = env("GCS_BUCKET")
     # The swap rewrites the whole table (CREATE OR REPLACE ... AS), so replacements of ANY two
     # months take turns: run concurrently, the later one could drop the earlier one's month.
     with postgres.slice_lock(f"bigquery:{dataset}.{table}", "*"):
+        # BigQuery must end with exactly the rows of the month's partitioned objects
+        objects = [
+            b for b in gcs.list_objects(bucket, prefix.strip("/") + "/")
+            if b.name.endswith(f"/{month.name}.parquet")
+        ]  # fmt: skip
+        if not objects:
+            raise TaxiDataError(
+                f"There are no objects of month {month.name} under gs://{bucket}/{prefix.strip('/')}/, so BigQuery keeps that month as it was; run api_to_gcs for that month first."
+            )
         return bq.replace_month_from_gcs(
-            env("GCS_BUCKET"), prefix, dataset, table, month.name,
+            bucket, prefix, dataset, table, month.name,
             schema.sink_schema, schema.pickup_date_column,
+            expected_rows=gcs.parquet_rows(bucket, objects),
         )  # fmt: skip
 
 
