@@ -116,11 +116,15 @@ def _server(url: str) -> str:
 
 
 def _response_fds(holder: list) -> list[int]:
+    """The socket of each streamed response (http.client keeps it only in the body reader)."""
     fds = []
     for response in holder:
         with suppress(Exception):
+            fds.append(response.raw._fp.fp.raw._sock.fileno())
+            continue
+        with suppress(Exception):
             fds.append(response.raw.connection.sock.fileno())
-    return fds
+    return [fd for fd in fds if fd >= 0]
 
 
 def _looks_like_html(first: bytes, content_type: str) -> bool:

@@ -440,7 +440,7 @@ def _replace_slice(
     except AdbcError as error:
         if failure:
             raise failure[0] from None
-        stalled = [d for d in used if d.expired or d.passed()]
+        stalled = [d for d in used if d.expired] or [d for d in used[-1:] if d.passed()]
         if stalled:
             raise stalled[0].error() from None
         raise TaxiDataError(
