@@ -86,6 +86,7 @@ def bq_call(what: str, fn: Callable[[], T]) -> T:
         ) from None
 
 
+_OBJECTS_HOLD = "the month's partitioned objects in GCS hold"
 _BQ_ADVICE = "check that it answers (`make up`) and BIGQUERY_DATASET"
 
 
@@ -160,7 +161,7 @@ def _replace_month_from_gcs(
         )
         sink = f"BigQuery table {final}"
         if expected_rows is not None and rows != expected_rows:  # before the swap: unchanged
-            raise RowCountMismatch(sink, slice_id, rows, expected_rows)
+            raise RowCountMismatch(sink, slice_id, rows, expected_rows, _OBJECTS_HOLD)
         exists = bq_call("looking up the table", lambda: _exists(client, final))
         keep = (
             f"SELECT * FROM `{final}` WHERE source_month != '{slice_id}' UNION ALL "
@@ -178,7 +179,7 @@ def _replace_month_from_gcs(
             f"counting month {slice_id} in {final}", lambda: _month_rows(client, final, slice_id)
         )
         if landed != rows:
-            raise RowCountMismatch(sink, slice_id, landed, rows)
+            raise RowCountMismatch(sink, slice_id, landed, rows, "the load job read")
     finally:
         with contextlib.suppress(Exception):  # cleanup must not hide the real error
             client.delete_table(staging, not_found_ok=True, retry=None, timeout=30)

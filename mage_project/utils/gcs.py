@@ -24,6 +24,7 @@ Every export step runs under the GCS deadline (``TAXI_GCS_DEADLINE_SECONDS``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import time
@@ -165,6 +166,22 @@ def _upload(bucket: storage.Bucket, name: str, path: Path) -> None:
     )
 
 
+def _clear(client: storage.Client, bucket_name: str, root: str) -> None:
+    """Best effort: delete this run's staged objects under ``root`` within what is left of the
+    GCS deadline (never past it; the next run of the slice clears staging anyway)."""
+    active = deadlines.active("gcs")
+    left = active.remaining() if active else 10.0
+    if left <= 0.5:
+        return
+    with contextlib.suppress(Exception):
+        Deadline("gcs", "", "", "", left, time.monotonic() + min(10.0, left)).run(
+            lambda: [
+                blob.delete(retry=None, timeout=5)
+                for blob in client.list_blobs(bucket_name, prefix=root, retry=None, timeout=5)
+            ]
+        )
+
+
 def _md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
@@ -234,16 +251,15 @@ def _replace_slice_objects(
     ):
         gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
     run_root = f"{staging_root}{uuid.uuid4().hex}/"
-    for relative, path in sorted(files.items()):
-        _upload(bucket, run_root + relative, path)
-    # what was staged is exactly what was written, or nothing is committed (dataset unchanged)
-    _verify(
-        _landed(client, bucket_name, run_root),
-        files,
-        f"gs://{bucket_name}/{run_root}",
-        slice_id,
-        rows,
-    )
+    try:
+        for relative, path in sorted(files.items()):
+            _upload(bucket, run_root + relative, path)
+        # what was staged is exactly what was written, or nothing is committed (dataset unchanged)
+        staged = _landed(client, bucket_name, run_root)
+        _verify(staged, files, f"gs://{bucket_name}/{run_root}", slice_id, rows)
+    except TaxiDataError:
+        _clear(client, bucket_name, run_root)
+        raise
     for relative in sorted(files):
         source = bucket.blob(run_root + relative)
         gcs_call(
@@ -326,11 +342,27 @@ def upload_single(
     with writing(local):
         rows = write_single(typed_path, local)
     _check_rows(f"The object gs://{bucket_name}/{object_name}", slice_id, rows, expected_rows)
-    with gcs_scope():
+    with gcs_scope():  # staged, checked, then copied into place server-side (atomic)
         client = storage_client()
         bucket = client.bucket(bucket_name)
-        _upload(bucket, object_name, local)
-        folder, _, name = object_name.rpartition("/")
+        staged_root = f"{STAGING_PREFIX}/{object_name}/{uuid.uuid4().hex}/"
+        name = Path(object_name).name
+        try:
+            _upload(bucket, staged_root + name, local)
+            landed = _landed(client, bucket_name, staged_root)
+            _verify(landed, {name: local}, f"gs://{bucket_name}/{staged_root}", slice_id, rows)
+            source = bucket.blob(staged_root + name)
+            gcs_call(
+                f"copying {object_name} into place",
+                lambda: bucket.copy_blob(source, bucket, object_name, retry=None),
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                for blob in client.list_blobs(
+                    bucket_name, prefix=staged_root, retry=None, timeout=10
+                ):
+                    blob.delete(retry=None, timeout=10)
+        folder = object_name.rpartition("/")[0]
         root = f"{folder}/" if folder else ""
         landed = {k: v for k, v in _landed(client, bucket_name, root).items() if k == name}
         _verify(landed, {name: local}, f"gs://{bucket_name}/{root}", slice_id, rows)

@@ -465,9 +465,16 @@ def _check_rows(sink: str, slice_id: str, landed: int, sent: int, expected: int 
 class RowCountMismatch(TaxiDataError):
     """A sink holds a different number of rows than the transform kept (nothing committed)."""
 
-    def __init__(self, sink: str, slice_id: str, landed: int, expected: int) -> None:
+    def __init__(
+        self,
+        sink: str,
+        slice_id: str,
+        landed: int,
+        expected: int,
+        source: str = "the transform kept",
+    ) -> None:
         super().__init__(
-            f"{sink} received {landed:,} rows of slice {slice_id} but the transform kept {expected:,}, so the slice was not replaced (the sink is unchanged); re-run the whole pipeline, and report it if it happens again."
+            f"{sink} received {landed:,} rows of slice {slice_id} but {source} {expected:,}, so the slice was not replaced (the sink is unchanged); re-run the whole pipeline, and report it if it happens again."
         )
 
 

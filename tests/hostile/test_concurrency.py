@@ -50,10 +50,10 @@ def landed_per_date(bucket: str, prefix: str, month: str) -> Counter:
 
 def test_concurrent_runs_of_the_same_and_different_slices_all_end_well(sinks, tmp_path):
     runs = []  # (month, source file, server)
-    for index, rows in enumerate((8000, 8400, 8800)):
+    for index, rows in enumerate((4000, 4400, 4800)):
         root = tmp_path / f"served{index}"
         runs.append(("1", write_month(root, "yellow", 2021, 1, rows=rows, seed=40 + index), root))
-    runs.append(("2", write_month(tmp_path / "servedB", "yellow", 2021, 2, rows=6000, seed=50),
+    runs.append(("2", write_month(tmp_path / "servedB", "yellow", 2021, 2, rows=3000, seed=50),
                  tmp_path / "servedB"))  # fmt: skip
     servers = [FaultyFileServer(root).start() for _, _, root in runs]
     go = tmp_path / "go"
