@@ -274,6 +274,10 @@ def check_header(columns: list[str], color: str, name: str) -> list[str]:
     """Reject a file missing a required column; return the unknown extra columns (dropped later)."""
     required = schema_for(color).columns
     missing = [c for c in required if c not in columns]
+    if len(missing) > 3:
+        raise TaxiDataError(
+            f"{name} is missing {len(missing)} required columns ({', '.join(missing[:3])} and more), so its header is not a {color} taxi header; replace it with the original file and re-run."
+        )
     if missing:
         raise TaxiDataError(
             f"{name} is missing the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mage_project.utils.download import disk_full, disk_full_error, read_header
+from mage_project.utils.download import check_header, disk_full, disk_full_error, read_header
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import INT_COLUMNS, TripSchema, schema_for, to_snake_case
 from mage_project.utils.settings import MAX_LINE_BYTES
@@ -379,7 +379,7 @@ def stage_typed(
     name = name or source.name
     rule = RULES[color]
     header = read_header(source, name)
-    dropped = [c for c in header if c not in schema.columns]
+    dropped = check_header(header, color, name)
     if dropped:
         log.warning(
             "%s: unknown column%s %s dropped (not part of the %s schema, not loaded into any sink).",
@@ -410,7 +410,7 @@ def stage_typed(
                     dates.update(pc.unique(kept[schema.pickup_date_column]).to_pylist())
         except TaxiDataError:
             raise
-        except (pa.ArrowInvalid, OSError, EOFError) as error:
+        except (pa.ArrowException, OSError, EOFError) as error:
             if disk_full(error):
                 raise disk_full_error(part) from None
             raise _explain(error, source, name, schema) from None
