@@ -377,10 +377,11 @@ def _counted(
     )
 
 
-def _connect_adbc(dsn: str, deadline: Deadline) -> tuple[adbc.Connection, list[int]]:
+def _connect_adbc(dsn: str, deadline: Deadline | None = None) -> tuple[adbc.Connection, list[int]]:
     """ADBC (libpq) connection for the load transaction, retried like :func:`connect`, and the
     socket(s) it opened (ADBC does not expose its socket: found as the new socket fds)."""
     opened: list[int] = []
+    deadline = deadline or postgres_deadline(dsn)
 
     def attempt() -> adbc.Connection:
         before = deadlines.socket_fds()
