@@ -38,7 +38,7 @@ from google.cloud import bigquery
 
 from mage_project.utils.clients import bigquery_client, project_id, storage_client
 from mage_project.utils.errors import TaxiDataError
-from mage_project.utils.results import LoadResult
+from mage_project.utils.results import LoadResult, RowCountMismatch
 from mage_project.utils.retries import google_call
 from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable
 from mage_project.utils.settings import bigquery_emulator_host
@@ -61,7 +61,9 @@ def bq_call(what: str, fn: Callable[[], T]) -> T:
     """Run one BigQuery call with our retry policy (retries.google_call); every call inside
     passes ``retry=None`` (and ``job_retry=None``)."""
     where = bigquery_emulator_host() or "BigQuery"
-    return google_call("BigQuery", where, what, fn, "BIGQUERY_DATASET", reason_limit=300)
+    return google_call(
+        "BigQuery", where, what, fn, "BIGQUERY_DATASET", peer="bigquery", reason_limit=300
+    )
 
 
 def _load_schema(spec: WarehouseTable) -> pa.Schema:
@@ -163,14 +165,26 @@ def load_partition(
 
 
 def replace_month_from_gcs(
-    bucket: str, prefix: str, dataset: str, spec: WarehouseTable, month: MonthSlice, work: Path
+    bucket: str,
+    prefix: str,
+    dataset: str,
+    spec: WarehouseTable,
+    month: MonthSlice,
+    work: Path,
+    expected_rows: int | None = None,
 ) -> LoadResult:
-    """Replace ``month``'s partition of ``dataset.<spec.table_id>`` from its GCS objects."""
+    """Replace ``month``'s partition of ``dataset.<spec.table_id>`` from its GCS objects;
+    ``expected_rows`` (rows of those objects) must be what is staged and what the load wrote."""
     started = time.perf_counter()
+    sink = f"BigQuery table {dataset}.{spec.table_id}"
     source = work / "bigquery.parquet"
     rows, _ = stage_month_file(bucket, prefix, month, spec, source)
+    if expected_rows is not None and rows != expected_rows:  # before the load: unchanged
+        raise RowCountMismatch(sink, month.name, rows, expected_rows, "its objects in GCS hold")
     job = load_partition(dataset, spec, month, source)
     loaded = job.output_rows if job.output_rows is not None else rows
+    if loaded != rows:
+        raise RowCountMismatch(sink, month.name, loaded, rows, "the load job read")
     return LoadResult(
         sink=f"bigquery:{project_id()}.{dataset}.{spec.table_id}",
         slice=month.name,

@@ -23,14 +23,17 @@ def slice_lock(sink: str, slice_id: str, dsn: str | None = None) -> Iterator[Non
     """Hold the advisory lock of (``sink``, ``slice_id``) while a run replaces that slice in a
     sink with no transactions of its own (GCS, BigQuery): a second run of the same slice waits
     here until the first is done. The lock is a PostgreSQL session lock, so a run that dies
-    releases it with its connection."""
-    from mage_project.utils.postgres import connect, dsn_from_env  # (postgres uses lock_key)
+    releases it with its connection; the wait and the session run under Postgres deadlines."""
+    from mage_project.utils import postgres  # (postgres uses lock_key)
 
-    with connect(dsn or dsn_from_env()) as conn:
+    dsn = dsn or postgres.dsn_from_env()
+    with postgres.connect(dsn) as conn:
         conn.autocommit = True
         key = lock_key("slice", sink, slice_id)
-        conn.execute("SELECT pg_advisory_lock(%s)", [key])
+        with postgres.guarded(conn, postgres.lock_wait(dsn, slice_id)):
+            conn.execute("SELECT pg_advisory_lock(%s)", [key])
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+            with postgres.guarded(conn, postgres.postgres_deadline(dsn)):
+                conn.execute("SELECT pg_advisory_unlock(%s)", [key])

@@ -94,10 +94,10 @@ class TripSchema:
         return {c: to_snake_case(c) for c in self.columns if to_snake_case(c) != c}
 
     def read_type(self, column: str) -> pa.DataType:
-        """What the CSV reader parses a column as (ints as float64, checked and cast later,
-        so ``1.0`` in an integer column is accepted as pandas does)."""
+        """What the CSV reader parses a column as: ints as text, converted exactly later (so
+        ``1.0`` is accepted as pandas does, and no value is ever rounded through a float)."""
         kind = arrow_type(column)
-        return pa.float64() if pa.types.is_integer(kind) else kind
+        return pa.string() if pa.types.is_integer(kind) else kind
 
     @property
     def sink_schema(self) -> pa.Schema:

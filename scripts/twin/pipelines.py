@@ -26,8 +26,16 @@ PIPELINES = (
     "green_taxi_etl",
 )
 #: Mage prints the exception type before our sentence; standard tracebacks keep it on one line.
-_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?TaxiDataError: (.+)$", re.M)
-_LAST_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.M)
+#: Ours: TaxiDataError and its subclasses (printed with their module, mage_project.utils.*).
+_ERROR_LINE = re.compile(r"^(?:TaxiDataError|mage_project\.[\w.]+\.(?:\w+)): (.+)$", re.M)
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)?): (.+)$")
+_FRAME = re.compile(r'^\s+File "([^"]+)", line (\d+)')
+_FAILED_TEST = re.compile(r"^FAIL: (\w+) \(block: ([\w-]+)\)$", re.M)
+#: Mage's own noise around a failed run, never the reason: its event-loop fallback, the
+#: wrapper exceptions that only repeat that a block or its test failed.
+_NOISE = re.compile(
+    r"event loop|Failed to pass tests for block|^Exception: Pipeline run|DBT library", re.I
+)
 _QUIET = {
     "PYTHONWARNINGS": "ignore",
     "_TYPER_STANDARD_TRACEBACK": "1",  # plain traceback: the error stays on one line
@@ -56,17 +64,75 @@ class RunResult:
 
     @property
     def error(self) -> str | None:
-        """One sentence saying why the run failed (None when it succeeded)."""
+        """One sentence saying why the run failed (None when it succeeded): our sentence, else
+        the failing block test's assertion and the block's file, else the last exception
+        raised in the project's code with its file and line -- never Mage's noise."""
         if self.ok:
             return None
-        ours = _ERROR_LINE.findall(self.output)
-        if ours:
-            return ours[-1].strip()
-        other = _LAST_EXCEPTION.findall(self.output)
-        if other:
-            kind, message = other[-1]
-            return f"{kind}: {message.strip()}"
-        return f"`mage run` exited with code {self.returncode}; see {self.log or 'its output'}."
+        return summarise_failure(self.output, self.pipeline) or (
+            f"`mage run` exited with code {self.returncode}; see {self.log or 'its output'}."
+        )
+
+
+def _tracebacks(output: str) -> list[tuple[list[tuple[str, int]], str, str]]:
+    """Every traceback in ``output``: (frames as (file, line), exception type, message)."""
+    found = []
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() != "Traceback (most recent call last):":
+            continue
+        frames = []
+        for follower in lines[index + 1 :]:
+            frame = _FRAME.match(follower)
+            if frame:
+                frames.append((frame[1], int(frame[2])))
+                continue
+            if follower.startswith((" ", "\t")) or not follower.strip():
+                continue
+            exception = _EXCEPTION.match(follower)
+            if exception:
+                found.append((frames, exception[1], exception[2].strip()))
+            break
+    return found
+
+
+def _block_file(pipeline: str, block: str) -> str:
+    """The project-relative file of ``block`` in ``pipeline`` (from its metadata.yaml)."""
+    import yaml
+
+    metadata = REPO_ROOT / MAGE_PROJECT / "pipelines" / pipeline / "metadata.yaml"
+    try:
+        for entry in yaml.safe_load(metadata.read_text()).get("blocks", []):
+            if entry.get("uuid") == block:
+                return str((entry.get("configuration") or {}).get("file_source", {}).get("path"))
+    except (OSError, AttributeError, yaml.YAMLError):
+        pass
+    return f"the block {block}"
+
+
+def summarise_failure(output: str, pipeline: str) -> str | None:
+    """The one-line reason of a failed `mage run` (see :attr:`RunResult.error`)."""
+    ours = _ERROR_LINE.findall(output)
+    if ours:
+        return ours[-1].strip()
+    failed = _FAILED_TEST.search(output)
+    if failed:
+        section = output[failed.end() :].split("\n----", 2)
+        body = "\n----".join(section[:2])
+        assertion = [m for _, kind, m in _tracebacks(body) if kind.endswith("AssertionError")]
+        reason = assertion[-1] if assertion else "the test failed"
+        return f"Block {failed[2]} ({_block_file(pipeline, failed[2])}) failed its test {failed[1]}: {reason}"
+    candidates = [t for t in _tracebacks(output) if not _NOISE.search(f"{t[1]}: {t[2]}")]
+    for frames, kind, message in reversed(candidates):
+        ours_frames = [f for f in frames if f"/{MAGE_PROJECT}/" in f[0]]
+        if ours_frames:
+            path, line = ours_frames[-1]
+            relative = path.split(f"/{MAGE_PROJECT}/", 1)[1]
+            return f"{kind}: {message} ({MAGE_PROJECT}/{relative}, line {line})"
+    if candidates:
+        _, kind, message = candidates[-1]
+        return f"{kind}: {message}"
+    return None
 
 
 def check_pipeline(name: str, project: Path = REPO_ROOT / MAGE_PROJECT) -> None:
