@@ -8,9 +8,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for extra in (HERE, HERE.parent / "sinks"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 _spec = importlib.util.spec_from_file_location(
     "sinks_fixtures", HERE.parent / "sinks" / "conftest.py"

@@ -11,10 +11,8 @@ import resource
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from mage_project.utils.errors import TaxiDataError  # noqa: E402
-from mage_project.utils.transform import stage_typed  # noqa: E402
+from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.transform import stage_typed
 
 if __name__ == "__main__":
     source, out = Path(sys.argv[1]), Path(sys.argv[2])

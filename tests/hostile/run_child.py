@@ -13,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from mage_project.utils import ingest  # noqa: E402
-from mage_project.utils.slices import MonthSlice  # noqa: E402
+from mage_project.utils import ingest
+from mage_project.utils.slices import MonthSlice
 
 
 def main(year: str, month: str, table: str, prefix: str, single: str, go: str) -> None:

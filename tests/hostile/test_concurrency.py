@@ -20,8 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sample_data import write_month
 from sinkkit import FaultyFileServer, kept_rows, parquet_rows, pg_snapshot
+from twin.sample_data import write_month
 
 from mage_project.utils.clients import storage_client
 

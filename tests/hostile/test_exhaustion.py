@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sample_data import write_month
 from sinkkit import month_file
+from twin.sample_data import write_month
 
 from mage_project.utils import ingest
 from mage_project.utils.errors import TaxiDataError

@@ -15,8 +15,8 @@ import pytest
 from flows import rows_per_sink, single_name, state, yellow_everywhere
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sample_data import write_month
 from sinkkit import gcs_snapshot, row, write_rows
+from twin.sample_data import write_month
 
 from mage_project.utils import gcs, ingest
 from mage_project.utils.errors import TaxiDataError

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from flows import state, yellow_everywhere
 from kit import BlackHole, HostileFileServer, StallingProxy, within
-from sample_data import write_month
 from sinkkit import pg_tables
+from twin.sample_data import write_month
 
 from mage_project.utils import ingest, postgres
 from mage_project.utils.errors import TaxiDataError

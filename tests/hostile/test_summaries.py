@@ -1,5 +1,5 @@
 """Class 7: the one-line summary of a failed `mage run` (what `make demo`/`make backfill` print,
-scripts/twinlib/pipelines.py) is our sentence, or the failing block test's assertion and the
+scripts/twin/pipelines.py) is our sentence, or the failing block test's assertion and the
 block's file, never Mage's noise such as its event-loop fallback traceback.
 
 On today's code a failing block test is summarised as ``RuntimeError: no running event loop``,
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kit import HostileFileServer
-from sample_data import write_month
-from twinlib.pipelines import run_pipeline, summarise_failure
+from twin.pipelines import run_pipeline, summarise_failure
+from twin.sample_data import write_month
 
 NOISE = """Traceback (most recent call last):
   File "/x/site-packages/mage_ai/data_preparation/executors/pipeline_executor.py", line 82, in execute

@@ -12,8 +12,8 @@ import uuid
 
 import pyarrow as pa
 import pytest
-from sample_data import write_month
 from sinkkit import kept_rows, row, write_rows
+from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
 from mage_project.utils import bigquery as bq_module
