@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from . import postgres
+from . import identity, postgres
 from .ports import HOST, PortError, TwinPorts, ensure_ports_free
 from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
 from .state import ServiceRecord, TwinState
@@ -136,6 +136,15 @@ class Twin:
             "TAXI_DATA_BASE_URL": self._url("files"),
             "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
             "MAGE_DATA_DIR": str(self.state_dir / "mage_data"),
+            # Stock google-cloud clients and Mage's BigQuery/GCS classes (twinlib/identity.py).
+            "GOOGLE_APPLICATION_CREDENTIALS": str(identity.adc_path(self.state_dir)),
+            "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+            # psql and libpq tools in `eval "$(twin.py env)"` shells.
+            "PGHOST": HOST,
+            "PGPORT": str(pg),
+            "PGUSER": user,
+            "PGPASSWORD": password,
+            "PGDATABASE": "taxi",
         }
 
     def subprocess_env(self) -> dict[str, str]:
@@ -149,6 +158,7 @@ class Twin:
         began = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
+        identity.write_adc(self.state_dir)
         existing = TwinState.load(self.state_dir)
         if existing is not None:
             if existing.mage == mage and self._healthy(existing):
