@@ -60,7 +60,9 @@ def main(project: str, pipeline_uuid: str, bucket: str, source: str, table: str)
         pipeline=pipeline,
         upstream_block_uuids=[loader.uuid],
     )
-    sql.update_content(f"-- Docs: https://docs.mage.ai/guides/sql-blocks\nSELECT * FROM {{{{ df_1 }}}}\n")
+    sql.update_content(
+        "-- Docs: https://docs.mage.ai/guides/sql-blocks\nSELECT * FROM {{ df_1 }}\n"
+    )
 
     exporter, content = from_template(
         "copy_to_gcs", "data_exporter", "google_cloud_storage", [loader.uuid]
@@ -70,7 +72,9 @@ def main(project: str, pipeline_uuid: str, bucket: str, source: str, table: str)
             "your_object_key", f"{pipeline_uuid}/copy.parquet"
         )
     )
-    print(f"built {pipeline_uuid}: {[b for b in Pipeline.get(pipeline_uuid, repo_path=project).blocks_by_uuid]}")
+    print(
+        f"built {pipeline_uuid}: {[b for b in Pipeline.get(pipeline_uuid, repo_path=project).blocks_by_uuid]}"
+    )
 
 
 if __name__ == "__main__":

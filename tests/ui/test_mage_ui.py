@@ -3,7 +3,8 @@
 A twin of its own (PostgreSQL, GCS and BigQuery emulators, taxi files) with ``mage start`` on
 free loopback ports, as ``make up`` runs it: its own so that Mage's scheduler (the green trigger's
 catch-up run, the backfill below) never writes into the session twin other tests assert on.
-Chromium is Debian's (``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright.
+The browser is found by tests/browser_path.py (``$CHROME_PATH``, chromium, google-chrome, ...)
+and driven by Playwright.
 
 Checks: ``/`` answers 200; ``/api/pipelines`` and the rendered ``/pipelines`` page list the five
 pipelines (screenshot kept in the test's tmp_path, and written to docs/img/ when
@@ -32,6 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from browser_path import MISSING as BROWSER_MISSING
+from browser_path import find_browser
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -46,7 +49,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.twin]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINES_DIR = REPO_ROOT / "mage_project" / "pipelines"
 SCREENSHOT_COPY = REPO_ROOT / "docs" / "img" / "mage-ui-pipelines.png"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = find_browser()
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -110,11 +113,8 @@ def mage_url(mage_twin: Twin) -> str:
 
 @pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is missing at {CHROMIUM}; run `make setup` (installs Debian's chromium) "
-            "or set CHROMIUM to a Chromium binary."
-        )
+    if CHROMIUM is None:
+        pytest.fail(BROWSER_MISSING)
     with sync_playwright() as driver:
         yield driver
 
@@ -123,7 +123,7 @@ def playwright_driver() -> Iterator[Playwright]:
 def browser(
     playwright_driver: Playwright, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrowserContext]:
-    """Headless Debian Chromium with a fresh profile dir."""
+    """The headless browser with a fresh profile dir."""
     profile = tmp_path_factory.mktemp("chromium-profile")
     context = playwright_driver.chromium.launch_persistent_context(
         str(profile),
