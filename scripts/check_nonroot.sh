@@ -48,7 +48,7 @@ as_user() {
     PIP_CERT="${PIP_CERT:-}" LANG=C.UTF-8 bash -c "$1"
 }
 
-as_user "git -c safe.directory='*' clone --quiet '$REPO' '$CLONE' && cd '$CLONE' && git log --oneline -1"
+as_user "git config --global --add safe.directory '*' && git clone --quiet '$REPO' '$CLONE' && cd '$CLONE' && git log --oneline -1"
 echo "check_nonroot: scripts/setup.sh as $USER_NAME"
 start=$(date +%s)
 as_user "cd '$CLONE' && scripts/setup.sh"
