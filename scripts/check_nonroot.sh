@@ -41,11 +41,18 @@ echo "$USER_NAME ALL=(ALL) NOPASSWD:ALL" >"$SUDOERS"
 chmod 0440 "$SUDOERS"
 echo "check_nonroot: user $USER_NAME (uid $(id -u "$USER_NAME")), passwordless sudo: $(sudo -u "$USER_NAME" sudo -n true && echo yes)"
 
+# The machine's network settings (CA bundle of a TLS proxy, proxies, pip's wheel dir) pass
+# through, as a runner's environment would; nothing else of root's.
+PASS=()
+for name in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CERT PIP_FIND_LINKS \
+  HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+  [ -n "${!name:-}" ] && PASS+=("$name=${!name}")
+done
+
 as_user() {
   # A login-like environment: the user's HOME and PATH, none of root's.
   sudo -u "$USER_NAME" -H env -i HOME="/home/$USER_NAME" USER="$USER_NAME" \
-    PATH=/usr/local/bin:/usr/bin:/bin PIP_FIND_LINKS="${PIP_FIND_LINKS:-}" \
-    PIP_CERT="${PIP_CERT:-}" LANG=C.UTF-8 bash -c "$1"
+    PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "${PASS[@]}" bash -c "$1"
 }
 
 as_user "git config --global --add safe.directory '*' && git clone --quiet '$REPO' '$CLONE' && cd '$CLONE' && git log --oneline -1"
