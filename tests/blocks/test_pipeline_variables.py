@@ -78,6 +78,21 @@ def test_declared_values_leave_a_triggers_execution_date_in_charge(pipeline):
     assert what_runs(pipeline, kwargs) == expected
 
 
+@pytest.mark.parametrize(
+    ("pipeline", "given", "expected"),
+    [
+        ("api_to_postgres", {"month": 3}, "2021-03"),
+        ("api_to_gcs", {"year": 2020}, "2020-01"),
+        ("gcs_to_bigquery", {"year": "2020", "month": "12"}, "2020-12"),
+        ("api_to_gcs_parameterized", {"execution_date": "2021-01-09"}, "2021-01-09"),
+        ("green_taxi_etl", {"months": "2020-11"}, "2020-11"),
+    ],
+)
+def test_a_value_given_over_the_declared_ones_is_used(pipeline, given, expected):
+    """As `mage run --runtime-vars` and the panel merge them: declared, then given."""
+    assert what_runs(pipeline, {**metadata(pipeline)["variables"], **given}) == expected
+
+
 def test_trigger_variables_are_declared_variables():
     for triggers in PIPELINES.glob("*/triggers.yaml"):
         for trigger in yaml.safe_load(triggers.read_text())["triggers"]:
