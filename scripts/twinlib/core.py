@@ -233,6 +233,8 @@ class Twin:
             "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root),
             "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false",  # offline: no avro download attempt
             "BQEMU_LOG_FORMAT": "json",
+            # Upload bodies in the twin's own dir, not a /tmp dir shared by every user.
+            "BQEMU_UPLOAD_STAGING_DIR": str(self.state_dir / "bigquery" / "uploads"),
         }
         proc = self._spawn("bigquery", command, extra_env=env)
         self._wait("bigquery", proc, lambda: http_ok(f"{self._url('bigquery')}/readyz"))
