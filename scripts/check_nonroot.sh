@@ -36,7 +36,11 @@ if ! command -v sudo >/dev/null 2>&1; then
   echo "check_nonroot: installing sudo"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null
 fi
-useradd --create-home --shell /bin/bash "$USER_NAME"
+for attempt in 1 2 3 4 5 6 7 8 9 10; do  # /etc/passwd may be locked by another user tool
+  useradd --create-home --shell /bin/bash "$USER_NAME" && break
+  [ "$attempt" = 10 ] && exit 1
+  sleep 3
+done
 echo "$USER_NAME ALL=(ALL) NOPASSWD:ALL" >"$SUDOERS"
 chmod 0440 "$SUDOERS"
 echo "check_nonroot: user $USER_NAME (uid $(id -u "$USER_NAME")), passwordless sudo: $(sudo -u "$USER_NAME" sudo -n true && echo yes)"
