@@ -4,6 +4,7 @@ as ``POST /api/pipelines/<uuid>/blocks`` does), in the project given as argv[1].
     python build_template_pipeline.py <project dir> <pipeline> <bucket> <source object> <table>
 
 Blocks, from Mage's own templates:
+0. ``wait_for_trips``: the GCS sensor template (waits until the object exists);
 1. ``load_csv_from_gcs``: the GCS data-loader template (``GoogleCloudStorage.with_config``);
 2. ``trips_to_bigquery``: a SQL data exporter on the BigQuery connection (profile ``default``),
    ``SELECT * FROM {{ df_1 }}`` into ``ny_taxi.<table>``;
@@ -40,7 +41,13 @@ def main(project: str, pipeline_uuid: str, bucket: str, source: str, table: str)
         assert "your_bucket_name" in content and "your_object_key" in content, content
         return block, content
 
-    loader, content = from_template("load_csv_from_gcs", "data_loader", "google_cloud_storage", [])
+    sensor, content = from_template("wait_for_trips", "sensor", "google_cloud_storage", [])
+    sensor.update_content(
+        content.replace("your_bucket_name", bucket).replace("your_object_key", source)
+    )
+    loader, content = from_template(
+        "load_csv_from_gcs", "data_loader", "google_cloud_storage", [sensor.uuid]
+    )
     loader.update_content(
         content.replace("your_bucket_name", bucket).replace("your_object_key", source)
     )

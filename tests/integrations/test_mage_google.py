@@ -150,8 +150,8 @@ def test_cloud_run_path_uses_the_runtime_identity_from_the_metadata_server(
 
 
 def test_template_blocks_added_through_mage_run_on_the_emulators(twin, twin_env, tmp_path):
-    """A user's pipeline: Mage's GCS loader template -> a SQL block on BigQuery, plus Mage's GCS
-    exporter template, added with Mage's block API in a copy of the project and run with
+    """A user's pipeline: Mage's GCS sensor and loader templates -> a SQL block on BigQuery, plus
+    Mage's GCS exporter template, added with Mage's block API in a copy of the project and run with
     ``mage run``; the data lands in the twin's emulators (read back with stock clients)."""
     import pyarrow.parquet as pq
     from google.cloud import bigquery, storage
