@@ -25,10 +25,13 @@ CLONE=/tmp/$USER_NAME
 SUDOERS=/etc/sudoers.d/$USER_NAME
 
 cleanup() {
-  pkill -u "$USER_NAME" 2>/dev/null || true  # only the throwaway user's own processes
+  # Only the throwaway user's own processes (a twin a failed test left behind), then its files.
+  pkill -u "$USER_NAME" 2>/dev/null || true
+  sleep 3
+  pkill -KILL -u "$USER_NAME" 2>/dev/null || true
   rm -f "$SUDOERS"
   userdel -r "$USER_NAME" 2>/dev/null || true
-  rm -rf "$CLONE"
+  rm -rf "$CLONE" "/tmp/pytest-of-$USER_NAME"
 }
 trap cleanup EXIT
 
