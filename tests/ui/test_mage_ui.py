@@ -277,6 +277,15 @@ def test_api_lists_the_five_pipelines(mage_url: str) -> None:
     assert listed == PIPELINES
 
 
+def test_run_with_variables_lists_each_pipelines_variables(mage_url: str) -> None:
+    """What the Run-with-variables panel shows: the pipeline's global variables (metadata.yaml)."""
+    for name in sorted(PIPELINES):
+        declared = yaml.safe_load((PIPELINES_DIR / name / "metadata.yaml").read_text())["variables"]
+        body = get_json(f"{mage_url}/api/pipelines/{name}/variables?global_only=true")
+        [scope] = [v for v in body["variables"] if v["block"]["uuid"] == "global"]
+        assert {v["uuid"]: v["value"] for v in scope["variables"]} == declared, name
+
+
 def test_pipelines_page_shows_the_five(page: Page, mage_url: str, tmp_path: Path) -> None:
     page.goto(f"{mage_url}/pipelines", wait_until="domcontentloaded")
     for name in sorted(PIPELINES):
