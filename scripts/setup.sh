@@ -1,24 +1,41 @@
 #!/usr/bin/env bash
-# One-time (idempotent) set-up: uv, both Python environments from uv.lock, Chromium for UI tests.
+# One-time (idempotent) set-up: uv, both Python environments from uv.lock, and the system
+# packages the tests use -- psql (postgresql-client) and a Chromium-family browser for the UI
+# tests (found by tests/browser_path.py). System packages are installed with apt-get as root, or
+# through `sudo -n` as a user with passwordless sudo (GitHub's Ubuntu runners); otherwise setup
+# says what to install. SKIP_APT=1 skips that step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 
 if ! command -v uv >/dev/null 2>&1; then
-  echo "setup: installing uv from PyPI"
-  python3 -m pip install --quiet "uv==0.13.9"
-fi
-
-if [ "$(id -u)" = "0" ] && ! command -v chromium >/dev/null 2>&1 && [ "${SKIP_APT:-0}" != "1" ]; then
-  echo "setup: installing Debian chromium (UI tests)"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  # A venv of its own: Debian's and Ubuntu's system Python refuse `pip install` (PEP 668).
+  if [ ! -x .venv-uv/bin/uv ]; then
+    echo "setup: installing uv 0.13.9 from PyPI into .venv-uv"
+    if ! { python3 -m venv .venv-uv && .venv-uv/bin/python -m pip install --quiet "uv==0.13.9"; }; then
+      echo "setup: could not install uv; install uv 0.13.9 (e.g. pipx install uv==0.13.9) and re-run." >&2
+      exit 1
+    fi
+  fi
+  export PATH="$PWD/.venv-uv/bin:$PATH"
 fi
 
 echo "setup: syncing .venv (Mage, Pulumi, tests) from uv.lock"
 uv sync --frozen --quiet --compile-bytecode  # .pyc at install: PYTHONDONTWRITEBYTECODE may be set, and compiling Mage on every start costs ~4 s
 echo "setup: syncing .venv-twin (GCS and BigQuery emulators) from uv.lock"
 UV_PROJECT_ENVIRONMENT=.venv-twin uv sync --frozen --quiet --compile-bytecode --no-default-groups --group emulators
+
+if [ "${SKIP_APT:-0}" != "1" ]; then
+  missing=()
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+  .venv/bin/python tests/browser_path.py >/dev/null || missing+=(chromium)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    scripts/apt_install.sh "${missing[@]}"
+  fi
+  if ! browser=$(.venv/bin/python tests/browser_path.py); then
+    echo "setup: $browser" >&2
+  fi
+fi
 
 if [ -x scripts/setup_twin.sh ]; then
   scripts/setup_twin.sh

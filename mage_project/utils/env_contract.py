@@ -90,6 +90,21 @@ VARIABLES: tuple[Variable, ...] = (
         "the BigQuery emulator; ADC on Cloud Run",
     ),
     Variable("BIGQUERY_DATASET", lit("ny_taxi"), given("the dataset")),
+    # Stock google-cloud clients and Mage's BigQuery/GCS classes on the twin: a keyless
+    # placeholder credentials file (twin/identity.py); ADC of the runtime account on Cloud Run.
+    Variable(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        given("`<state dir>/google-adc.json` (keyless, never leaves 127.0.0.1)"),
+        None,
+        "ADC for the stock clients; the runtime account on Cloud Run",
+    ),
+    Variable("GOOGLE_CLOUD_PROJECT", lit("mage-gcp-local"), None, "the stock clients' project"),
+    # psql and libpq tools in `eval "$(python -m twin env)"` shells.
+    Variable("PGHOST", lit("127.0.0.1"), None, "psql"),
+    Variable("PGPORT", given("the twin's Postgres port"), None, "psql"),
+    Variable("PGUSER", given("the twin's user"), None, "psql"),
+    Variable("PGPASSWORD", given("the twin's password"), None, "psql"),
+    Variable("PGDATABASE", lit("taxi"), None, "psql"),
     Variable(
         "TAXI_DATA_BASE_URL",
         given("http://127.0.0.1:<files port>"),

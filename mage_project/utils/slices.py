@@ -169,8 +169,9 @@ def month_slice_from_kwargs(
     validate_variables(kwargs, colors=(default_color,))
     color = str(kwargs.get("color") or default_color).strip().lower()
     if _given(kwargs, "year") or _given(kwargs, "month"):
-        year = _to_int("year", kwargs.get("year", default[0]))
-        month = _to_int("month", kwargs.get("month", default[1]))
+        # An empty value is not given (pipelines declare year/month empty; tests/blocks).
+        year = _to_int("year", kwargs["year"] if _given(kwargs, "year") else default[0])
+        month = _to_int("month", kwargs["month"] if _given(kwargs, "month") else default[1])
         return MonthSlice(color, year, month)
     if _given(kwargs, "execution_date"):
         day = parse_execution_date(kwargs["execution_date"])

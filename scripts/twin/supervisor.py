@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mage_project.utils import env_contract
 
-from . import postgres
+from . import identity, postgres
 from .bigquery_api import create_dataset
 from .errors import TwinError
 from .executables import emulator_python, mage_executable
@@ -108,6 +108,10 @@ class Twin:
                 "BIGQUERY_EMULATOR_HOST": self._url("bigquery"),
                 "TAXI_DATA_BASE_URL": self._url("files"),
                 "MAGE_DATA_DIR": str(self.state_dir / "mage_data"),
+                "GOOGLE_APPLICATION_CREDENTIALS": str(identity.adc_path(self.state_dir)),
+                "PGPORT": str(pg),
+                "PGUSER": user,
+                "PGPASSWORD": password,
             },
         )
 
@@ -122,6 +126,7 @@ class Twin:
         began = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
+        identity.write_adc(self.state_dir)
         existing = TwinState.load(self.state_dir)
         if existing is not None:
             if existing.mage == mage and self._healthy(existing):
@@ -197,6 +202,8 @@ class Twin:
             "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root),
             "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false",  # offline: no avro download attempt
             "BQEMU_LOG_FORMAT": "json",
+            # Upload bodies in the twin's own dir, not a /tmp dir shared by every user.
+            "BQEMU_UPLOAD_STAGING_DIR": str(self.state_dir / "bigquery" / "uploads"),
         }
         proc = self._spawn("bigquery", command, extra_env=env)
         self._wait("bigquery", proc, lambda: http_ok(f"{self._url('bigquery')}/readyz"))

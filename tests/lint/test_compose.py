@@ -3,11 +3,13 @@ Mage, endpoints pointing at services that exist, images pinned, ports on loopbac
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
+from twin import identity
 
 from mage_project.utils import env_contract
 
@@ -69,3 +71,10 @@ def test_postgres_creates_the_twins_databases():
         SERVICES["postgres"]["environment"]["POSTGRES_DB"]
         == SERVICES["mage"]["environment"]["POSTGRES_DBNAME"]
     )
+
+
+def test_mage_gets_the_twins_keyless_credential_file():
+    env = SERVICES["mage"]["environment"]
+    mount = f"./docker/{identity.ADC_FILE_NAME}:{env['GOOGLE_APPLICATION_CREDENTIALS']}:ro"
+    assert mount in SERVICES["mage"]["volumes"]
+    assert json.loads((ROOT / "docker" / identity.ADC_FILE_NAME).read_text()) == identity.adc_info()

@@ -3,7 +3,8 @@
 A twin of its own (PostgreSQL, GCS and BigQuery emulators, taxi files) with ``mage start`` on
 free loopback ports, as ``make up`` runs it: its own so that Mage's scheduler (the green trigger's
 catch-up run, the backfill below) never writes into the session twin other tests assert on.
-Chromium is Debian's (``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright.
+The browser is found by tests/browser_path.py (``$CHROME_PATH``, chromium, google-chrome, ...)
+and driven by Playwright.
 
 Checks: ``/`` answers 200; ``/api/pipelines`` and the rendered ``/pipelines`` page list the five
 pipelines (screenshot kept in the test's tmp_path, and written to docs/img/ when
@@ -32,6 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from browser_path import MISSING as BROWSER_MISSING
+from browser_path import find_browser
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -47,7 +50,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.twin]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINES_DIR = REPO_ROOT / "mage_project" / "pipelines"
 SCREENSHOT_COPY = REPO_ROOT / "docs" / "img" / "mage-ui-pipelines.png"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = find_browser()
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -111,11 +114,8 @@ def mage_url(mage_twin: Twin) -> str:
 
 @pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is missing at {CHROMIUM}; run `make setup` (installs Debian's chromium) "
-            "or set CHROMIUM to a Chromium binary."
-        )
+    if CHROMIUM is None:
+        pytest.fail(BROWSER_MISSING)
     with sync_playwright() as driver:
         yield driver
 
@@ -124,7 +124,7 @@ def playwright_driver() -> Iterator[Playwright]:
 def browser(
     playwright_driver: Playwright, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrowserContext]:
-    """Headless Debian Chromium with a fresh profile dir."""
+    """The headless browser with a fresh profile dir."""
     profile = tmp_path_factory.mktemp("chromium-profile")
     context = playwright_driver.chromium.launch_persistent_context(
         str(profile),
@@ -276,6 +276,15 @@ def test_ui_answers_200(mage_url: str) -> None:
 def test_api_lists_the_five_pipelines(mage_url: str) -> None:
     listed = {p["uuid"] for p in get_json(f"{mage_url}/api/pipelines")["pipelines"]}
     assert listed == PIPELINES
+
+
+def test_run_with_variables_lists_each_pipelines_variables(mage_url: str) -> None:
+    """What the Run-with-variables panel shows: the pipeline's global variables (metadata.yaml)."""
+    for name in sorted(PIPELINES):
+        declared = yaml.safe_load((PIPELINES_DIR / name / "metadata.yaml").read_text())["variables"]
+        body = get_json(f"{mage_url}/api/pipelines/{name}/variables?global_only=true")
+        [scope] = [v for v in body["variables"] if v["block"]["uuid"] == "global"]
+        assert {v["uuid"]: v["value"] for v in scope["variables"]} == declared, name
 
 
 def test_pipelines_page_shows_the_five(page: Page, mage_url: str, tmp_path: Path) -> None:

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A documented check (not part of `make test`: it downloads the environments afresh, ~10+ min):
+# set-up and tests as a non-root user with passwordless sudo, as on GitHub's Ubuntu runners.
+#
+#   sudo scripts/check_nonroot.sh [REPO] [PYTEST ARGS...]
+#
+# As root it: installs sudo if missing; creates a throwaway user with passwordless sudo;
+# clones REPO (default: this checkout's committed HEAD) into /tmp as that user; runs
+# scripts/setup.sh as the user (uv from PyPI into .venv-uv when the user has none, the apt step
+# through `sudo -n`, no magetwin user); then a subset of the suite as the user; and finally
+# removes the user, its sudoers entry and the clone. Exit status: the tests'.
+set -euo pipefail
+if [ "$(id -u)" != "0" ]; then
+  echo "check_nonroot: run as root (it creates and removes a throwaway user): sudo $0" >&2
+  exit 2
+fi
+REPO=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+shift || true
+TESTS=("$@")
+if [ "${#TESTS[@]}" -eq 0 ]; then
+  TESTS=(tests/setup tests/twin/test_shell_env.py tests/integrations tests/blocks -x)
+fi
+USER_NAME=magegcp-nonroot-$$
+CLONE=/tmp/$USER_NAME
+SUDOERS=/etc/sudoers.d/$USER_NAME
+
+cleanup() {
+  # Only the throwaway user's own processes (a twin a failed test left behind), then its files.
+  pkill -u "$USER_NAME" 2>/dev/null || true
+  sleep 3
+  pkill -KILL -u "$USER_NAME" 2>/dev/null || true
+  rm -f "$SUDOERS"
+  userdel -r "$USER_NAME" 2>/dev/null || true
+  rm -rf "$CLONE" "/tmp/pytest-of-$USER_NAME"
+}
+trap cleanup EXIT
+
+if ! command -v sudo >/dev/null 2>&1; then
+  echo "check_nonroot: installing sudo"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null
+fi
+for attempt in 1 2 3 4 5 6 7 8 9 10; do  # /etc/passwd may be locked by another user tool
+  useradd --create-home --shell /bin/bash "$USER_NAME" && break
+  [ "$attempt" = 10 ] && exit 1
+  sleep 3
+done
+echo "$USER_NAME ALL=(ALL) NOPASSWD:ALL" >"$SUDOERS"
+chmod 0440 "$SUDOERS"
+echo "check_nonroot: user $USER_NAME (uid $(id -u "$USER_NAME")), passwordless sudo: $(sudo -u "$USER_NAME" sudo -n true && echo yes)"
+
+# The machine's network settings (CA bundle of a TLS proxy, proxies, pip's wheel dir) pass
+# through, as a runner's environment would; nothing else of root's.
+PASS=()
+for name in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CERT PIP_FIND_LINKS \
+  HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+  [ -n "${!name:-}" ] && PASS+=("$name=${!name}")
+done
+
+as_user() {
+  # A login-like environment: the user's HOME and PATH, none of root's.
+  sudo -u "$USER_NAME" -H env -i HOME="/home/$USER_NAME" USER="$USER_NAME" \
+    PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "${PASS[@]}" bash -c "$1"
+}
+
+as_user "git config --global --add safe.directory '*' && git clone --quiet '$REPO' '$CLONE' && cd '$CLONE' && git log --oneline -1"
+echo "check_nonroot: scripts/setup.sh as $USER_NAME"
+start=$(date +%s)
+as_user "cd '$CLONE' && scripts/setup.sh"
+echo "check_nonroot: setup took $(($(date +%s) - start)) s"
+echo "check_nonroot: the apt step through sudo -n:"
+as_user "cd '$CLONE' && scripts/apt_install.sh postgresql-client"
+as_user "cd '$CLONE' && echo \"browser: \$(.venv/bin/python tests/browser_path.py)\"; id -u magetwin >/dev/null 2>&1 && echo 'magetwin exists (created earlier by a root set-up)' || echo 'no magetwin user (not needed: PostgreSQL runs as the user)'"
+echo "check_nonroot: pytest ${TESTS[*]} as $USER_NAME"
+start=$(date +%s)
+status=0
+as_user "cd '$CLONE' && .venv/bin/python -m pytest -q -W ignore ${TESTS[*]}" || status=$?
+echo "check_nonroot: tests took $(($(date +%s) - start)) s, exit $status"
+exit "$status"
