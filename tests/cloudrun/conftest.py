@@ -3,6 +3,7 @@ twin's emulators, and one :class:`~cloudrun.harness.Cloud` per stack (docs/testi
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -19,7 +20,20 @@ from infra_plans import planned  # noqa: E402
 
 from infra.testing import Plan  # noqa: E402
 
-pytestmark = [pytest.mark.twin]
+ROOT_NEEDED = (
+    "The Cloud Run contract tests drop to the image's uid in a private mount namespace, which "
+    "needs root; run them as root (e.g. `sudo -E make test`), see docs/testing.md."
+)
+
+
+@pytest.fixture(scope="session")
+def dev_plan() -> Plan:
+    return planned("dev")
+
+
+@pytest.fixture(scope="session", params=["dev", "prod"])
+def stack_plan(request: pytest.FixtureRequest) -> Plan:
+    return planned(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +48,8 @@ def cloud_sql() -> Iterator[CloudSqlStandIn]:
     Its data dir is a private dir directly in /tmp, not under pytest's ``pytest-of-<user>``,
     which other pytest sessions of the same user chmod back to 0700 (the server's OS user
     must traverse to it for as long as it runs)."""
+    if os.geteuid() != 0:
+        pytest.fail(ROOT_NEEDED)
     plan = planned("dev")
     instance = plan.one("gcp:sql/databaseInstance:DatabaseInstance")
     flags = {f["name"]: f["value"] for f in instance.get("settings", "databaseFlags") or []}

@@ -15,6 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from infra_plans import planned
 
+pytestmark = [pytest.mark.twin]
 JOB_TIMEOUT_S = 300
 STACKS = ("dev", "prod")
 JOBS = [

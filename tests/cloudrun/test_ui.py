@@ -23,6 +23,7 @@ from cloudrun.harness import (
 )
 from playwright.sync_api import sync_playwright
 
+pytestmark = [pytest.mark.twin, pytest.mark.ui]
 STACKS = ("dev", "prod")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
