@@ -13,6 +13,7 @@ def assert_runs_as_planned(instance: Instance) -> None:
     """uid/gid, command + args, working dir and env of the live process (read from /proc)."""
     image, container = instance.image, instance.container
     uids, gids = instance.proc_ids()
+    assert image.uid != 0, "the Dockerfile's USER is root; Cloud Run runs the image as its USER"
     assert set(uids) == {image.uid} and set(gids) == {image.gid}, (
         f"{container.resource} runs as uid {uids} gid {gids}, the image's USER is "
         f"{image.uid}:{image.gid}"

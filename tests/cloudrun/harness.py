@@ -632,7 +632,7 @@ def wait_for_startup_probe(instance: Instance) -> float:
     probe = instance.container.startup_probe or {}
     http = probe.get("httpGet")
     if not http:
-        kind = next(iter(probe), "none")
+        kind = next((k for k in ("tcpSocket", "grpc") if k in probe), "no")
         raise ContractError(
             f"{instance.container.resource} plans a {kind} startup probe; Cloud Run must probe an "
             "HTTP path that answers only when Mage can serve (a TCP probe passes while it starts)"
