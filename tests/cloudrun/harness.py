@@ -533,7 +533,8 @@ class Instance:
             if self.proc is not None and self.proc.poll() is not None:
                 raise ContractError(f"{self.container.resource} exited early:\n{self.log()}")
             try:
-                if str(ENTER) not in self.proc_cmdline():
+                cmdline = self.proc_cmdline()  # empty for an instant during execve
+                if cmdline and cmdline[0] != "unshare" and str(ENTER) not in cmdline:
                     return
             except (FileNotFoundError, ProcessLookupError):
                 pass
