@@ -141,10 +141,10 @@ def twin_only_triggers(env: str) -> set[str]:
 
 
 def test_no_twin_only_trigger_in_mages_db(ui):
+    """The cloud runs ENV=prod: Mage must not create the twin's ``envs: [dev]`` triggers."""
     cloud, instance, _ = ui
-    env = instance.env["ENV"]
-    expected_absent = twin_only_triggers(env)
-    assert expected_absent, f"triggers.yaml has no trigger outside ENV={env}: nothing to check"
+    twin_only = twin_only_triggers("prod")
+    assert twin_only, "triggers.yaml has no trigger limited to other envs: nothing to check"
     if "web_server" not in instance.container.args:  # a scheduler syncs triggers.yaml: let it
         log = instance.log_path.read_text(errors="replace")
         assert "Start scheduler." in log, "the always-on UI started no scheduler"
@@ -152,4 +152,5 @@ def test_no_twin_only_trigger_in_mages_db(ui):
     users = cloud.secrets.sql_users()
     with cloud.sql.connect("mage", users["mage"], "mage") as conn:
         present = {name for (name,) in conn.execute("SELECT name FROM pipeline_schedule")}
-    assert not present & expected_absent, f"ENV={env} created twin-only triggers {present}"
+    assert not present & twin_only, f"Mage created twin-only triggers {present & twin_only}"
+    assert instance.env["ENV"] == "prod", f"the plan sets ENV={instance.env['ENV']}, not prod"
