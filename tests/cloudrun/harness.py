@@ -620,6 +620,52 @@ def http_get(url: str, timeout: float, headers: dict | None = None) -> tuple[int
         return error.code, error.read()
 
 
+#: The client id of Mage's own front end (mage_ai/settings/server.py): public, in its JS bundle.
+MAGE_FRONTEND_API_KEY = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
+
+
+class MageApi:
+    """Mage's REST API as its front end calls it: ``X-API-KEY`` plus, once signed in, the
+    OAuth token (``sign_in``)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.token: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"X-API-KEY": MAGE_FRONTEND_API_KEY, "Content-Type": "application/json"}
+        if self.token:
+            headers["OAUTH-TOKEN"] = self.token
+        return headers
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.instance.url(path),
+            data=json.dumps({**(body or {}), "api_key": MAGE_FRONTEND_API_KEY}).encode()
+            if method != "GET"
+            else None,
+            headers=self.headers(),
+            method=method,
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def sign_in(self, email: str, password: str) -> MageApi:
+        status, body = self.call(
+            "POST", "/api/sessions", {"session": {"email": email, "password": password}}
+        )
+        token = (body.get("session") or {}).get("token")
+        if status != 200 or not token:
+            raise ContractError(f"sign-in as {email} failed ({status}): {body.get('error')}")
+        from mage_ai.authentication.oauth2 import decode_token
+
+        self.token = decode_token(token)["token"]
+        return self
+
+
 def probe_budget(probe: dict) -> float:
     """Seconds Cloud Run waits for a startup probe: initial delay + failure threshold x period
     (https://cloud.google.com/run/docs/configuring/healthchecks#startup-probes)."""

@@ -16,6 +16,7 @@ from cloudrun.checks import assert_runs_as_planned
 from cloudrun.harness import (
     REPO_ROOT,
     ContractError,
+    MageApi,
     http_get,
     probe_budget,
     start_instance,
@@ -27,6 +28,7 @@ pytestmark = [pytest.mark.twin, pytest.mark.ui]
 STACKS = ("dev", "prod")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+ANONYMOUS_PATHS = ["/api/pipelines", "/api/pipeline_schedules", "/api/secrets"]
 #: How long a UI that failed its startup probe is still given, so the other checks can run.
 FALLBACK_START_S = 240
 #: Mage's scheduler runs schedule_all (which syncs triggers.yaml) every 10 s.
@@ -80,11 +82,27 @@ def test_runs_as_planned(ui):
     assert_runs_as_planned(instance)
 
 
-@pytest.mark.parametrize("path", ["/api/pipelines", "/api/pipeline_schedules", "/api/secrets"])
+@pytest.mark.parametrize("path", ANONYMOUS_PATHS)
 def test_anonymous_api_calls_are_refused(ui, path):
+    """Without and with the front end's public API key: no token, no data."""
     _, instance, _ = ui
     status, body = http_get(instance.url(path), 10)
     assert status in (401, 403), f"anonymous GET {path} answered {status}: {body[:200]!r}"
+    # Mage answers API-level refusals as HTTP 200 with the code in its error envelope.
+    status, payload = MageApi(instance).call("GET", path)
+    refused = status in (401, 403) or (payload.get("error") or {}).get("code") in (401, 403)
+    resource = path.rsplit("/", 1)[-1]
+    assert refused and resource not in payload, f"GET {path} with the API key: {status} {payload}"
+
+
+def test_the_owner_token_opens_the_api(ui):
+    """The positive control of the test above: signed in, the same calls answer 200."""
+    cloud, instance, _ = ui
+    password = cloud.secrets.value(instance.container.secret_env["DEFAULT_OWNER_PASSWORD"])
+    api = MageApi(instance).sign_in(instance.env["DEFAULT_OWNER_EMAIL"], password)
+    for path in ANONYMOUS_PATHS:
+        status, payload = api.call("GET", path)
+        assert status == 200 and "error" not in payload, f"GET {path}: {status} {payload}"
 
 
 def test_owner_signs_in_with_the_generated_password(ui, tmp_path):
