@@ -660,9 +660,11 @@ class MageApi:
         token = (body.get("session") or {}).get("token")
         if status != 200 or not token:
             raise ContractError(f"sign-in as {email} failed ({status}): {body.get('error')}")
-        from mage_ai.authentication.oauth2 import decode_token
+        import jwt  # PyJWT, as Mage uses it (mage_ai/authentication/oauth2.py)
 
-        self.token = decode_token(token)["token"]
+        # Mage signs with the instance's JWT_SECRET (a generated secret, not its public default).
+        secret = self.instance.env.get("JWT_SECRET", "materia")
+        self.token = jwt.decode(token, key=secret, algorithms=["HS256"])["token"]
         return self
 
 
