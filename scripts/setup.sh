@@ -20,6 +20,15 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$PWD/.venv-uv/bin:$PATH"
 fi
 
+# Debian's PostgreSQL server: the Cloud SQL stand-in of the Cloud Run contract tests (tests/cloudrun).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ "${SKIP_APT:-0}" != "1" ]; then
+  echo "setup: installing Debian postgresql (Cloud SQL stand-in for tests/cloudrun)"
+  as_root=""
+  [ "$(id -u)" = "0" ] || as_root="sudo"
+  $as_root apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq postgresql openssl >/dev/null
+fi
+
 echo "setup: syncing .venv (Mage, Pulumi, tests) from uv.lock"
 uv sync --frozen --quiet --compile-bytecode  # .pyc at install: PYTHONDONTWRITEBYTECODE may be set, and compiling Mage on every start costs ~4 s
 echo "setup: syncing .venv-twin (GCS and BigQuery emulators) from uv.lock"

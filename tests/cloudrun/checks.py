@@ -1,0 +1,45 @@
+"""Assertions shared by the UI and job tests: the process is the planned one, as the image's
+user, with the planned env (only :data:`~cloudrun.harness.SUBSTITUTIONS` differ), over SSL."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from cloudrun.harness import SUBSTITUTIONS, Instance, cloud_env
+
+
+def assert_runs_as_planned(instance: Instance) -> None:
+    """uid/gid, command + args, working dir and env of the live process (read from /proc)."""
+    image, container = instance.image, instance.container
+    uids, gids = instance.proc_ids()
+    assert image.uid != 0, "the Dockerfile's USER is root; Cloud Run runs the image as its USER"
+    assert set(uids) == {image.uid} and set(gids) == {image.gid}, (
+        f"{container.resource} runs as uid {uids} gid {gids}, the image's USER is "
+        f"{image.uid}:{image.gid}"
+    )
+    cmdline = instance.proc_cmdline()
+    resolved = shutil.which(container.command[0], path=instance.env["PATH"])
+    assert resolved and resolved in cmdline, f"{cmdline} is not the planned {container.command}"
+    assert cmdline[cmdline.index(resolved) + 1 :] == container.args, (
+        f"{container.resource} runs {cmdline}, planned {container.argv}"
+    )
+    assert instance.proc_cwd() == (container.working_dir or image.workdir)
+    live = instance.proc_env()
+    assert live == instance.env
+    planned = cloud_env(instance.cloud, container, image, instance.kind)
+    differ = {k for k in planned.keys() | live.keys() if planned.get(k) != live.get(k)}
+    assert differ <= {s.name for s in SUBSTITUTIONS}, (
+        f"env differs from the plan beyond the documented substitutions: {sorted(differ)}"
+    )
+
+
+def assert_connections_used_ssl(lines: list[str], users: set[str]) -> None:
+    """Every ``connection authorized`` log line of ``users`` says SSL, and there is one each."""
+    seen = set()
+    for line in lines:
+        match = re.search(r"connection authorized: user=(\S+)", line)
+        if match and match.group(1) in users:
+            seen.add(match.group(1))
+            assert "SSL enabled" in line, f"a connection without SSL: {line}"
+    assert seen == users, f"no logged connection of {sorted(users - seen)}"

@@ -1,0 +1,83 @@
+"""Fixtures of the Cloud Run contract layer: the plans, one Cloud SQL stand-in per session, the
+twin's emulators, and one :class:`~cloudrun.harness.Cloud` per stack (docs/testing.md)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))  # infra_plans (cached)
+
+from cloudrun.cloudsql import CloudSqlStandIn  # noqa: E402
+from cloudrun.harness import Cloud, Image, PlannedSecrets, create_stack_storage  # noqa: E402
+from infra_plans import planned  # noqa: E402
+
+from infra.testing import Plan  # noqa: E402
+
+ROOT_NEEDED = (
+    "The Cloud Run contract tests drop to the image's uid in a private mount namespace, which "
+    "needs root; run them as root (e.g. `sudo -E make test`), see docs/testing.md."
+)
+
+
+@pytest.fixture(scope="session")
+def dev_plan() -> Plan:
+    return planned("dev")
+
+
+@pytest.fixture(scope="session", params=["dev", "prod"])
+def stack_plan(request: pytest.FixtureRequest) -> Plan:
+    return planned(request.param)
+
+
+@pytest.fixture(scope="session")
+def image() -> Image:
+    return Image.from_dockerfile()
+
+
+@pytest.fixture(scope="session")
+def cloud_sql() -> Iterator[CloudSqlStandIn]:
+    """Debian PostgreSQL with SSL only and Cloud SQL's roles, flags from the dev plan.
+
+    Its data dir is a private dir directly in /tmp, not under pytest's ``pytest-of-<user>``,
+    which other pytest sessions of the same user chmod back to 0700 (the server's OS user
+    must traverse to it for as long as it runs)."""
+    if os.geteuid() != 0:
+        pytest.fail(ROOT_NEEDED)
+    plan = planned("dev")
+    instance = plan.one("gcp:sql/databaseInstance:DatabaseInstance")
+    flags = {f["name"]: f["value"] for f in instance.get("settings", "databaseFlags") or []}
+    root = Path(tempfile.mkdtemp(prefix="cloudsql-"))
+    server = CloudSqlStandIn(root, flags=flags)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cloud_factory(cloud_sql, twin):
+    """``cloud_factory(stack)``: the stack's Cloud on fresh databases (users shared per session,
+    one generated password per RandomPassword name, as both stacks' plans name them alike)."""
+    generated: dict[str, str] = {}
+
+    def make(stack: str) -> Cloud:
+        plan: Plan = planned(stack)
+        secrets = PlannedSecrets(plan)
+        secrets.generated = generated or secrets.generated
+        generated.update(secrets.generated)
+        databases = [d.get("name") for d in plan.of_type("gcp:sql/database:Database")]
+        cloud_sql.reset(secrets.sql_users(), databases)
+        urls = {k: twin.urls[k] for k in ("gcs", "bigquery", "files")}
+        cloud = Cloud(plan=plan, secrets=secrets, sql=cloud_sql, twin_urls=urls)
+        create_stack_storage(cloud)
+        return cloud
+
+    return make

@@ -1,0 +1,709 @@
+"""The Cloud Run contract harness: run the *planned* containers as Cloud Run would run them here.
+
+- :func:`planned_containers` reads the UI service and every job from the offline plan.
+- :class:`PlannedSecrets` resolves each ``secret_key_ref`` to a freshly generated value.
+- :class:`Image` is the Dockerfile's ENV/WORKDIR/USER and its ``/home`` tree (``.dockerignore``
+  applied with Docker's SDK rules), built anew for every instance: a fresh filesystem.
+- :class:`Cloud` is what outlives instances: the Cloud SQL stand-in, the twin's GCS/BigQuery
+  emulators and file server, the secrets; :data:`SUBSTITUTIONS` is the one list of env values
+  that differ from the plan here.
+- :func:`start_ui_instance` / :func:`run_job` start a container in a private mount namespace
+  (``unshare --mount``) as the image's uid, see docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudrun.cloudsql import HOST, CloudSqlStandIn
+from docker.utils.build import exclude_paths
+from dockerfile_parse import DockerfileParser
+from twinlib.process import stop_group
+
+from infra.planned import PlannedResource
+from infra.testing import Plan
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+ENTER = Path(__file__).with_name("enter_instance.py")
+VENV_BIN = Path(sys.executable).parent
+SERVICE = "gcp:cloudrunv2/service:Service"
+JOB = "gcp:cloudrunv2/job:Job"
+#: ENV of the base image (mageai/mageai:0.9.80, FROM python:3.10) that our Dockerfile inherits:
+#: python's PATH and Mage's ``PYTHONPATH=${PYTHONPATH}:/home/src`` (mage-ai's Dockerfile).
+BASE_IMAGE_ENV = {
+    "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PYTHONPATH": ":/home/src",
+}
+
+
+class ContractError(AssertionError):
+    """The plan, the image or an instance breaks the Cloud Run contract."""
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Container:
+    """One planned Cloud Run container: what Cloud Run is told to run."""
+
+    resource: str
+    name: str  # the Cloud Run service or job name
+    command: list[str]
+    args: list[str]
+    working_dir: str | None
+    env: dict[str, str]
+    secret_env: dict[str, str]  # variable -> Secret Manager secret id (version latest)
+    port: int | None = None
+    startup_probe: dict[str, Any] | None = None
+    liveness_probe: dict[str, Any] | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return [*self.command, *self.args]
+
+
+def _ints(value: Any) -> Any:
+    """Numbers come back from the mock monitor as floats (protobuf Struct): 6789.0 -> 6789."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def _container(resource: PlannedResource, spec: dict) -> Container:
+    spec = _ints(spec)
+    plain, refs = {}, {}
+    for entry in spec.get("envs") or []:
+        ref = (entry.get("valueSource") or {}).get("secretKeyRef")
+        if ref:
+            if ref.get("version") != "latest":
+                raise ContractError(f"{entry['name']} pins secret version {ref.get('version')}")
+            refs[entry["name"]] = ref["secret"]
+        else:
+            plain[entry["name"]] = str(entry.get("value", ""))
+    ports = spec.get("ports") or {}
+    ports = ports[0] if isinstance(ports, list) else ports
+    return Container(
+        resource=resource.name,
+        name=str(resource.get("name")),
+        command=list(spec.get("commands") or []),
+        args=list(spec.get("args") or []),
+        working_dir=spec.get("workingDir"),
+        env=plain,
+        secret_env=refs,
+        port=ports.get("containerPort"),
+        startup_probe=spec.get("startupProbe"),
+        liveness_probe=spec.get("livenessProbe"),
+    )
+
+
+def planned_containers(plan: Plan) -> dict[str, Container]:
+    """``{"ui": <service container>, "<pipeline>": <job container>, ...}`` of one plan."""
+    out: dict[str, Container] = {}
+    (service,) = plan.of_type(SERVICE)
+    (container,) = service.get("template", "containers")
+    out["ui"] = _container(service, container)
+    job_names = {name: pipeline for pipeline, name in plan.outputs["pipeline_jobs"].items()}
+    for job in plan.of_type(JOB):
+        (container,) = job.get("template", "template", "containers")
+        out[job_names[job.get("name")]] = _container(job, container)
+    return out
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+def _generated(resource: PlannedResource) -> str:
+    """A value as pulumi-random's RandomPassword would generate it from the planned inputs."""
+    alphabet = string.ascii_letters + string.digits
+    if resource.get("special", default=True):
+        alphabet += resource.get("overrideSpecial", default="!@#$%&*()-_=+[]{}<>:?")
+    return "".join(secrets.choice(alphabet) for _ in range(int(resource.get("length"))))
+
+
+@dataclass
+class PlannedSecrets:
+    """Secret Manager as the plan fills it, with every RandomPassword freshly generated."""
+
+    plan: Plan
+    generated: dict[str, str] = field(init=False)  # mock result -> generated value
+
+    def __post_init__(self) -> None:
+        self.generated = {
+            f"mock-password-{r.name}": _generated(r)
+            for r in self.plan.of_type("random:index/randomPassword:RandomPassword")
+        }
+
+    def real(self, value: str) -> str:
+        """A planned value with each mock RandomPassword result replaced by its generated one."""
+        for mock, value_ in self.generated.items():
+            value = value.replace(mock, value_)
+        return value
+
+    def value(self, secret_id: str) -> str:
+        """The latest version of ``secret_id`` (what Cloud Run injects for a secret_key_ref)."""
+        by_id = {s.get("secretId"): s for s in self.plan.of_type("gcp:secretmanager/secret:Secret")}
+        if secret_id not in by_id:
+            raise ContractError(f"the plan references secret {secret_id!r}, which it never creates")
+        versions = [
+            v
+            for v in self.plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+            if v.get("secret") == f"{by_id[secret_id].name}-id"
+        ]
+        if len(versions) != 1:
+            raise ContractError(f"secret {secret_id!r} has {len(versions)} planned versions")
+        return self.real(str(versions[0].get("secretData")))
+
+    def sql_users(self) -> dict[str, str]:
+        return {
+            u.get("name"): self.real(str(u.get("password")))
+            for u in self.plan.of_type("gcp:sql/user:User")
+        }
+
+
+# -- the image ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    """What the Dockerfile puts into the image that matters at run time."""
+
+    env: dict[str, str]
+    workdir: str
+    uid: int
+    gid: int
+    user_name: str
+    user_home: str
+    copies: list[tuple[str, str, bool]]  # (context source, image destination, chown to user)
+    owned_dirs: list[str]  # directories the RUN steps create and give to the user
+
+    @classmethod
+    def from_dockerfile(cls, path: Path = DOCKERFILE) -> Image:
+        parser = DockerfileParser(str(path))
+        steps = [(i["instruction"], i["value"]) for i in parser.structure]
+        users = [v for k, v in steps if k == "USER"]
+        workdirs = [v for k, v in steps if k == "WORKDIR"]
+        if not users or not workdirs:
+            raise ContractError("the Dockerfile sets no USER or no WORKDIR")
+        uid, _, gid = users[-1].partition(":")
+        if not uid.isdigit():
+            raise ContractError(f"USER {users[-1]} is not numeric; Cloud Run needs a uid")
+        name, home, owned = uid, None, []
+        for command in " && ".join(v for k, v in steps if k == "RUN").split("&&"):
+            words = shlex.split(command)
+            if words[:1] == ["useradd"] and words[words.index("--uid") + 1] == uid:
+                name = words[-1]
+                home = f"/home/{name}" if "--create-home" in words else None
+            elif words[:1] == ["chown"] and words[1].split(":")[0] in (name, uid):
+                owned += words[2:]
+        copies = []
+        for k, v in steps:
+            if k != "COPY":
+                continue
+            words = shlex.split(v)
+            chown = any(w.startswith("--chown=") for w in words)
+            source, dest = [w for w in words if not w.startswith("--")]
+            copies.append((source, dest, chown))
+        return cls(
+            env={**BASE_IMAGE_ENV, **parser.envs},
+            workdir=workdirs[-1],
+            uid=int(uid),
+            gid=int(gid or uid),
+            user_name=name,
+            user_home=home or workdirs[-1],
+            copies=copies,
+            owned_dirs=owned,
+        )
+
+    def build_home(self, root: Path, context: Path = REPO_ROOT) -> Path:
+        """The image's ``/home`` under ``root/home``: COPY steps into /home, the user's dirs."""
+        home = root / "home"
+        (home / self.user_home.removeprefix("/home/")).mkdir(parents=True)
+        ignore = context / ".dockerignore"
+        patterns = [
+            line.strip()
+            for line in (ignore.read_text().splitlines() if ignore.exists() else [])
+            if line.strip() and not line.startswith("#")
+        ]
+        sent = exclude_paths(str(context), patterns, dockerfile="Dockerfile")
+        for source, dest, chown in self.copies:
+            if not dest.startswith("/home/"):
+                continue  # build-time files (e.g. requirements) the RUN steps consume
+            src = source.rstrip("/")
+            target = home / dest.removeprefix("/home/")
+            for path in sorted(p for p in sent if p == src or p.startswith(src + "/")):
+                rel = path[len(src) :].lstrip("/")
+                dst = target / rel if rel else target
+                if (context / path).is_dir():
+                    dst.mkdir(parents=True, exist_ok=True)
+                else:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(context / path, dst)
+                if chown:
+                    os.chown(dst, self.uid, self.gid)
+        for directory in [*self.owned_dirs, self.user_home]:
+            path = home / directory.removeprefix("/home/")
+            path.mkdir(parents=True, exist_ok=True)
+            os.chown(path, self.uid, self.gid)
+        return home
+
+
+# -- what outlives instances: the stand-ins and the one substitution list ----------------------
+
+
+@dataclass
+class Cloud:
+    """The stand-in GCP a plan runs against (shared by every instance of a session)."""
+
+    plan: Plan
+    secrets: PlannedSecrets
+    sql: CloudSqlStandIn
+    twin_urls: dict[str, str]  # gcs, bigquery, files
+
+    @property
+    def private_ip(self) -> str:
+        return self.plan.outputs["sql_private_ip"]
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """One env value that must differ here: ``planned`` (None: not planned) -> ``local``."""
+
+    name: str
+    why: str
+    planned: Callable[[Cloud], str | None]
+    local: Callable[[Cloud, str | None], str]
+
+
+def _swap(old: Callable[[Cloud], str], new: Callable[[Cloud], str]):
+    def apply(cloud: Cloud, value: str | None) -> str:
+        if value is None or value.count(old(cloud)) != 1:
+            raise ContractError(f"expected {old(cloud)!r} once in the planned value {value!r}")
+        return value.replace(old(cloud), new(cloud))
+
+    return apply
+
+
+#: The only differences between the planned env and an instance's env here (docs/testing.md).
+SUBSTITUTIONS: tuple[Substitution, ...] = (
+    Substitution(
+        "POSTGRES_HOST",
+        "Cloud SQL's private IP -> the stand-in on loopback",
+        lambda c: c.private_ip,
+        lambda c, v: _swap(lambda c: c.private_ip, lambda c: HOST)(c, v),
+    ),
+    Substitution(
+        "POSTGRES_PORT",
+        "5432 -> the stand-in's free port",
+        lambda c: "5432",
+        lambda c, v: _swap(lambda c: "5432", lambda c: str(c.sql.port))(c, v),
+    ),
+    Substitution(
+        "MAGE_DATABASE_CONNECTION_URL",
+        "host:port inside Mage's URL secret -> the stand-in",
+        lambda c: None,  # a secret: checked by the swap (exactly one '@<private ip>:5432/')
+        lambda c, v: _swap(lambda c: f"@{c.private_ip}:5432/", lambda c: f"@{HOST}:{c.sql.port}/")(
+            c, v
+        ),
+    ),
+    Substitution(
+        "TAXI_DATA_BASE_URL",
+        "the public release URL -> the twin's file server (no internet here)",
+        lambda c: None,
+        lambda c, v: c.twin_urls["files"],
+    ),
+    Substitution(
+        "STORAGE_EMULATOR_HOST",
+        "added: Cloud Storage -> the twin's GCS emulator (ADC in the cloud)",
+        lambda c: None,
+        lambda c, v: c.twin_urls["gcs"],
+    ),
+    Substitution(
+        "BIGQUERY_EMULATOR_HOST",
+        "added: BigQuery -> the twin's BigQuery emulator (ADC in the cloud)",
+        lambda c: None,
+        lambda c, v: c.twin_urls["bigquery"],
+    ),
+    Substitution(
+        "PATH",
+        "the image's Python is this repository's .venv: its bin first",
+        lambda c: None,
+        lambda c, v: f"{VENV_BIN}:{v}",
+    ),
+)
+
+
+def runtime_env(container: Container, image: Image, kind: str, name: str) -> dict[str, str]:
+    """What the container runtime adds: HOME of the image's user, and Cloud Run's own variables
+    (https://cloud.google.com/run/docs/container-contract#env-vars)."""
+    env = {"HOME": image.user_home}
+    if kind == "service":
+        env |= {
+            "PORT": str(container.port),
+            "K_SERVICE": name,
+            "K_REVISION": f"{name}-00001-abc",
+            "K_CONFIGURATION": name,
+        }
+    else:
+        env |= {
+            "CLOUD_RUN_JOB": name,
+            "CLOUD_RUN_EXECUTION": f"{name}-abc12",
+            "CLOUD_RUN_TASK_INDEX": "0",
+            "CLOUD_RUN_TASK_ATTEMPT": "0",
+            "CLOUD_RUN_TASK_COUNT": "1",
+        }
+    return env
+
+
+def cloud_env(cloud: Cloud, container: Container, image: Image, kind: str) -> dict[str, str]:
+    """The env Cloud Run would give the container: image ENV < runtime < plan values + secrets."""
+    env = {**image.env, **runtime_env(container, image, kind, container.name), **container.env}
+    env |= {k: cloud.secrets.value(s) for k, s in container.secret_env.items()}
+    return env
+
+
+def instance_env(cloud: Cloud, container: Container, image: Image, kind: str) -> dict[str, str]:
+    """:func:`cloud_env` with :data:`SUBSTITUTIONS` applied (and their planned values checked)."""
+    env = cloud_env(cloud, container, image, kind)
+    for sub in SUBSTITUTIONS:
+        expected = sub.planned(cloud)
+        if expected is not None and env.get(sub.name) != expected:
+            raise ContractError(
+                f"{container.resource}: planned {sub.name}={env.get(sub.name)!r}, but the "
+                f"substitution '{sub.why}' expects {expected!r}"
+            )
+        if sub.name in env or sub.planned(cloud) is None:
+            env[sub.name] = sub.local(cloud, env.get(sub.name))
+    return env
+
+
+def create_stack_storage(cloud: Cloud) -> None:
+    """The stack's bucket and dataset in the twin's emulators (``pulumi up`` creates them)."""
+    from google.api_core.client_options import ClientOptions
+    from google.api_core.exceptions import Conflict
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from twinlib.core import create_dataset
+
+    project = cloud.plan.config["gcp:project"]
+    client = storage.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=cloud.twin_urls["gcs"]),
+    )
+    with contextlib.suppress(Conflict):
+        client.create_bucket(cloud.plan.outputs["bucket"])
+    create_dataset(cloud.twin_urls["bigquery"], project, cloud.plan.outputs["dataset"])
+
+
+# -- instances ---------------------------------------------------------------------------------
+
+
+def _hidden_ancestor(path: Path) -> Path | None:
+    """The first ancestor of ``path`` that other users cannot traverse (e.g. /root)."""
+    for parent in reversed([path, *path.parents]):
+        if parent != Path("/") and not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+@dataclass
+class Instance:
+    """One container start: its own fresh filesystem, process and log."""
+
+    cloud: Cloud
+    container: Container
+    kind: str  # "service" | "job"
+    image: Image
+    root: Path
+    env: dict[str, str] = field(init=False)
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.env = instance_env(self.cloud, self.container, self.image, self.kind)
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "container.log"
+
+    def _mounts(self) -> list[list[str]]:
+        """Fresh /home from the image; /etc/passwd knows the user; the repository and /root are
+        hidden (only the .venv and its base Python stay); a private /tmp (mounted last)."""
+        home = self.image.build_home(self.root)
+        etc = self.root / "etc"
+        etc.mkdir()
+        (etc / "passwd").write_text(
+            Path("/etc/passwd").read_text()
+            + f"{self.image.user_name}:x:{self.image.uid}:{self.image.gid}::"
+            f"{self.image.user_home}:/usr/sbin/nologin\n"
+        )
+        (etc / "group").write_text(
+            Path("/etc/group").read_text() + f"{self.image.user_name}:x:{self.image.gid}:\n"
+        )
+        mounts = [["bind", str(home), "/home"]]
+        mounts += [["bind", str(etc / n), f"/etc/{n}"] for n in ("passwd", "group")]
+        keep = [VENV_BIN.parent, Path(sys.base_prefix)]
+        stage = self.root / "stage"
+        hides = {REPO_ROOT: [VENV_BIN.parent]}
+        base_hidden = _hidden_ancestor(Path(sys.base_prefix))
+        if base_hidden is not None:
+            hides.setdefault(base_hidden, []).append(Path(sys.base_prefix))
+        for i, path in enumerate(keep):
+            if any(path in kept for kept in hides.values()):
+                mounts.append(["bind", str(path), str(stage / str(i))])
+        for hidden, kept in hides.items():
+            mounts.append(["tmpfs", "tmpfs", str(hidden)])
+            for path in kept:
+                mounts.append(["bind", str(stage / str(keep.index(path))), str(path)])
+        tmp = self.root / "tmp"
+        tmp.mkdir()
+        tmp.chmod(0o1777)
+        mounts.append(["bind", str(tmp), "/tmp"])
+        return mounts
+
+    def start(self) -> Instance:
+        spec = {
+            "mounts": self._mounts(),
+            "uid": self.image.uid,
+            "gid": self.image.gid,
+            "cwd": self.container.working_dir or self.image.workdir,
+            "argv": self.container.argv,
+            "env": self.env,
+        }
+        spec_path = self.root / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        command = ["unshare", "--mount", "--propagation", "private", "--",
+                   sys.executable, str(ENTER), str(spec_path)]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, start_new_session=True,
+            )  # fmt: skip
+        self.started_at = time.monotonic()
+        return self
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise ContractError(
+                f"{self.container.resource} ran longer than {timeout} s; log: {self.log_path}"
+            ) from None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc.pid, leader=self.proc, timeout=20)
+
+    def log(self, tail: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
+
+    def wait_exec(self, timeout: float = 30.0) -> None:
+        """Wait until the launcher has exec'd the planned command (same pid, new image)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ContractError(f"{self.container.resource} exited early:\n{self.log()}")
+            try:
+                cmdline = self.proc_cmdline()  # empty for an instant during execve
+                if cmdline and cmdline[0] != "unshare" and str(ENTER) not in cmdline:
+                    return
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+            time.sleep(0.05)
+        raise ContractError(f"{self.container.resource} did not start in {timeout} s")
+
+    # what the kernel says about the running process (not what we asked for)
+    def proc_env(self) -> dict[str, str]:
+        assert self.proc is not None
+        raw = Path(f"/proc/{self.proc.pid}/environ").read_bytes()
+        return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+    def proc_ids(self) -> tuple[list[int], list[int]]:
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+        gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+        return [int(u) for u in uids], [int(g) for g in gids]
+
+    def proc_cmdline(self) -> list[str]:
+        assert self.proc is not None
+        return Path(f"/proc/{self.proc.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+    def proc_cwd(self) -> str:
+        assert self.proc is not None
+        return os.readlink(f"/proc/{self.proc.pid}/cwd")
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{HOST}:{self.container.port}{path}"
+
+
+def start_instance(cloud: Cloud, name: str, root: Path, image: Image | None = None) -> Instance:
+    """Start the planned container ``name`` ("ui" or a pipeline) on a fresh filesystem in a new
+    directory under ``root`` (one per start: nothing an earlier instance wrote is there)."""
+    container = planned_containers(cloud.plan)[name]
+    kind = "service" if name == "ui" else "job"
+    fresh = Path(tempfile.mkdtemp(prefix=f"{container.name}-", dir=root))
+    return Instance(cloud, container, kind, image or Image.from_dockerfile(), fresh).start()
+
+
+def start_ui_instance(cloud: Cloud, root: Path, image: Image | None = None) -> Instance:
+    """The UI service's container, started and past its planned HTTP startup probe."""
+    instance = start_instance(cloud, "ui", root, image)
+    try:
+        wait_for_startup_probe(instance)
+    except BaseException:
+        instance.stop()
+        raise
+    return instance
+
+
+def restart(instance: Instance) -> Instance:
+    """Cloud Run replacing an instance: stop it, throw its filesystem away, start a new one."""
+    instance.stop()
+    shutil.rmtree(instance.root, ignore_errors=True)
+    fresh = start_instance(instance.cloud, _key(instance), instance.root.parent, instance.image)
+    if fresh.kind == "service":
+        wait_for_startup_probe(fresh)
+    return fresh
+
+
+def _key(instance: Instance) -> str:
+    if instance.kind == "service":
+        return "ui"
+    return next(
+        k for k, c in planned_containers(instance.cloud.plan).items() if c == instance.container
+    )
+
+
+def run_job(cloud: Cloud, pipeline: str, root: Path, timeout: float = 300.0) -> Instance:
+    """Run the pipeline's planned job to its end (one task); ``.returncode`` and ``.log()``."""
+    instance = start_instance(cloud, pipeline, root)
+    instance.wait(timeout)
+    return instance
+
+
+def http_get(url: str, timeout: float, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+#: The client id of Mage's own front end (mage_ai/settings/server.py): public, in its JS bundle.
+MAGE_FRONTEND_API_KEY = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
+
+
+class MageApi:
+    """Mage's REST API as its front end calls it: ``X-API-KEY`` plus, once signed in, the
+    OAuth token (``sign_in``)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.token: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"X-API-KEY": MAGE_FRONTEND_API_KEY, "Content-Type": "application/json"}
+        if self.token:
+            headers["OAUTH-TOKEN"] = self.token
+        return headers
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.instance.url(path),
+            data=json.dumps({**(body or {}), "api_key": MAGE_FRONTEND_API_KEY}).encode()
+            if method != "GET"
+            else None,
+            headers=self.headers(),
+            method=method,
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def sign_in(self, email: str, password: str) -> MageApi:
+        status, body = self.call(
+            "POST", "/api/sessions", {"session": {"email": email, "password": password}}
+        )
+        token = (body.get("session") or {}).get("token")
+        if status != 200 or not token:
+            raise ContractError(f"sign-in as {email} failed ({status}): {body.get('error')}")
+        import jwt  # PyJWT, as Mage uses it (mage_ai/authentication/oauth2.py)
+
+        # Mage signs with the instance's JWT_SECRET (a generated secret, not its public default).
+        secret = self.instance.env.get("JWT_SECRET", "materia")
+        self.token = jwt.decode(token, key=secret, algorithms=["HS256"])["token"]
+        return self
+
+
+def probe_budget(probe: dict) -> float:
+    """Seconds Cloud Run waits for a startup probe: initial delay + failure threshold x period
+    (https://cloud.google.com/run/docs/configuring/healthchecks#startup-probes)."""
+    return probe.get("initialDelaySeconds", 0) + probe.get("failureThreshold", 3) * probe.get(
+        "periodSeconds", 10
+    )
+
+
+def wait_for_startup_probe(instance: Instance) -> float:
+    """Seconds until the planned HTTP startup probe succeeded (2xx/3xx) on the planned port."""
+    probe = instance.container.startup_probe or {}
+    http = probe.get("httpGet")
+    if not http:
+        kind = next((k for k in ("tcpSocket", "grpc") if k in probe), "no")
+        raise ContractError(
+            f"{instance.container.resource} plans a {kind} startup probe; Cloud Run must probe an "
+            "HTTP path that answers only when Mage can serve (a TCP probe passes while it starts)"
+        )
+    port = http.get("port") or instance.container.port
+    url = f"http://{HOST}:{port}{http.get('path', '/')}"
+    budget = probe_budget(probe)
+    timeout = probe.get("timeoutSeconds", 1)
+    while (elapsed := time.monotonic() - instance.started_at) < budget:
+        if instance.proc is not None and instance.proc.poll() is not None:
+            raise ContractError(
+                f"{instance.container.resource} exited ({instance.proc.returncode}) before its "
+                f"startup probe passed; log tail:\n{instance.log()}"
+            )
+        try:
+            status, _ = http_get(url, timeout)
+            if 200 <= status < 400:
+                return elapsed
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise ContractError(
+        f"{url} did not answer within the startup probe budget of {budget} s; log tail:\n"
+        f"{instance.log()}"
+    )

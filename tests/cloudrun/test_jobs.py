@@ -1,0 +1,65 @@
+"""Every planned Cloud Run job, run as Cloud Run runs it against the stand-ins: as the image's
+user, with the planned command and env; it exits 0, lands its rows in Postgres and Cloud
+Storage, and its connections are SSL (the stand-in logs every connection: log_connections)."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow.parquet as pq
+import pytest
+from cloudrun.checks import assert_connections_used_ssl, assert_runs_as_planned
+from cloudrun.harness import planned_containers, start_instance
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from infra_plans import planned
+
+pytestmark = [pytest.mark.twin]
+JOB_TIMEOUT_S = 300
+STACKS = ("dev", "prod")
+JOBS = [
+    (stack, name) for stack in STACKS for name in planned_containers(planned(stack)) if name != "ui"
+]
+
+
+@pytest.fixture(scope="module", params=JOBS, ids=[f"{s}-{n}" for s, n in JOBS])
+def job_run(request, cloud_factory, image, tmp_path_factory):
+    stack, pipeline = request.param
+    cloud = cloud_factory(stack)
+    log_mark = len(cloud.sql.authorized_connections())
+    instance = start_instance(cloud, pipeline, tmp_path_factory.mktemp("job"), image)
+    instance.wait_exec()
+    facts = {"ids": instance.proc_ids(), "live": instance}
+    assert_runs_as_planned(instance)  # while it runs: /proc is gone afterwards
+    instance.wait(JOB_TIMEOUT_S)
+    facts["connections"] = cloud.sql.authorized_connections()[log_mark:]
+    return cloud, pipeline, instance, facts
+
+
+def test_job_exits_0(job_run):
+    _, pipeline, instance, _ = job_run
+    assert instance.returncode == 0, f"{pipeline} exited {instance.returncode}:\n{instance.log()}"
+
+
+def test_job_lands_rows_in_postgres_and_gcs(job_run):
+    cloud, pipeline, instance, _ = job_run
+    assert instance.returncode == 0, instance.log()
+    users = cloud.secrets.sql_users()
+    taxi = instance.env["POSTGRES_USER"]
+    with cloud.sql.connect(taxi, users[taxi], instance.env["POSTGRES_DBNAME"]) as conn:
+        (pg_rows,) = conn.execute("SELECT count(*) FROM mage.green_taxi").fetchone()
+    client = storage.Client(
+        project=cloud.plan.config["gcp:project"],
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=cloud.twin_urls["gcs"]),
+    )
+    blobs = list(client.list_blobs(cloud.plan.outputs["bucket"], prefix="green_taxi/"))
+    gcs_rows = sum(pq.read_table(io.BytesIO(b.download_as_bytes())).num_rows for b in blobs)
+    assert pg_rows > 0 and blobs, f"{pipeline} landed {pg_rows} Postgres rows, {len(blobs)} objects"
+    assert gcs_rows == pg_rows, f"Postgres has {pg_rows} rows, Cloud Storage {gcs_rows}"
+
+
+def test_job_connections_are_ssl(job_run):
+    _, _, instance, facts = job_run
+    assert_connections_used_ssl(facts["connections"], {instance.env["POSTGRES_USER"]})
