@@ -43,5 +43,6 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-deploy: $(STAMP)      ## pulumi up (needs the Pulumi CLI and GCP credentials; see README)
+deploy: $(STAMP)      ## check the prerequisites, then pulumi up (see docs/deploy.md)
+	$(PY) scripts/deploy_check.py --stack $(STACK)
 	pulumi up --stack $(STACK)
