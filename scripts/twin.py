@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace, console: Console) -> int:
     overrides = {name: getattr(args, f"port_{name}") for name in TwinPorts.__dataclass_fields__}
-    twin = Twin(args.state_dir, TwinPorts.from_env(**overrides))
+    asked = {name for name, port in overrides.items() if port is not None}
+    twin = Twin(args.state_dir, TwinPorts.from_env(**overrides), asked_ports=asked)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     started = time.monotonic()
@@ -75,6 +76,8 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         console.print("Start-up interrupted; everything started so far was stopped.")
         return 130
     if twin.reused:
+        if (note := twin.reuse_note()) is not None:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
         print_started(twin, console, foreground=False)
         return 0
     console.print(f"Started in {time.monotonic() - started:.1f} s.")

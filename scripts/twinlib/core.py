@@ -13,11 +13,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from . import postgres
-from .ports import HOST, PortError, TwinPorts, ensure_ports_free
+from .ports import HOST, PORT_ENV_VARS, PortError, TwinPorts, ensure_ports_free
 from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
 from .state import ServiceRecord, TwinState
 
@@ -68,14 +68,20 @@ class Twin:
         state_dir: Path | str = DEFAULT_STATE_DIR,
         ports: TwinPorts | None = None,
         data_dir: Path | str | None = None,
+        asked_ports: Collection[str] = (),
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
+        # ports asked for explicitly (flags); those named by environment variables are added
+        self.asked_ports = set(asked_ports) | {
+            name for name, names in PORT_ENV_VARS.items() if any(os.environ.get(n) for n in names)
+        }
         self.ports = ports if ports is not None else TwinPorts.from_env()
         configured = data_dir or os.environ.get("TAXI_DATA_DIR") or None
         self.data_dir_configured = configured is not None
         self.data_dir = Path(configured).resolve() if configured else self.state_dir / "data"
         self.mage = False
         self.reused = False
+        self.reuse_differences: list[str] = []
         self.start_seconds: float | None = None
         self._procs: dict[str, subprocess.Popen] = {}
         self._records: dict[str, ServiceRecord] = {}
@@ -152,6 +158,12 @@ class Twin:
         existing = TwinState.load(self.state_dir)
         if existing is not None:
             if existing.mage == mage and self._healthy(existing):
+                self.reuse_differences = existing.differences(
+                    self.data_dir,
+                    None if self.data_dir_configured else sample_rows(),
+                    self.ports.as_dict(),
+                    self.asked_ports,
+                )
                 self._adopt(existing)
                 return self
             stop_recorded(self.state_dir)
@@ -313,9 +325,20 @@ class Twin:
             mage=self.mage,
             data_dir=str(self.data_dir),
             services=[self._records[s] for s in SERVICES if s in self._records],
+            sample_rows=None if self.data_dir_configured else sample_rows(),
         ).save(self.state_dir)
 
     # -- reuse and health --------------------------------------------------------------------
+
+    def reuse_note(self) -> str | None:
+        """One sentence when the reused twin is not what this start asked for."""
+        if not (self.reused and self.reuse_differences):
+            return None
+        return (
+            f"Reusing the local GCP twin already running from {self.state_dir}, but "
+            f"{'; '.join(self.reuse_differences)}: run `make down`, then start it again to get "
+            "what you asked for."
+        )
 
     def _adopt(self, state: TwinState) -> None:
         self.ports = TwinPorts(**state.ports)
