@@ -69,20 +69,24 @@ def _up(args: argparse.Namespace, console: Console) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     started = time.monotonic()
+    announce = True
+    # One try from the first child to the last line: a Ctrl-C at any moment (start-up, the
+    # table, the wait) ends in the `finally`, which stops whatever this `up` started.
     try:
-        with console.status("Starting the local GCP twin…"):
-            twin.start(mage=not args.no_mage)  # stops what it started if it fails
-    except (KeyboardInterrupt, _StopRequested):
-        console.print("Start-up interrupted; everything started so far was stopped.")
-        return 130
-    if twin.reused:
-        if (note := twin.reuse_note()) is not None:
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
-        print_started(twin, console, foreground=False)
-        return 0
-    console.print(f"Started in {time.monotonic() - started:.1f} s.")
-    print_started(twin, console, foreground=True)
-    try:
+        try:
+            with console.status("Starting the local GCP twin…"):
+                twin.start(mage=not args.no_mage)  # stops what it started if it fails
+        except (KeyboardInterrupt, _StopRequested):
+            announce = False
+            console.print("Start-up interrupted; everything started so far was stopped.")
+            return 130
+        if twin.reused:
+            if (note := twin.reuse_note()) is not None:
+                console.print(f"[yellow]note:[/] {note}", highlight=False)
+            print_started(twin, console, foreground=False)
+            return 0
+        console.print(f"Started in {time.monotonic() - started:.1f} s.")
+        print_started(twin, console, foreground=True)
         while (failed := twin.failed_service()) is None:
             time.sleep(0.5)
         console.print(
@@ -94,9 +98,11 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
-        with console.status("Stopping the local GCP twin…"):
-            twin.stop()
-        console.print("Local GCP twin stopped.")
+        if not twin.reused:
+            with console.status("Stopping the local GCP twin…"):
+                twin.stop()  # idempotent: after an interrupted start-up it finds nothing left
+            if announce:
+                console.print("Local GCP twin stopped.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
         return 1
+    except KeyboardInterrupt:  # before anything was started
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from . import postgres
 from .ports import HOST, PORT_ENV_VARS, PortError, TwinPorts, ensure_ports_free
-from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
+from .process import (
+    group_is_ours,
+    pid_alive,
+    process_start_time,
+    signals_deferred,
+    spawn,
+    stop_group,
+)
 from .state import ServiceRecord, TwinState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -277,17 +284,18 @@ class Twin:
     ) -> subprocess.Popen:
         env = {**self.subprocess_env(), **(extra_env or {})}
         log = self.log_path(service)
-        proc = spawn(command, log, env, cwd=cwd or self.state_dir, user=user)
-        self._procs[service] = proc
-        self._records[service] = ServiceRecord(
-            name=service,
-            pid=proc.pid,
-            pgid=proc.pid,
-            start_time=process_start_time(proc.pid),
-            url=self.urls.get(service, self._url(service)),
-            log=str(log),
-        )
-        self._save_state()
+        with signals_deferred():  # a Ctrl-C now lands after the record: the child is stopped
+            proc = spawn(command, log, env, cwd=cwd or self.state_dir, user=user)
+            self._procs[service] = proc
+            self._records[service] = ServiceRecord(
+                name=service,
+                pid=proc.pid,
+                pgid=proc.pid,
+                start_time=process_start_time(proc.pid),
+                url=self.urls.get(service, self._url(service)),
+                log=str(log),
+            )
+            self._save_state()
         return proc
 
     def _wait(self, service: str, proc: subprocess.Popen, ready: Callable[[], bool]) -> None:
@@ -365,14 +373,16 @@ class Twin:
     # -- stop --------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop every process group this twin started (reverse order) and forget the state."""
-        if self.reused:
-            stop_recorded(self.state_dir)
-            self._records.clear()
-            return
-        for name in reversed(SERVICES):
-            self._stop_one(name)
-        TwinState.remove(self.state_dir)
+        """Stop every process group this twin started (reverse order) and forget the state;
+        a Ctrl-C meanwhile is delivered once everything is stopped."""
+        with signals_deferred():
+            if self.reused:
+                stop_recorded(self.state_dir)
+                self._records.clear()
+                return
+            for name in reversed(SERVICES):
+                self._stop_one(name)
+            TwinState.remove(self.state_dir)
 
     def start_mage(self) -> None:
         """Start Mage on this already running twin (on ``ports.mage``)."""
