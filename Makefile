@@ -24,8 +24,8 @@ down:                 ## stop a twin started by `make up` in another terminal
 demo: $(STAMP)        ## twin + every pipeline headless + a summary of what landed
 	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/demo.py
 
-backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01
-	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"
+backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10 END=2020-12 [CONFIRM=yes]
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(filter yes,$(CONFIRM)), --yes)
 
 test: $(STAMP)        ## the whole test suite (no network)
 	$(PY) -m pytest
