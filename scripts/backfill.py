@@ -140,7 +140,7 @@ def refusal(plan: Plan) -> str:
         hint = f"give days (e.g. START={first} END={first + timedelta(days=6)}) or "
     return (
         f"Nothing was run: {plan.surprise}; {hint}confirm with CONFIRM=yes "
-        "(scripts/backfill.py --yes)."
+        "(or --yes)."
     )
 
 

@@ -30,7 +30,7 @@ def test_month_form_on_the_daily_pipeline_is_refused_with_one_sentence(tmp_path:
     assert " ".join(done.stdout.split()) == (
         "error: Nothing was run: START=2021-01 END=2021-02 are months but "
         "api_to_gcs_parameterized runs per day, so this is 59 runs; give days (e.g. "
-        "START=2021-01-01 END=2021-01-07) or confirm with CONFIRM=yes (scripts/backfill.py --yes)."
+        "START=2021-01-01 END=2021-01-07) or confirm with CONFIRM=yes (or --yes)."
     )
     assert not list(tmp_path.iterdir()), "no twin was started"
 
