@@ -98,7 +98,13 @@ env = RuntimeEnv(
     mage_url_secret=database.mage_url.secret_id,
     taxi_data_base_url=cfg.taxi_data_base_url,
 )
-runtime_ready = [*identity.secret_grants, database.mage_url.version, database.taxi_password.version]
+# Containers start only once every secret version they read, the databases and the users exist.
+runtime_ready = [
+    *identity.secret_grants,
+    database.mage_url.version,
+    database.taxi_password.version,
+    *database.ready,
+]
 service = MageService(
     "mage",
     MageServiceArgs(
@@ -166,9 +172,19 @@ pulumi.export("pipeline_jobs", {pipeline: job.name for pipeline, job in runs.job
 if cfg.github_repository:
     ci = CiIdentity(
         "ci",
-        CiIdentityArgs(project=cfg.project, prefix=p, github_repository=cfg.github_repository),
+        CiIdentityArgs(
+            project=cfg.project,
+            prefix=p,
+            pool_id=cfg.wif_pool_id,
+            github_repository=cfg.github_repository,
+            github_repository_id=cfg.github_repository_id or "",
+            state_bucket=cfg.state_bucket,
+            runtime_account=identity.runtime.email,
+            scheduler_account=identity.scheduler.email,
+        ),
         after_apis,
     )
     pulumi.export("deployer_service_account", ci.deployer.email)
+    pulumi.export("preview_service_account", ci.preview.email)
     pulumi.export("workload_identity_provider", ci.provider.name)
 pulumi.export("estimated_idle_monthly_usd", estimate_for_config(cfg).idle_total)

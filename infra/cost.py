@@ -311,35 +311,26 @@ def idle_items(
     return items
 
 
-def _field_count(field_: str, low: int, high: int) -> int:
-    """How many values a cron field matches (*, */n, a-b, a,b — enough for schedules)."""
-    total = set()
-    for part in field_.split(","):
-        base, _, step = part.partition("/")
-        start, end = (
-            (low, high)
-            if base == "*"
-            else (
-                (int(base.split("-")[0]), int(base.split("-")[1]))
-                if "-" in base
-                else (int(base), int(base) if not step else high)
-            )
-        )
-        total.update(range(start, end + 1, int(step or 1)))
-    return len(total)
-
-
 def runs_per_month(cron: str) -> float:
-    minute, hour, dom, month, dow = cron.split()
-    per_day = _field_count(minute, 0, 59) * _field_count(hour, 0, 23)
-    if dom != "*":
-        days = _field_count(dom, 1, 31) * (DAYS_PER_MONTH / 30.42)
-    elif dow != "*":
-        days = DAYS_PER_MONTH * _field_count(dow, 0, 6) / 7
+    """Average monthly fires of a five-field cron, names such as MON-FRI or JAN included
+    (croniter expands the fields; day-of-month and day-of-week are combined as cron does)."""
+    from croniter import croniter
+
+    minutes, hours, doms, months, dows = croniter.expand(cron)[0]
+
+    def count(values: list, size: int) -> int:
+        return size if values == ["*"] else len(set(values))
+
+    per_day = count(minutes, 60) * count(hours, 24)
+    dom_days = count(doms, 31) * (DAYS_PER_MONTH / 30.42)
+    dow_days = DAYS_PER_MONTH * count(dows, 7) / 7
+    if doms != ["*"] and dows != ["*"]:  # cron fires when either matches
+        days = min(DAYS_PER_MONTH, dom_days + dow_days)
+    elif doms != ["*"]:
+        days = dom_days
     else:
-        days = DAYS_PER_MONTH
-    months = 1.0 if month == "*" else _field_count(month, 1, 12) / 12
-    return per_day * days * months
+        days = dow_days
+    return per_day * days * count(months, 12) / 12
 
 
 def run_costs(
@@ -459,7 +450,8 @@ def billable_from_config(cfg: Any) -> list[PlannedResource]:
         PlannedResource(DATASET, "warehouse-dataset"),
         PlannedResource(ALERT_POLICY, "monitoring-failed-runs-policy", {"conditions": [{}]}),
     ]
-    resources += [PlannedResource(SECRET_VERSION, f"secret-{i}") for i in range(3)]
+    # taxi password, metadata URL, owner password, JWT signing key
+    resources += [PlannedResource(SECRET_VERSION, f"secret-{i}") for i in range(4)]
     for s in cfg.schedules:
         resources.append(
             PlannedResource(

@@ -39,6 +39,46 @@ DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 RUNTIME_DATA_ROLES = re.compile(r"^roles/(storage|bigquery)\.(object|data|admin)")
 
 
+# --- Limits GCP enforces that cannot run offline (one definition; config.py reads them too) ---
+
+# Cloud Run: failureThreshold x periodSeconds of a service's startup probe may not exceed 240 s,
+# and initialDelaySeconds / periodSeconds at most 240 each (defaults: period 10, threshold 3).
+# https://cloud.google.com/run/docs/configuring/healthchecks
+# https://cloud.google.com/run/docs/reference/rest/v2/Container#probe
+STARTUP_PROBE_BUDGET_SECONDS = 240
+# Cloud Run vCPU -> allowed memory in MiB (second generation: at least 512 MiB).
+# https://cloud.google.com/run/docs/configuring/services/cpu (the "vCPU and memory table")
+CPU_MEMORY_MIB: dict[str, tuple[int, int]] = {
+    "1": (512, 4 * 1024),
+    "2": (512, 8 * 1024),
+    "4": (2 * 1024, 16 * 1024),
+    "6": (4 * 1024, 24 * 1024),
+    "8": (4 * 1024, 32 * 1024),
+}
+_MEMORY = re.compile(r"^([1-9][0-9]*)(Mi|Gi)$")
+
+
+def memory_mib(memory: str) -> int | None:
+    """``"2Gi"`` -> 2048, ``"512Mi"`` -> 512; None for anything else."""
+    match = _MEMORY.match(str(memory))
+    if not match:
+        return None
+    return int(match[1]) * (1024 if match[2] == "Gi" else 1)
+
+
+def cpu_memory_problem(cpu: str, memory: str) -> str | None:
+    """Why Cloud Run refuses this cpu/memory pair, or None when the table allows it."""
+    if str(cpu) not in CPU_MEMORY_MIB:
+        return f"{cpu} vCPU is not one of {', '.join(CPU_MEMORY_MIB)}"
+    low, high = CPU_MEMORY_MIB[str(cpu)]
+    mib = memory_mib(memory)
+    if mib is None:
+        return f"{memory!r} is not a size such as 512Mi or 2Gi"
+    if not low <= mib <= high:
+        return f"{cpu} vCPU takes {low} MiB to {high // 1024} GiB of memory, not {memory}"
+    return None
+
+
 def _iam(resources: list[PlannedResource]) -> Iterator[tuple[PlannedResource, str, str]]:
     """(resource, role, member) for every IAM member/binding/policy grant in the plan."""
     import json
@@ -202,16 +242,104 @@ def runtime_data_scoped(resources: list[PlannedResource]) -> list[str]:
     ]
 
 
+WIF_CONDITION = re.compile(
+    r"^assertion\.repository_id == '[0-9]+' && assertion\.repository == '[^'*]+/[^'*]+' && "
+)
+SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+# Roles that let their holder grant itself (or act as) anything in the project.
+ESCALATING_ROLES = (
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/iam.securityAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.workloadIdentityPoolAdmin",
+)
+LIMITED_GRANTS = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(["
+
+
 def wif_restricted(resources: list[PlannedResource]) -> list[str]:
-    """Every Workload Identity provider only accepts tokens of one named repository."""
-    return [
-        f"Workload Identity provider {r.name} is not restricted to one repository."
+    """Workload Identity providers accept one repository, by immutable id and name, and
+    impersonation is granted to exact OIDC subjects, never to every workflow of a repository."""
+    out = [
+        f"Workload Identity provider {r.name} is not restricted to one repository id and name."
         for r in resources
         if r.type == WIF_PROVIDER
-        and not re.fullmatch(
-            r"assertion\.repository == '[^'*]+/[^'*]+'", str(r.inputs.get("attributeCondition", ""))
-        )
+        and not WIF_CONDITION.match(str(r.inputs.get("attributeCondition", "")))
     ]
+    out += [
+        f"{r.name} lets every workflow matching {member!r} impersonate a service account; "
+        "grant one exact subject (principal://.../subject/...)."
+        for r, role, member in _iam(resources)
+        if role == "roles/iam.workloadIdentityUser" and "/subject/" not in member
+    ]
+    return out
+
+
+def no_self_granting(resources: list[PlannedResource]) -> list[str]:
+    """No project-wide role that lets an account grant itself more; Project IAM Admin only
+    with a condition limiting the roles it may grant
+    (https://cloud.google.com/iam/docs/setting-limits-on-granting-roles)."""
+    out = []
+    for r, role, member in _iam(resources):
+        if r.type != "gcp:projects/iAMMember:IAMMember" or role not in ESCALATING_ROLES:
+            continue
+        expression = str((r.inputs.get("condition") or {}).get("expression", ""))
+        if role == "roles/resourcemanager.projectIamAdmin" and expression.startswith(
+            LIMITED_GRANTS
+        ):
+            continue
+        out.append(f"{r.name} grants {role} on the whole project to {member}.")
+    return out
+
+
+def _probe_problems(where: str, probe: dict[str, Any]) -> list[str]:
+    period = probe.get("periodSeconds", 10)
+    threshold = probe.get("failureThreshold", 3)
+    out = []
+    if period * threshold > STARTUP_PROBE_BUDGET_SECONDS:
+        out.append(
+            f"{where} allows {threshold:g} x {period:g} s = {period * threshold:g} s for startup; "
+            f"Cloud Run accepts at most {STARTUP_PROBE_BUDGET_SECONDS} s."
+        )
+    for key in ("initialDelaySeconds", "periodSeconds"):
+        if probe.get(key, 0) > STARTUP_PROBE_BUDGET_SECONDS:
+            out.append(f"{where} sets {key} {probe[key]:g}; Cloud Run accepts at most 240.")
+    if probe.get("timeoutSeconds", 1) > period:
+        out.append(f"{where} times out after {probe['timeoutSeconds']:g} s, beyond its period.")
+    return out
+
+
+def startup_probe_within_cloud_run_limits(resources: list[PlannedResource]) -> list[str]:
+    """Service startup probes fit Cloud Run's 240 s budget; the UI's is an HTTP probe."""
+    out = []
+    for r in resources:
+        if r.type != RUN_SERVICE:
+            continue
+        for container in _containers(r):
+            probe = container.get("startupProbe")
+            if not probe:
+                out.append(f"Cloud Run service {r.name} has no startup probe.")
+                continue
+            out += _probe_problems(f"The startup probe of {r.name}", probe)
+            if not probe.get("httpGet"):
+                out.append(
+                    f"The startup probe of {r.name} is not HTTP; Mage opens its port before "
+                    "it can answer, so only an HTTP probe waits for it."
+                )
+    return out
+
+
+def run_cpu_memory_in_table(resources: list[PlannedResource]) -> list[str]:
+    """Every Cloud Run container asks for a vCPU/memory pair Cloud Run's table allows."""
+    out = []
+    for r in resources:
+        for container in _containers(r):
+            limits = container.get("resources", {}).get("limits", {}) or {}
+            problem = cpu_memory_problem(limits.get("cpu", "1"), limits.get("memory", "512Mi"))
+            if problem:
+                out.append(f"{r.name} asks for a CPU/memory pair Cloud Run refuses: {problem}.")
+    return out
 
 
 CHECKS: dict[str, Check] = {
@@ -227,6 +355,9 @@ CHECKS: dict[str, Check] = {
     "one_ui_instance": one_ui_instance,
     "runtime_data_scoped": runtime_data_scoped,
     "wif_restricted": wif_restricted,
+    "no_self_granting": no_self_granting,
+    "startup_probe_within_cloud_run_limits": startup_probe_within_cloud_run_limits,
+    "run_cpu_memory_in_table": run_cpu_memory_in_table,
 }
 
 

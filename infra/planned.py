@@ -15,6 +15,9 @@ class PlannedResource:
     inputs: dict[str, Any] = field(default_factory=dict)
     parent: str = ""
     custom: bool = True
+    # URNs of explicit dependencies (``depends_on``) and the ``ignore_changes`` property paths.
+    dependencies: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
 
     def get(self, *path: str | int, default: Any = None) -> Any:
         """Nested lookup: ``r.get("settings", "ipConfiguration", "ipv4Enabled")``."""

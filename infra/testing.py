@@ -108,6 +108,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=inputs,
                     parent=request.parent,
                     custom=bool(request.custom),
+                    dependencies=tuple(request.dependencies),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response

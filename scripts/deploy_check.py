@@ -25,6 +25,7 @@ PLACEHOLDERS = (
     re.compile(r"^my-mage-[a-z]+$"),
     re.compile(r"@example\.com$"),
     re.compile(r"^your-org/"),
+    re.compile(r"^123456789$"),  # mage-gcp:githubRepositoryId
 )
 PROBE_SECONDS = 20
 
@@ -106,7 +107,7 @@ def problems(stack: str, stack_file: Path | None = None) -> list[str]:
     elif values := placeholders(stack_file):
         found.append(
             f"{stack_file.name} still has the example values {', '.join(values)} "
-            "(replace them with your project, e-mail and repository)"
+            "(replace them with your project, e-mails, repository and its id)"
         )
     return found
 

@@ -82,7 +82,15 @@ class Database(pulumi.ComponentResource):
                 "database_flags": [{"name": k, "value": v} for k, v in DATABASE_FLAGS.items()],
                 "user_labels": {"app": "mage-gcp"},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.private_services]),
+            # With disk_autoresize the disk grows on its own; a later `up` would try to shrink it
+            # back to disk_size (a replacement), so the field is only read at creation, as the
+            # provider documents (https://www.pulumi.com/registry/packages/gcp/api-docs/sql/
+            # databaseinstance/#disksize_python: "set lifecycle.ignore_changes on this field").
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.private_services],
+                ignore_changes=["settings.diskSize"],
+            ),
         )
         self.databases = {
             db: gcp.sql.Database(
@@ -138,6 +146,8 @@ class Database(pulumi.ComponentResource):
             parent=self,
             depends_on=[self.users[args.mage_database]],
         )
+        # What a container reading these secrets needs to exist first: both databases and users.
+        self.ready: list[pulumi.Resource] = [*self.databases.values(), *self.users.values()]
         self.register_outputs(
             {"connection_name": self.connection_name, "private_ip": self.private_ip}
         )

@@ -19,6 +19,28 @@ from infra.components.runtime_env import (
 )
 from infra.components.secrets import store_secret
 
+# Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
+# answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
+# then, still inside the same coroutine, opens its DB session and creates the owner; Tornado
+# cannot answer a request until that coroutine first awaits, so the HTTP probe passes only once
+# Mage can serve -- a TCP probe passes seconds too early.
+HEALTH_PATH = "/api/status"
+# Cloud Run shuts the container down when the startup probe has not passed within
+# failureThreshold x periodSeconds, which may not exceed 240 s for services
+# (https://cloud.google.com/run/docs/configuring/healthchecks); initialDelaySeconds <= 240 is
+# on top. Checked by infra.invariants.startup_probe_within_cloud_run_limits.
+STARTUP_PROBE = {"initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 5}
+STARTUP_FAILURE_THRESHOLD = 23  # 10 s + 23 x 10 s = 240 s for migrations and the first owner
+
+
+def startup_probe() -> dict:
+    """An HTTP startup probe on Mage's login-free status route, within Cloud Run's budget."""
+    return {
+        "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
+        **STARTUP_PROBE,
+        "failure_threshold": STARTUP_FAILURE_THRESHOLD,
+    }
+
 
 @dataclass
 class MageServiceArgs:
@@ -67,12 +89,31 @@ class MageService(pulumi.ComponentResource):
             member=args.runtime_member,
             opts=child,
         )
+        # Mage signs its session tokens with JWT_SECRET, whose default is the public constant
+        # 'materia' (mage_ai/settings/server.py): anyone could forge a login. Generated here.
+        jwt_value = random.RandomPassword(
+            f"{name}-jwt-secret", length=64, special=False, opts=child
+        )
+        self.jwt_secret = store_secret(
+            f"{name}-jwt", args.project, f"{args.prefix}-jwt-secret", jwt_value.result, parent=self
+        )
+        self.jwt_secret_grant = gcp.secretmanager.SecretIamMember(
+            f"{name}-jwt-secret-access",
+            project=args.project,
+            secret_id=self.jwt_secret.secret_id,
+            role="roles/secretmanager.secretAccessor",
+            member=args.runtime_member,
+            opts=child,
+        )
         plain = args.env.plain() | {
             "REQUIRE_USER_AUTHENTICATION": "1",
             "DEFAULT_OWNER_EMAIL": args.owner_email,
             "DEFAULT_OWNER_USERNAME": "owner",
         }
-        secrets = args.env.secrets() | {"DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id}
+        secrets = args.env.secrets() | {
+            "DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id,
+            "JWT_SECRET": self.jwt_secret.secret_id,
+        }
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
             f"{name}-ui",
@@ -116,15 +157,9 @@ class MageService(pulumi.ComponentResource):
                             "cpu_idle": not args.always_on,
                             "startup_cpu_boost": True,
                         },
-                        "startup_probe": {
-                            "tcp_socket": {"port": MAGE_PORT},
-                            "initial_delay_seconds": 5,
-                            "period_seconds": 10,
-                            "timeout_seconds": 5,
-                            "failure_threshold": 30,
-                        },
+                        "startup_probe": startup_probe(),
                         "liveness_probe": {
-                            "http_get": {"path": "/api/status", "port": MAGE_PORT},
+                            "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
                             "period_seconds": 30,
                             "timeout_seconds": 10,
                             "failure_threshold": 3,
@@ -133,7 +168,14 @@ class MageService(pulumi.ComponentResource):
                 ],
             },
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*args.depends_on, self.owner_secret_grant]
+                parent=self,
+                depends_on=[
+                    *args.depends_on,
+                    self.owner_secret_grant,
+                    self.owner_secret.version,
+                    self.jwt_secret_grant,
+                    self.jwt_secret.version,
+                ],
             ),
         )
         self.access = self._grant_access(name, args, child)

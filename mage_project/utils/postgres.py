@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import queue
+import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -80,7 +81,69 @@ def _where(dsn: str) -> str:
     return f"PostgreSQL at {info.get('host', 'localhost')}:{info.get('port', 5432)} (database {info.get('dbname', '?')})"
 
 
+# libpq's words when the server answered and said no (same text through psycopg and ADBC):
+# (pattern, what is wrong, what to do). Retrying cannot help any of them.
+_REFUSALS = (
+    (
+        r'password authentication failed for user "([^"]+)"',
+        # (servers with password auth say this for an unknown user too, revealing nothing)
+        "rejected the login of user {0} (a wrong password, or no such user)",
+        "check POSTGRES_USER and set POSTGRES_PASSWORD to that user's password (on Cloud Run: "
+        "its Secret Manager secret)",
+    ),
+    (
+        r'role "([^"]+)" does not exist',
+        "has no user (role) {0}",
+        "create it or fix POSTGRES_USER",
+    ),
+    (
+        r'database "([^"]+)" does not exist',
+        "has no database {0}",
+        "create it or fix POSTGRES_DBNAME",
+    ),
+    (
+        r"server does not support SSL, but SSL was required",
+        "does not offer SSL while PGSSLMODE requires it",
+        "enable SSL on the server, or unset PGSSLMODE for a local server without SSL",
+    ),
+    (
+        r"no pg_hba\.conf entry for .*(no encryption|SSL off)",
+        "accepts only SSL connections",
+        "set PGSSLMODE=require (as the cloud's environment does)",
+    ),
+    (
+        r"no pg_hba\.conf entry for host",
+        "does not admit this client, user and database (pg_hba.conf)",
+        "ask its administrator to allow it or fix POSTGRES_USER/POSTGRES_DBNAME",
+    ),
+    (
+        r"(SSL error|certificate verify failed|SSL SYSCALL error)",
+        "failed the SSL handshake",
+        "check PGSSLMODE and the server's certificate",
+    ),
+)
+
+
+def refusal(dsn: str, error: BaseException) -> TaxiDataError | None:
+    """The server refused the connection (authentication, SSL, a missing role or database):
+    one sentence saying which, or None when the error is not a refusal (e.g. down)."""
+    text = str(error)
+    for pattern, what, fix in _REFUSALS:
+        match = re.search(pattern, text)
+        if match:
+            return TaxiDataError(f"{_where(dsn)} {what.format(*match.groups())}; {fix} and re-run.")
+    return None
+
+
+def _retryable(kind: type[BaseException], dsn: str) -> Callable[[BaseException], bool]:
+    """Retry a failed connect while the server may still come up, never a refusal."""
+    return lambda e: isinstance(e, kind) and refusal(dsn, e) is None
+
+
 def _unreachable(dsn: str, error: BaseException) -> TaxiDataError:
+    refused = refusal(dsn, error)
+    if refused:
+        return refused
     return TaxiDataError(
         f"{_where(dsn)} is not reachable after {retry_attempts()} attempts ({short_reason(error)}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
     )
@@ -90,7 +153,7 @@ def connect(dsn: str) -> psycopg.Connection:
     """Connect, retrying with back-off while the server is down; then one clear error."""
     try:
         return call_with_retries(
-            lambda: psycopg.connect(dsn), lambda e: isinstance(e, psycopg.OperationalError)
+            lambda: psycopg.connect(dsn), _retryable(psycopg.OperationalError, dsn)
         )
     except psycopg.OperationalError as error:
         raise _unreachable(dsn, error) from None
@@ -215,9 +278,7 @@ def _counted(
 def _connect_adbc(dsn: str) -> adbc.Connection:
     """ADBC (libpq) connection for the load transaction, retried like :func:`connect`."""
     try:
-        return call_with_retries(
-            lambda: adbc.connect(dsn), lambda e: isinstance(e, AdbcOperationalError)
-        )
+        return call_with_retries(lambda: adbc.connect(dsn), _retryable(AdbcOperationalError, dsn))
     except AdbcOperationalError as error:
         raise _unreachable(dsn, error) from None
 

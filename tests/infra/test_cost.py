@@ -169,6 +169,10 @@ def test_official_template_model():
         ("0 5 1 * *", 1),
         ("0 5 1 1 *", 1 / 12),
         ("15,45 6-8 * * *", 6 * 30.42),
+        # Names are valid cron (the old estimate crashed on them with ValueError).
+        ("0 5 * * MON-FRI", 30.42 * 5 / 7),
+        ("0 5 1 JAN,JUL *", 2 / 12),
+        ("0 5 * * SUN", 30.42 / 7),
     ],
 )
 def test_runs_per_month(cron: str, runs: float):

@@ -47,6 +47,7 @@ def own_stack(tmp_path: Path) -> Path:
         ("my-mage-dev", "acme-data-dev"),
         ("you@example.com", "ana@acme.io"),
         ("your-org/", "acme/"),
+        ('"123456789"', '"987654321"'),
     ]:
         text = text.replace(old, new)
     path = tmp_path / "Pulumi.dev.yaml"
@@ -73,6 +74,7 @@ def test_nothing_installed_is_one_sentence_naming_everything(env: dict[str, str]
         "my-mage-dev",
         "you@example.com",
         "your-org/mage-gcp",
+        "123456789",
     ):
         assert missing in message, missing
 

@@ -28,6 +28,10 @@ def _env(i):
     return i["template"]["containers"][0]["envs"]
 
 
+def _container(i):
+    return i["template"]["containers"][0]
+
+
 def _plain_password(i):
     env = next(e for e in _env(i) if e["name"] == "POSTGRES_PASSWORD")
     env.pop("valueSource")
@@ -101,6 +105,35 @@ VIOLATIONS = [
     ("wif_restricted", "any repository",
      "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
      lambda i: i.update(attributeCondition="assertion.repository_owner != ''")),
+    # The old provider: by name only, any workflow of the repository.
+    ("wif_restricted", "name only",
+     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
+     lambda i: i.update(attributeCondition="assertion.repository == 'your-org/mage-gcp'")),
+    ("wif_restricted", "every workflow of the repository", "gcp:serviceaccount/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.workloadIdentityUser", member="principalSet://iam."
+                        "googleapis.com/projects/1/locations/global/workloadIdentityPools/p/"
+                        "attribute.repository/your-org/mage-gcp")),
+    # The old deployer roles.
+    ("no_self_granting", "project IAM admin", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/resourcemanager.projectIamAdmin", condition=None)),
+    ("no_self_granting", "SA admin", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.serviceAccountAdmin")),
+    ("no_self_granting", "actAs any account", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.serviceAccountUser")),
+    # The plan of the old code: a TCP startup probe allowing 30 x 10 s = 300 s.
+    ("startup_probe_within_cloud_run_limits", "300 s budget", SERVICE,
+     lambda i: _container(i)["startupProbe"].update(failureThreshold=30, periodSeconds=10)),
+    ("startup_probe_within_cloud_run_limits", "tcp probe", SERVICE,
+     lambda i: _container(i).update(startupProbe={"tcpSocket": {"port": 6789}})),
+    ("startup_probe_within_cloud_run_limits", "no probe", SERVICE,
+     lambda i: _container(i).pop("startupProbe")),
+    ("startup_probe_within_cloud_run_limits", "initial delay 300", SERVICE,
+     lambda i: _container(i)["startupProbe"].update(initialDelaySeconds=300)),
+    ("run_cpu_memory_in_table", "1 vCPU with 8Gi", SERVICE,
+     lambda i: _container(i)["resources"]["limits"].update(cpu="1", memory="8Gi")),
+    ("run_cpu_memory_in_table", "4 vCPU with 1Gi on a job", JOB,
+     lambda i: i["template"]["template"]["containers"][0]["resources"]["limits"].update(
+         cpu="4", memory="1Gi")),
 ]  # fmt: skip
 
 
@@ -136,3 +169,13 @@ def test_policy_pack_rules_agree_with_the_plan(stack_plan: Plan):
         r.name: v for r in stack_plan.resources if (v := policy_rules.violations(r.type, r.inputs))
     }
     assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "ok"),
+    [("1", "512Mi", True), ("1", "4Gi", True), ("1", "5Gi", False), ("2", "8Gi", True),
+     ("2", "16Gi", False), ("4", "1Gi", False), ("4", "16Gi", True), ("8", "32Gi", True),
+     ("3", "4Gi", False), ("1", "2GB", False)],
+)  # fmt: skip
+def test_cpu_memory_table(cpu: str, memory: str, ok: bool):
+    assert (invariants.cpu_memory_problem(cpu, memory) is None) is ok
