@@ -138,10 +138,7 @@ def refusal(plan: Plan) -> str:
     if plan.interval == "day":
         first = plan.dates[0]
         hint = f"give days (e.g. START={first} END={first + timedelta(days=6)}) or "
-    return (
-        f"Nothing was run: {plan.surprise}; {hint}confirm with CONFIRM=yes "
-        "(or --yes)."
-    )
+    return f"Nothing was run: {plan.surprise}; {hint}confirm with CONFIRM=yes (or --yes)."
 
 
 def ensure_sample_months(twin: Twin, plan: Plan) -> None:
