@@ -26,8 +26,8 @@ down:                 ## stop a twin started by `make up` in another terminal
 demo: $(STAMP)        ## twin + every pipeline headless + a summary of what landed
 	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.demo
 
-backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01 [PARALLEL=N] [CLOUD=1]
-	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.backfill --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(PARALLEL), --parallelism $(PARALLEL))$(if $(CLOUD), --cloud --stack $(STACK))
+backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10 END=2020-12 [CONFIRM=yes] [PARALLEL=N] [CLOUD=1]
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.backfill --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(filter yes,$(CONFIRM)), --yes)$(if $(PARALLEL), --parallelism $(PARALLEL))$(if $(CLOUD), --cloud --stack $(STACK))
 
 test: $(STAMP)        ## the whole test suite (no network)
 	$(PY) -m pytest
@@ -46,5 +46,6 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-deploy: $(STAMP)      ## pulumi up (needs the Pulumi CLI and GCP credentials; see README)
+deploy: $(STAMP)      ## check the prerequisites, then pulumi up (see docs/deploy.md)
+	$(PY) scripts/deploy_check.py --stack $(STACK)
 	pulumi up --stack $(STACK)

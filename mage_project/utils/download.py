@@ -4,7 +4,7 @@ Streams in 1 MiB chunks (never the whole file in memory), retries dropped connec
 exponential back-off and resumes with an HTTP Range request when the server supports it
 (restarts otherwise). The file appears under its final name only when complete, so a killed
 run never leaves a half file that a later step could mistake for the month.
-``TAXI_DATA_BASE_URL`` may also be a local folder (or ``file://`` URL) in the release layout.
+``TAXI_DATA_BASE_URL`` may also be a local folder (or ``file://`` URL), in the release layout or flat.
 """
 
 from __future__ import annotations
@@ -286,17 +286,26 @@ def check_header(columns: list[str], color: str, name: str) -> list[str]:
     return [c for c in columns if c not in required]
 
 
+def local_month_file(folder: Path, month: MonthSlice) -> Path:
+    """The month's file in a local folder: the release layout ``<color>/<file>`` or flat ``<file>``."""
+    folder = folder.expanduser()
+    candidates = (folder / month.color / month.file_name, folder / month.file_name)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise TaxiDataError(
+        f"{month.file_name} is in neither {candidates[0].parent} nor {folder}: that month is not "
+        "in the folder TAXI_DATA_BASE_URL points at."
+    )
+
+
 def stage_month(month: MonthSlice, base_url: str, staging: Path) -> StagedFile:
     """Download (or locate) the month's file into ``staging`` (this run's own folder), check
     its header, and describe it."""
     source = month.url(base_url)
     local = _local_source(base_url)
     if local is not None:
-        path = local / month.color / month.file_name
-        if not path.exists():
-            raise TaxiDataError(
-                f"{path} does not exist: that month is not in the folder TAXI_DATA_BASE_URL points at."
-            )
+        path = local_month_file(local, month)
         source = str(path)
     else:
         staging.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from tools.cost_model import (
     load_prices,
     official_template_plan,
 )
+from tools.offline import Plan
 from tools.plan import make_console, plan_from_cli
 
 EXCLUDED = (
@@ -97,6 +98,16 @@ def comparison_table(stack: str, ours: Estimate, official: Estimate) -> Table:
     return table
 
 
+def resource_summary(plan: Plan, ours: Estimate) -> str:
+    """The same resource count as `make plan` (components are groupings, not resources)."""
+    resources = sum(r.custom for r in plan.resources)
+    billed = len({item.resource for item in ours.idle})
+    return (
+        f"{resources} planned resources of stack {plan.stack} (as `make plan` counts them, "
+        f"not its {len(plan.resources) - resources} components), {billed} of them billed when idle"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"List prices as of {prices['as_of']} ({prices['currency']}, {prices['region']}, "
         f"{prices['hours_per_month']} h/month) from scripts/tools/prices.yaml; "
-        f"{len(plan.resources)} planned resources of stack {plan.stack}, priced offline."
+        f"{resource_summary(plan, ours)}, priced offline."
     )
     console.print(
         items_table(f"Idle monthly cost — stack {plan.stack}", ours.idle, ours.idle_total)

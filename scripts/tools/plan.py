@@ -8,8 +8,10 @@ import os
 import sys
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 from twin.console import wide_console
 
 from infra.config import ConfigError
@@ -139,18 +141,44 @@ def grouped(plan: Plan) -> list[tuple[PlannedResource, list[PlannedResource]]]:
     ]
 
 
-def render(plan: Plan, show_grants: bool = True) -> Table:
+WIDE_LAYOUT_COLUMNS = 130  # type, name and settings side by side need about this many
+
+
+def _narrow_row(type_: str, name: str, settings: str) -> Group:
+    """Type and name on one line, the key settings indented below, wrapping at the width."""
+    indent = len(type_) - len(type_.lstrip())
+    head = Text.from_markup(f"{type_}  [bold]{name}[/]", style="cyan")
+    if not settings:
+        return Group(head)
+    return Group(head, Padding(Text.from_markup(settings), (0, 0, 0, indent + 4)))
+
+
+def render(plan: Plan, show_grants: bool = True, width: int = 200) -> Table:
+    """The planned resources by component: a type | name | key settings table when the console
+    is wide enough, else each resource's settings on the lines below it (readable at 80)."""
     custom = sum(r.custom for r in plan.resources)
     table = Table(title=f"Planned resources — stack {plan.stack} ({custom} resources)")
-    table.add_column("type", style="cyan", no_wrap=True)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("key settings", overflow="fold")
+    wide = width >= WIDE_LAYOUT_COLUMNS
+    if wide:
+        table.add_column("type", style="cyan", no_wrap=True)
+        table.add_column("name", style="bold", no_wrap=True)
+        table.add_column("key settings", overflow="fold")
+    else:
+        table.add_column("type  name\n    key settings", overflow="fold")
     for component, members in grouped(plan):
         table.add_section()
-        table.add_row(f"[magenta]{component.type}[/]", component.name, "[magenta]component[/]")
+        if wide:
+            table.add_row(f"[magenta]{component.type}[/]", component.name, "[magenta]component[/]")
+        else:
+            table.add_row(_narrow_row(f"[magenta]{component.type}[/]", component.name, ""))
         for r in members:
-            if show_grants or not any(k in r.inputs for k in GRANT_KEYS):
-                table.add_row("  " + short_type(r.type), r.name, key_settings(r))
+            if not show_grants and any(k in r.inputs for k in GRANT_KEYS):
+                continue
+            cells = ("  " + short_type(r.type), r.name, key_settings(r))
+            if wide:
+                table.add_row(*cells)
+            else:
+                table.add_row(_narrow_row(*cells))
     return table
 
 
@@ -219,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if plan is None:
         return 2
     console = make_console()
-    console.print(render(plan, show_grants=not args.no_grants))
+    console.print(render(plan, show_grants=not args.no_grants, width=console.width))
     console.print(outputs_table(plan))
     counts: dict[str, int] = {}
     for r in plan.resources:

@@ -59,22 +59,29 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace, console: Console) -> int:
     overrides = {name: getattr(args, f"port_{name}") for name in TwinPorts.__dataclass_fields__}
-    twin = Twin(args.state_dir, TwinPorts.from_env(**overrides))
+    asked = {name for name, port in overrides.items() if port is not None}
+    twin = Twin(args.state_dir, TwinPorts.from_env(**overrides), asked_ports=asked)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     started = time.monotonic()
+    announce = True
+    # One try from the first child to the last line: a Ctrl-C at any moment (start-up, the
+    # table, the wait) ends in the `finally`, which stops whatever this `up` started.
     try:
-        with console.status("Starting the local GCP twin…"):
-            twin.start(mage=not args.no_mage)  # stops what it started if it fails
-    except (KeyboardInterrupt, _StopRequested):
-        console.print("Start-up interrupted; everything started so far was stopped.")
-        return 130
-    if twin.reused:
-        print_started(twin, console, foreground=False)
-        return 0
-    console.print(f"Started in {time.monotonic() - started:.1f} s.")
-    print_started(twin, console, foreground=True)
-    try:
+        try:
+            with console.status("Starting the local GCP twin…"):
+                twin.start(mage=not args.no_mage)  # stops what it started if it fails
+        except (KeyboardInterrupt, _StopRequested):
+            announce = False
+            console.print("Start-up interrupted; everything started so far was stopped.")
+            return 130
+        if twin.reused:
+            if (note := twin.reuse_note()) is not None:
+                console.print(f"[yellow]note:[/] {note}", highlight=False)
+            print_started(twin, console, foreground=False)
+            return 0
+        console.print(f"Started in {time.monotonic() - started:.1f} s.")
+        print_started(twin, console, foreground=True)
         while (failed := twin.failed_service()) is None:
             time.sleep(0.5)
         console.print(
@@ -86,9 +93,11 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
-        with console.status("Stopping the local GCP twin…"):
-            twin.stop()
-        console.print("Local GCP twin stopped.")
+        if not twin.reused:
+            with console.status("Stopping the local GCP twin…"):
+                twin.stop()  # idempotent: after an interrupted start-up it finds nothing left
+            if announce:
+                console.print("Local GCP twin stopped.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
         return 1
+    except KeyboardInterrupt:  # before anything was started
+        return 130
 
 
 if __name__ == "__main__":

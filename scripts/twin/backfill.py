@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 from twin.console import wide_console
@@ -40,6 +41,8 @@ DAILY_PIPELINES = {"api_to_gcs_parameterized"}
 #: Which taxi colour each pipeline reads (for generating missing sample months on the twin).
 COLORS = {"green_taxi_etl": "green"}
 MAX_RUNS = 400
+#: Above this many runs (or when month-form dates expand to days) a backfill asks first.
+CONFIRM_ABOVE = 31
 
 
 class BackfillError(ValueError):
@@ -51,6 +54,19 @@ class Plan:
     pipeline: str
     interval: str
     dates: tuple[date, ...]
+    surprise: str | None = None  # why this may be more runs than meant (None: as asked)
+
+
+def surprise(pipeline: str, start: str, end: str, interval: str, runs: int) -> str | None:
+    """Why ``runs`` may be more than the user meant (month-form dates stepped by day, or simply
+    many runs), as a sentence part; None when the dates say what will run."""
+    month_form = len(start.strip()) == 7 or len(end.strip()) == 7
+    if interval == "day" and month_form and runs > 1:
+        why = f"{pipeline} runs per day" if pipeline in DAILY_PIPELINES else "--interval is day"
+        return f"START={start} END={end} are months but {why}, so this is {runs} runs"
+    if runs > CONFIRM_ABOVE:
+        return f"this is {runs} runs, one per {interval}"
+    return None
 
 
 def parse_day(flag: str, text: str, end: bool = False) -> date:
@@ -101,7 +117,29 @@ def make_plan(pipeline: str, start: str, end: str, interval: str | None) -> Plan
         raise BackfillError(
             f"That is {len(dates)} runs (one per {interval}); backfill at most {MAX_RUNS} at a time."
         )
-    return Plan(pipeline, interval, tuple(dates))
+    return Plan(
+        pipeline, interval, tuple(dates), surprise(pipeline, start, end, interval, len(dates))
+    )
+
+
+def confirmed(plan: Plan, yes: bool, console: Console) -> bool:
+    """True when the dates say what will run, ``--yes`` was given, or a person at the terminal
+    says yes; False (nothing runs) otherwise."""
+    if plan.surprise is None or yes:
+        return True
+    if not sys.stdin.isatty():
+        return False
+    reason = plan.surprise[0].upper() + plan.surprise[1:]
+    return console.input(f"{reason}. Run them? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def refusal(plan: Plan) -> str:
+    """The one sentence when an unconfirmed backfill is bigger than its dates suggest."""
+    hint = ""
+    if plan.interval == "day":
+        first = plan.dates[0]
+        hint = f"give days (e.g. START={first} END={first + timedelta(days=6)}) or "
+    return f"Nothing was run: {plan.surprise}; {hint}confirm with CONFIRM=yes (or --yes)."
 
 
 def ensure_sample_months(twin: Twin, plan: Plan) -> None:
@@ -131,6 +169,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stack", default="dev", help="with --cloud: the Pulumi stack")
     parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="run a backfill bigger than its dates suggest without asking (make: CONFIRM=yes)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=Path(os.environ.get("TWIN_STATE_DIR", DEFAULT_STATE_DIR)),
@@ -146,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(args.pipeline, args.start, args.end, args.interval)
     except BackfillError as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
+        return 2
+    if not confirmed(plan, args.yes, console):
+        console.print(f"[red]error:[/] {refusal(plan)}", highlight=False)
         return 2
     console.print(
         f"Backfill of {plan.pipeline}: {len(plan.dates)} run(s), one per {plan.interval}, "

@@ -40,21 +40,32 @@ def wide_console(stderr: bool = False, width: int = 140) -> Console:
     return console if console.is_terminal else Console(stderr=stderr, width=width)
 
 
-def url_table(twin: Twin) -> Table:
-    """One row per service: name, URL, log file."""
+NARROW_COLUMNS = 100  # below this the log path goes under the URL instead of beside it
+
+
+def url_table(twin: Twin, width: int = 200) -> Table:
+    """One row per service: name, URL, log file (under the URL on a narrow console)."""
     table = Table(title="Local GCP twin" + (" (already running)" if twin.reused else ""))
     table.add_column("service", style="bold")
-    table.add_column("URL", style="cyan", no_wrap=True)
-    table.add_column("log")
+    wide = width >= NARROW_COLUMNS
+    if wide:
+        table.add_column("URL", style="cyan", no_wrap=True)
+        table.add_column("log")
+    else:
+        table.add_column("URL / log", overflow="fold")
     order = ["mage", "postgres", "gcs", "bigquery", "files"]
     for name in order:
         if name in twin.urls:
-            table.add_row(LABELS[name], twin.urls[name], _relative(twin.log_path(name)))
+            log = _relative(twin.log_path(name))
+            if wide:
+                table.add_row(LABELS[name], twin.urls[name], log)
+            else:
+                table.add_row(LABELS[name], f"[cyan]{twin.urls[name]}[/]\n[dim]{log}[/]")
     return table
 
 
 def print_started(twin: Twin, console: Console, foreground: bool) -> None:
-    console.print(url_table(twin))
+    console.print(url_table(twin, width=console.width))
     console.print(f"Taxi files served from {_relative(twin.data_dir)}")
     state_flag = "" if twin.state_dir == DEFAULT_STATE_DIR else f" --state-dir {twin.state_dir}"
     console.print("Shell environment for `mage run`, psql and the google-cloud clients:")

@@ -24,6 +24,8 @@ def running_twin(state_dir: Path, console: Console) -> Iterator[Twin]:
         twin.start(mage=state.mage if state else False)
     if twin.reused:
         console.print(f"Using the twin already running from {state_dir}.")
+        if (note := twin.reuse_note()) is not None:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
         yield twin
         return
     console.print(f"Local GCP twin started in {twin.start_seconds:.1f} s (stopped at the end).")

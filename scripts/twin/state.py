@@ -10,6 +10,12 @@ from pathlib import Path
 STATE_FILE = "state.json"
 
 
+def _rows(rows: int | str | None) -> str:
+    if rows is None:
+        return "the default size"
+    return "the full size" if rows == "full" else f"{rows:,} rows"
+
+
 @dataclass
 class ServiceRecord:
     """One running service: its process group and how to reach it."""
@@ -32,6 +38,7 @@ class TwinState:
     mage: bool
     data_dir: str
     services: list[ServiceRecord] = field(default_factory=list)
+    sample_rows: int | str | None = None  # rows per generated month (None: the default size)
 
     def save(self, state_dir: Path) -> None:
         """Write atomically (rename), so a reader never sees half a file."""
@@ -52,6 +59,26 @@ class TwinState:
             return None
         except (ValueError, TypeError):
             return None
+
+    def differences(
+        self,
+        data_dir: Path,
+        sample_rows: int | str | None,
+        ports: dict[str, int],
+        asked_ports: set[str],
+    ) -> list[str]:
+        """How this running twin differs from what a new ``up`` asked for, as sentence parts."""
+        found = []
+        if Path(self.data_dir) != data_dir:
+            found.append(f"it serves the taxi files of {self.data_dir}, not {data_dir}")
+        elif self.sample_rows != sample_rows:
+            found.append(
+                f"its sample months have {_rows(self.sample_rows)}, not {_rows(sample_rows)}"
+            )
+        for name in sorted(asked_ports):
+            if name in ports and self.ports.get(name) != ports[name]:
+                found.append(f"its {name} port is {self.ports.get(name)}, not {ports[name]}")
+        return found
 
     @staticmethod
     def remove(state_dir: Path) -> None:

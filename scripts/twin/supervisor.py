@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from mage_project.utils import env_contract
@@ -20,8 +20,15 @@ from .errors import TwinError
 from .executables import emulator_python, mage_executable
 from .health import http_ok, service_health
 from .layout import BUCKET, DATASET, DEFAULT_STATE_DIR, MAGE_PROJECT, PROJECT_ID, REPO_ROOT
-from .ports import HOST, TwinPorts, ensure_ports_free
-from .process import group_is_ours, pid_alive, process_start_time, spawn, stop_group
+from .ports import HOST, PORT_ENV_VARS, TwinPorts, ensure_ports_free
+from .process import (
+    group_is_ours,
+    pid_alive,
+    process_start_time,
+    signals_deferred,
+    spawn,
+    stop_group,
+)
 from .samples import generate_sample_data, sample_rows
 from .state import ServiceRecord, TwinState
 
@@ -46,14 +53,20 @@ class Twin:
         state_dir: Path | str = DEFAULT_STATE_DIR,
         ports: TwinPorts | None = None,
         data_dir: Path | str | None = None,
+        asked_ports: Collection[str] = (),
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
+        # ports asked for explicitly (flags); those named by environment variables are added
+        self.asked_ports = set(asked_ports) | {
+            name for name, names in PORT_ENV_VARS.items() if any(os.environ.get(n) for n in names)
+        }
         self.ports = ports if ports is not None else TwinPorts.from_env()
         configured = data_dir or os.environ.get("TAXI_DATA_DIR") or None
         self.data_dir_configured = configured is not None
         self.data_dir = Path(configured).resolve() if configured else self.state_dir / "data"
         self.mage = False
         self.reused = False
+        self.reuse_differences: list[str] = []
         self.start_seconds: float | None = None
         self._procs: dict[str, subprocess.Popen] = {}
         self._records: dict[str, ServiceRecord] = {}
@@ -130,6 +143,12 @@ class Twin:
         existing = TwinState.load(self.state_dir)
         if existing is not None:
             if existing.mage == mage and self._healthy(existing):
+                self.reuse_differences = existing.differences(
+                    self.data_dir,
+                    None if self.data_dir_configured else sample_rows(),
+                    self.ports.as_dict(),
+                    self.asked_ports,
+                )
                 self._adopt(existing)
                 return self
             stop_recorded(self.state_dir)
@@ -250,17 +269,18 @@ class Twin:
     ) -> subprocess.Popen:
         env = {**self.subprocess_env(), **(extra_env or {})}
         log = self.log_path(service)
-        proc = spawn(command, log, env, cwd=cwd or self.state_dir, user=user)
-        self._procs[service] = proc
-        self._records[service] = ServiceRecord(
-            name=service,
-            pid=proc.pid,
-            pgid=proc.pid,
-            start_time=process_start_time(proc.pid),
-            url=self.urls.get(service, self._url(service)),
-            log=str(log),
-        )
-        self._save_state()
+        with signals_deferred():  # a Ctrl-C now lands after the record: the child is stopped
+            proc = spawn(command, log, env, cwd=cwd or self.state_dir, user=user)
+            self._procs[service] = proc
+            self._records[service] = ServiceRecord(
+                name=service,
+                pid=proc.pid,
+                pgid=proc.pid,
+                start_time=process_start_time(proc.pid),
+                url=self.urls.get(service, self._url(service)),
+                log=str(log),
+            )
+            self._save_state()
         return proc
 
     def _wait(self, service: str, proc: subprocess.Popen, ready: Callable[[], bool]) -> None:
@@ -298,9 +318,20 @@ class Twin:
             mage=self.mage,
             data_dir=str(self.data_dir),
             services=[self._records[s] for s in SERVICES if s in self._records],
+            sample_rows=None if self.data_dir_configured else sample_rows(),
         ).save(self.state_dir)
 
     # -- reuse and health --------------------------------------------------------------------
+
+    def reuse_note(self) -> str | None:
+        """One sentence when the reused twin is not what this start asked for."""
+        if not (self.reused and self.reuse_differences):
+            return None
+        return (
+            f"Reusing the local GCP twin already running from {self.state_dir}, but "
+            f"{'; '.join(self.reuse_differences)}: run `make down`, then start it again to get "
+            "what you asked for."
+        )
 
     def _adopt(self, state: TwinState) -> None:
         self.ports = TwinPorts(**state.ports)
@@ -327,14 +358,16 @@ class Twin:
     # -- stop --------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop every process group this twin started (reverse order) and forget the state."""
-        if self.reused:
-            stop_recorded(self.state_dir)
-            self._records.clear()
-            return
-        for name in reversed(SERVICES):
-            self._stop_one(name)
-        TwinState.remove(self.state_dir)
+        """Stop every process group this twin started (reverse order) and forget the state;
+        a Ctrl-C meanwhile is delivered once everything is stopped."""
+        with signals_deferred():
+            if self.reused:
+                stop_recorded(self.state_dir)
+                self._records.clear()
+                return
+            for name in reversed(SERVICES):
+                self._stop_one(name)
+            TwinState.remove(self.state_dir)
 
     def start_mage(self) -> None:
         """Start Mage on this already running twin (on ``ports.mage``)."""

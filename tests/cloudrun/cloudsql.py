@@ -25,8 +25,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from twinlib import postgres as twin_postgres
-from twinlib.process import spawn, stop_group
+from twin import postgres as twin_postgres
+from twin.process import spawn, stop_group
 
 HOST = "127.0.0.1"
 ADMIN = "cloudsqladmin"

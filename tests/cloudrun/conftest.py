@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))  # infra_plans (cached)
-
-from cloudrun.cloudsql import CloudSqlStandIn  # noqa: E402
-from cloudrun.harness import Cloud, Image, PlannedSecrets, create_stack_storage  # noqa: E402
-from infra_plans import planned  # noqa: E402
-
-from infra.testing import Plan  # noqa: E402
+from cloudrun.cloudsql import CloudSqlStandIn
+from cloudrun.harness import Cloud, Image, PlannedSecrets, create_stack_storage
+from infra_plans import planned
+from tools.offline import Plan
 
 ROOT_NEEDED = (
     "The Cloud Run contract tests drop to the image's uid in a private mount namespace, which "

@@ -35,10 +35,8 @@ from typing import Any
 from cloudrun.cloudsql import HOST, CloudSqlStandIn
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
-from twinlib.process import stop_group
-
-from infra.planned import PlannedResource
-from infra.testing import Plan
+from tools.offline import Plan, PlannedResource
+from twin.process import stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -405,7 +403,7 @@ def create_stack_storage(cloud: Cloud) -> None:
     from google.api_core.exceptions import Conflict
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
-    from twinlib.core import create_dataset
+    from twin.bigquery_api import create_dataset
 
     project = cloud.plan.config["gcp:project"]
     client = storage.Client(

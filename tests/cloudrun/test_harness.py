@@ -19,8 +19,7 @@ from cloudrun.harness import (
     wait_for_startup_probe,
 )
 from infra_plans import mutated
-
-from infra.testing import Plan
+from tools.offline import Plan
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 TWIN_URLS = {

@@ -1,0 +1,140 @@
+"""`make deploy` checks its prerequisites first and names what is missing in one sentence,
+without the Pulumi CLI, gcloud or Docker on this machine (fakes stand in for them)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = ROOT / "scripts" / "deploy_check.py"
+MAKE = shutil.which("make")
+
+
+def fake(bin_dir: Path, name: str, script: str = "exit 0") -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A shell with no pulumi, uv, gcloud credentials or docker."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "home").mkdir()
+    return {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
+
+
+@pytest.fixture
+def ready(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """Every prerequisite present: fake CLIs and an ADC file."""
+    for name in ("pulumi", "uv", "docker"):
+        fake(tmp_path / "bin", name)
+    adc = tmp_path / "home" / ".config" / "gcloud" / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text("{}")
+    return env
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Path:
+    text = (ROOT / "Pulumi.dev.yaml").read_text()
+    for old, new in [
+        ("my-mage-dev", "acme-data-dev"),
+        ("you@example.com", "ana@acme.io"),
+        ("your-org/", "acme/"),
+        ('"123456789"', '"987654321"'),
+    ]:
+        text = text.replace(old, new)
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(text)
+    return path
+
+
+def check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(CHECK), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_nothing_installed_is_one_sentence_naming_everything(env: dict[str, str]):
+    done = check(env, "--stack", "dev")
+    assert done.returncode == 1
+    message = done.stderr.strip()
+    assert message.count("\n") == 0 and message.startswith("make deploy STACK=dev cannot start:")
+    for missing in (
+        "Pulumi CLI is not installed",
+        "uv is not on PATH",
+        "gcloud auth application-default login",
+        "Docker is not installed",
+        "my-mage-dev",
+        "you@example.com",
+        "your-org/mage-gcp",
+        "123456789",
+    ):
+        assert missing in message, missing
+
+
+def test_make_deploy_stops_before_pulumi_with_the_sentence(env: dict[str, str]):
+    done = subprocess.run(
+        [MAKE, "-o", ".venv/.mage-gcp-setup", "deploy", "STACK=prod"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "make deploy STACK=prod cannot start: the Pulumi CLI is not installed" in done.stderr
+    assert "my-mage-prod" in done.stderr and "data-team@example.com" in done.stderr
+    assert "No such file or directory" not in done.stderr  # make never ran `pulumi up`
+
+
+def test_all_present_passes(ready: dict[str, str], own_stack: Path):
+    done = check(ready, "--stack", "dev", "--config", str(own_stack))
+    assert done.returncode == 0, done.stderr
+    assert "all present" in done.stdout
+
+
+def test_only_the_placeholders_left(ready: dict[str, str]):
+    done = check(ready, "--stack", "dev")
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "make deploy STACK=dev cannot start: Pulumi.dev.yaml still has the example values "
+        "my-mage-dev, user:you@example.com, you@example.com, your-org/mage-gcp"
+    )
+
+
+@pytest.mark.parametrize(
+    ("docker", "expected"),
+    [
+        ('[ "$1" = buildx ] && exit 1; exit 0', "Docker has no buildx plugin"),
+        ('[ "$1" = info ] && exit 1; exit 0', "the Docker daemon is not running"),
+    ],
+)
+def test_docker_without_buildx_or_daemon(
+    tmp_path: Path, ready: dict[str, str], own_stack: Path, docker: str, expected: str
+):
+    fake(tmp_path / "bin", "docker", docker)
+    done = check(ready, "--config", str(own_stack))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"make deploy STACK=dev cannot start: {expected}")
+
+
+def test_explicit_credentials_file_must_exist(
+    tmp_path: Path, ready: dict[str, str], own_stack: Path
+):
+    missing = {**ready, "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "nope.json")}
+    assert "application-default login" in check(missing, "--config", str(own_stack)).stderr
+    (tmp_path / "key.json").write_text("{}")
+    present = {**ready, "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "key.json")}
+    assert check(present, "--config", str(own_stack)).returncode == 0
+
+
+def test_unknown_stack_names_the_file(ready: dict[str, str]):
+    done = check(ready, "--stack", "staging")
+    assert "Pulumi.staging.yaml does not exist" in done.stderr
