@@ -27,7 +27,14 @@ def test_transient_errors_are_retried_then_one_sentence():
         raise gexc.ServiceUnavailable("down")
 
     with pytest.raises(TaxiDataError) as caught:
-        google_call("Cloud Storage", "http://127.0.0.1:1", "listing objects", flaky, "GCS_BUCKET")
+        google_call(
+            "Cloud Storage",
+            "http://127.0.0.1:1",
+            "listing objects",
+            flaky,
+            "GCS_BUCKET",
+            peer="gcs",
+        )
     assert len(calls) == 3
     assert str(caught.value) == (
         "Cloud Storage at http://127.0.0.1:1 failed while listing objects after 3 attempts "
@@ -43,9 +50,14 @@ def test_a_permanent_error_is_not_retried_and_a_success_passes_through():
         raise gexc.Forbidden("no access")
 
     with pytest.raises(TaxiDataError, match=r"^BigQuery at BigQuery failed while loading \(403"):
-        google_call("BigQuery", "BigQuery", "loading", forbidden, "BIGQUERY_DATASET")
+        google_call(
+            "BigQuery", "BigQuery", "loading", forbidden, "BIGQUERY_DATASET", peer="bigquery"
+        )
     assert len(calls) == 1
-    assert google_call("BigQuery", "BigQuery", "x", lambda: 42, "BIGQUERY_DATASET") == 42
+    assert (
+        google_call("BigQuery", "BigQuery", "x", lambda: 42, "BIGQUERY_DATASET", peer="bigquery")
+        == 42
+    )
 
 
 def test_google_sinks_do_not_import_the_postgres_module():

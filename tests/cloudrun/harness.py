@@ -124,6 +124,7 @@ def planned_containers(plan: Plan) -> dict[str, Container]:
     (container,) = service.get("template", "containers")
     out["ui"] = _container(service, container)
     job_names = {name: pipeline for pipeline, name in plan.outputs["pipeline_jobs"].items()}
+    job_names[plan.outputs["backfill_job"]] = "backfill"  # started with per-execution overrides
     for job in plan.of_type(JOB):
         (container,) = job.get("template", "template", "containers")
         out[job_names[job.get("name")]] = _container(job, container)

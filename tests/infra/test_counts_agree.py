@@ -18,7 +18,7 @@ def cli(script: str, stack: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
     env["COLUMNS"] = "400"
     done = subprocess.run(
-        [sys.executable, f"scripts/{script}.py", "--stack", stack],
+        [sys.executable, "-m", f"tools.{script}", "--stack", stack],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
