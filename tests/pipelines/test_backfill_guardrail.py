@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from backfill import confirmed, make_plan, refusal
+from twin.backfill import confirmed, make_plan, refusal
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[2]
