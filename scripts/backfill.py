@@ -1,4 +1,4 @@
-"""`make backfill`: one headless `mage run` per month (or day), each with its own execution date.
+"""`make backfill`: one Mage pipeline run per month (or day), each with its own execution date.
 
     .venv/bin/python scripts/backfill.py --pipeline green_taxi_etl --start 2020-10 --end 2020-12
     .venv/bin/python scripts/backfill.py --pipeline api_to_gcs_parameterized \\
@@ -6,6 +6,7 @@
 
 Each run gets the runtime variable ``execution_date`` (as a Mage trigger or UI backfill would),
 so it owns exactly that month (or day) and re-running the backfill replaces the same slices.
+All runs belong to one Mage backfill (the UI's Backfills page), named after this invocation.
 Months step by default; days for ``api_to_gcs_parameterized``. On the local twin, sample months
 that are missing are generated first (the real release has every month). Exits 1 if a run failed.
 """
@@ -17,7 +18,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python notices
@@ -32,7 +33,7 @@ from twinlib.core import (  # noqa: E402
     generate_sample_data,
     sample_rows,
 )
-from twinlib.pipelines import PipelineError, check_pipeline, run_pipeline  # noqa: E402
+from twinlib.pipelines import Backfill, PipelineError, check_pipeline, run_pipeline  # noqa: E402
 from twinlib.session import running_twin  # noqa: E402
 
 DAILY_PIPELINES = {"api_to_gcs_parameterized"}
@@ -103,6 +104,14 @@ def make_plan(pipeline: str, start: str, end: str, interval: str | None) -> Plan
     return Plan(pipeline, interval, tuple(dates))
 
 
+def mage_backfill(plan: Plan, started: datetime | None = None) -> Backfill:
+    """The Mage backfill record this invocation's runs share (unique per start second)."""
+    started = started or datetime.now(tz=UTC)
+    first, last = plan.dates[0].isoformat(), plan.dates[-1].isoformat()
+    name = f"make backfill {first}..{last} at {started:%Y-%m-%dT%H:%M:%SZ}"
+    return Backfill(name, first, last, plan.interval, len(plan.dates))
+
+
 def ensure_sample_months(twin: Twin, plan: Plan) -> None:
     """On a twin serving generated samples, generate the months the backfill will read."""
     if Path(twin.data_dir).resolve() != (twin.state_dir / "data").resolve():
@@ -147,17 +156,24 @@ def main(argv: list[str] | None = None) -> int:
         with running_twin(args.state_dir, console) as twin:
             ensure_sample_months(twin, plan)
             logs = twin.state_dir / "logs" / "runs"
+            backfill = mage_backfill(plan)
+            console.print(f"Mage backfill: {backfill.name!r}.", highlight=False)
             for day in plan.dates:
-                with console.status(f"mage run {plan.pipeline} execution_date={day} …"):
+                with console.status(f"Mage run of {plan.pipeline} execution_date={day} …"):
                     result = run_pipeline(
                         plan.pipeline,
                         twin.subprocess_env(),
                         {"execution_date": day.isoformat()},
                         log=logs / f"{plan.pipeline}-{day}.log",
+                        backfill=backfill,
                     )
                 status = "[green]ok[/]" if result.ok else "[red]failed[/]"
                 failed += not result.ok
-                detail = "" if result.ok else f"{result.error} (log: {result.log})"
+                detail = (
+                    f"Mage run #{result.mage_run_id}"
+                    if result.ok
+                    else f"{result.error} (log: {result.log})"
+                )
                 console.print(f"{status} {day} {result.seconds:5.1f} s {detail}", highlight=False)
                 table.add_row(day.isoformat(), status, f"{result.seconds:.1f}", detail)
     except USER_ERRORS as error:
