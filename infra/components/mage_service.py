@@ -13,8 +13,12 @@ from infra.components.runtime_env import (
     MAGE_PORT,
     PROJECT_DIR,
     PROJECT_NAME,
+    RUNNER,
     RuntimeEnv,
+    edit_env,
     env_list,
+    project_mount,
+    project_volume,
     vpc_access,
 )
 from infra.components.secrets import store_secret
@@ -39,6 +43,9 @@ class MageServiceArgs:
     ui_members: list[str] = field(default_factory=list)
     deletion_protection: bool = True
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    #: "persist": the project on a Cloud Storage volume of ``state_bucket``; "refuse": read-only.
+    ui_edits: str = "persist"
+    state_bucket: pulumi.Input[str] | None = None
 
 
 class MageService(pulumi.ComponentResource):
@@ -67,11 +74,16 @@ class MageService(pulumi.ComponentResource):
             member=args.runtime_member,
             opts=child,
         )
-        plain = args.env.plain() | {
-            "REQUIRE_USER_AUTHENTICATION": "1",
-            "DEFAULT_OWNER_EMAIL": args.owner_email,
-            "DEFAULT_OWNER_USERNAME": "owner",
-        }
+        plain = (
+            args.env.plain()
+            | {
+                "REQUIRE_USER_AUTHENTICATION": "1",
+                "DEFAULT_OWNER_EMAIL": args.owner_email,
+                "DEFAULT_OWNER_USERNAME": "owner",
+            }
+            | edit_env(args.ui_edits)
+        )
+        persist = args.ui_edits == "persist" and args.state_bucket is not None
         secrets = args.env.secrets() | {"DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id}
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
@@ -94,10 +106,13 @@ class MageService(pulumi.ComponentResource):
                     "max_instance_count": 1,
                 },
                 "vpc_access": vpc_access(args.network, args.subnet),
+                "volumes": [project_volume(args.state_bucket)] if persist else [],
                 "containers": [
                     {
                         "image": args.image,
-                        "commands": ["mage"],
+                        # mage_runner start: Mage's secrets key from Secret Manager, the dev
+                        # volume seeded once, then `mage start` with these args.
+                        "commands": RUNNER,
                         # Scheduled runs belong to Cloud Scheduler + the job in both modes (ENV=prod
                         # keeps Mage from creating the twin's `envs: [dev]` triggers). Cost mode:
                         # the UI only, as an instance that scales to zero cannot keep a scheduler.
@@ -111,6 +126,7 @@ class MageService(pulumi.ComponentResource):
                         "working_dir": PROJECT_DIR,
                         "ports": {"container_port": MAGE_PORT},
                         "envs": env_list(plain, secrets),
+                        "volume_mounts": [project_mount()] if persist else [],
                         "resources": {
                             "limits": {"cpu": args.cpu, "memory": args.memory},
                             "cpu_idle": not args.always_on,

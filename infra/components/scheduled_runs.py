@@ -1,5 +1,7 @@
 """Pipelines in the cloud without the UI: one Cloud Run v2 job per scheduled pipeline running
-`mage run mage_project <pipeline>`, and a Cloud Scheduler job that starts it via the Run API."""
+``python -m mage_runner run mage_project <pipeline>`` (a Mage pipeline run of the trigger
+``cloud_scheduler``: in the UI with block runs and logs), and a Cloud Scheduler job that starts
+it via the Run API."""
 
 from __future__ import annotations
 
@@ -9,7 +11,20 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.components.runtime_env import PROJECT_DIR, PROJECT_NAME, RuntimeEnv, env_list, vpc_access
+from infra.components.runtime_env import (
+    PROJECT_DIR,
+    PROJECT_NAME,
+    RUNNER,
+    RuntimeEnv,
+    edit_env,
+    env_list,
+    project_mount,
+    project_volume,
+    vpc_access,
+)
+
+#: The Mage trigger the jobs' runs belong to (mage_runner creates it, type API, inactive).
+TRIGGER = "cloud_scheduler"
 
 
 @dataclass
@@ -37,12 +52,16 @@ class ScheduledRunsArgs:
     timeout_minutes: int = 60
     deletion_protection: bool = True
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    #: As the UI service: "persist" runs the code on the project volume (UI edits included).
+    ui_edits: str = "persist"
+    state_bucket: pulumi.Input[str] | None = None
 
 
 def mage_run_args(pipeline: str, variables: dict) -> list[str]:
-    """The `mage run` arguments for one pipeline and its runtime variables (``--test``: the
-    blocks' @test functions run, as under Mage's scheduler; `mage run` skips them by default)."""
-    args = ["run", PROJECT_NAME, pipeline, "--test"]
+    """The ``mage_runner run`` arguments for one pipeline and its runtime variables: migrations,
+    then a Mage pipeline run of the ``cloud_scheduler`` trigger (blocks' @test functions run, as
+    under Mage's scheduler)."""
+    args = ["run", PROJECT_NAME, pipeline, "--test", "--trigger", TRIGGER]
     if variables:
         args += ["--runtime-vars", json.dumps(variables, sort_keys=True)]
     return args
@@ -64,6 +83,8 @@ class ScheduledRuns(pulumi.ComponentResource):
             lambda e: f"serviceAccount:{e}"
         )
         self.jobs: dict[str, gcp.cloudrunv2.Job] = {}
+        persist = args.ui_edits == "persist" and args.state_bucket is not None
+        plain = args.env.plain() | (edit_env(args.ui_edits) if persist else {})
         self.triggers: dict[str, gcp.cloudscheduler.Job] = {}
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
@@ -81,13 +102,15 @@ class ScheduledRuns(pulumi.ComponentResource):
                         "max_retries": 1,
                         "timeout": f"{args.timeout_minutes * 60}s",
                         "vpc_access": vpc_access(args.network, args.subnet),
+                        "volumes": [project_volume(args.state_bucket)] if persist else [],
                         "containers": [
                             {
                                 "image": args.image,
-                                "commands": ["mage"],
+                                "commands": RUNNER,
                                 "args": mage_run_args(schedule.pipeline, schedule.variables),
                                 "working_dir": PROJECT_DIR,
-                                "envs": env_list(args.env.plain(), args.env.secrets()),
+                                "envs": env_list(plain, args.env.secrets()),
+                                "volume_mounts": [project_mount()] if persist else [],
                                 "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
                             }
                         ],

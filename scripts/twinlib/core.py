@@ -185,8 +185,7 @@ class Twin:
     def _start_gcs(self) -> None:
         command = [
             str(emulator_python()),
-            "-m",
-            "gcp_storage_emulator",
+            str(SCRIPTS_DIR / "twinlib" / "gcs_launcher.py"),
             "--data-dir",
             str(self.gcs_root.parent),
             "start",

@@ -177,8 +177,10 @@ def test_other_ui_access_modes(access: str, members: list[str]):
 def test_pipeline_job_and_daily_schedule(dev_plan: Plan):
     job = dev_plan.one("gcp:cloudrunv2/job:Job")
     container = job.get("template", "template", "containers", 0)
-    assert container["commands"] == ["mage"]
-    assert container["args"] == ["run", "mage_project", "green_taxi_etl", "--test"]
+    assert container["commands"] == ["python", "-m", "mage_runner"]
+    assert container["args"] == [
+        "run", "mage_project", "green_taxi_etl", "--test", "--trigger", "cloud_scheduler",
+    ]  # fmt: skip
     assert _env(container)["POSTGRES_PASSWORD"]["valueSource"]["secretKeyRef"]["secret"]
     trigger = dev_plan.one("gcp:cloudscheduler/job:Job")
     assert (trigger.inputs["schedule"], trigger.inputs["timeZone"]) == ("0 5 * * *", "Etc/UTC")
@@ -215,12 +217,16 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
         ("IAMMember", "roles/bigquery.jobUser"),
         ("IAMMember", "roles/cloudsql.client"),
         ("BucketIAMMember", "roles/storage.objectAdmin"),
+        ("BucketIAMMember", "roles/storage.legacyBucketReader"),  # state bucket (Mage's logger)
         ("DatasetIamMember", "roles/bigquery.dataEditor"),
         ("SecretIamMember", "roles/secretmanager.secretAccessor"),
     }
     secrets = {r.inputs["secretId"] for r in dev_plan.of_type(
         "gcp:secretmanager/secretIamMember:SecretIamMember")}  # fmt: skip
-    assert secrets == {"mage-taxi-db-password", "mage-metadata-db-url", "mage-owner-password"}
+    assert secrets == {
+        "mage-taxi-db-password", "mage-metadata-db-url", "mage-owner-password",
+        "mage-secrets-key",
+    }  # fmt: skip
 
 
 def test_ci_identity_is_restricted_to_the_configured_repository(dev_plan: Plan):
@@ -246,13 +252,18 @@ def test_image_is_built_from_this_repo_and_pushed(dev_plan: Plan):
     assert image.inputs["tags"] == ["us-central1-docker.pkg.dev/my-mage-dev/mage/mage-project:dev"]
 
 
+def _lake(plan: Plan):
+    (lake,) = [b for b in plan.of_type("gcp:storage/bucket:Bucket") if b.name == "storage-lake"]
+    return lake
+
+
 def test_lake_bucket_lifecycle(dev_plan: Plan, prod_plan: Plan):
-    dev = dev_plan.one("gcp:storage/bucket:Bucket")
+    dev = _lake(dev_plan)
     assert dev.inputs["versioning"] == {"enabled": False}
     assert [r["action"]["type"] for r in dev.inputs["lifecycleRules"]] == [
         "AbortIncompleteMultipartUpload"
     ]
-    prod = prod_plan.one("gcp:storage/bucket:Bucket")
+    prod = _lake(prod_plan)
     assert prod.inputs["versioning"] == {"enabled": True}
     assert {"daysSinceNoncurrentTime": 30} in [
         r["condition"] for r in prod.inputs["lifecycleRules"]
