@@ -17,6 +17,7 @@ second time. So the run stays ``initial`` under an *inactive* trigger while its 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -78,11 +79,30 @@ def prepare_database(project_path: str) -> None:
     database_manager.run_migrations(log_level=logging.WARNING)
 
 
+def lock_key(*key: str) -> int:
+    """The Postgres advisory-lock id for ``key`` (a signed 64-bit int)."""
+    digest = hashlib.sha256("\0".join(("mage_runner", *key)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _serialize(*key: str) -> None:
+    """Hold a Postgres transaction lock on ``key`` until the next commit, so parallel runs
+    (e.g. one Cloud Run task per backfill slice) create a trigger or backfill only once."""
+    from mage_ai.orchestration.db import db_connection
+    from sqlalchemy import text
+
+    session = db_connection.session
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock_key(*key)})
+
+
 def trigger_for(pipeline_uuid: str, name: str, project_path: str):
     """The API-type trigger ``name`` of the pipeline, created (inactive) on first use."""
     from mage_ai.data_preparation.models.triggers import ScheduleStatus, ScheduleType
     from mage_ai.orchestration.db.models.schedules import PipelineSchedule
 
+    _serialize("trigger", pipeline_uuid, name)
     found = (
         PipelineSchedule.repo_query.filter(
             PipelineSchedule.pipeline_uuid == pipeline_uuid, PipelineSchedule.name == name
@@ -109,6 +129,7 @@ def backfill_for(pipeline_uuid: str, spec: BackfillSpec, project_path: str):
     from mage_ai.data_preparation.models.triggers import ScheduleInterval, ScheduleStatus
     from mage_ai.orchestration.db.models.schedules import Backfill, PipelineSchedule
 
+    _serialize("backfill", pipeline_uuid, spec.name)
     found = Backfill.query.filter(
         Backfill.pipeline_uuid == pipeline_uuid, Backfill.name == spec.name
     ).first()

@@ -6,17 +6,21 @@ the failing block, with our one-sentence error in that block's log."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from twinlib.pipelines import Backfill, run_pipeline
+from twinlib.pipelines import Backfill, run_pipeline, runner_command
 
 pytestmark = pytest.mark.twin
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BAD_MONTH = "Runtime variable month=13 is not a month; use a number from 1 to 12."
 YELLOW_BLOCKS = {"load_yellow_month", "transform_yellow_month", "export_yellow_to_postgres"}
 
@@ -129,3 +133,35 @@ def test_backfill_runs_belong_to_one_completed_mage_backfill(made, mage_db):
         {"execution_date": "2021-01-03"},
     ]
     assert {r["status"] for r in runs} == {"COMPLETED"}
+
+
+def test_parallel_runs_of_one_backfill_create_it_once(made, twin, mage_db):
+    """The first run of a backfill creates it under a Postgres lock (one Cloud Run task per
+    slice starts them together): while the lock is held elsewhere, no run creates a row."""
+    from mage_runner.runs import lock_key
+
+    name = f"locked {uuid.uuid4().hex[:8]}"
+    backfill = Backfill(name, "2021-01-04", "2021-01-04", "day", 1)
+    url = twin.env["MAGE_DATABASE_CONNECTION_URL"].replace("+psycopg2", "")
+    with psycopg.connect(url) as holder:
+        holder.execute(
+            "SELECT pg_advisory_lock(%s)", (lock_key("backfill", "api_to_gcs_parameterized", name),)
+        )
+        proc = subprocess.Popen(
+            runner_command("api_to_gcs_parameterized", {"execution_date": "2021-01-04"},
+                           backfill=backfill),
+            env=twin.subprocess_env(), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        count = "SELECT count(*) FROM backfill WHERE name = %s"
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        try:
+            deadline = time.monotonic() + 180
+            while mage_db.execute(waiting).fetchone() == (0,):
+                assert proc.poll() is None and time.monotonic() < deadline, "never waited"
+                time.sleep(0.5)
+            assert mage_db.execute(count, (name,)).fetchone() == (0,)
+        finally:
+            holder.execute("SELECT pg_advisory_unlock_all()")
+    assert proc.wait(timeout=300) == 0
+    assert mage_db.execute(count, (name,)).fetchone() == (1,)
