@@ -7,6 +7,8 @@ test also shows the scheduler leaves these runs alone (each block ran once and c
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -20,6 +22,8 @@ from twinlib.pipelines import PIPELINES, run_pipeline
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT_COPY = REPO / "docs" / "img" / "mage-ui-runs.png"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 BAD_MONTH = "Runtime variable month=13 is not a month; use a number from 1 to 12."
 
 
@@ -92,3 +96,28 @@ def test_a_restarted_mage_still_shows_the_runs_and_their_logs(demo_twin: Twin) -
     demo_twin.stop_mage()
     demo_twin.start_mage()
     check_listing(demo_twin)
+
+
+def test_the_runs_page_in_chromium_shows_the_demo_runs(demo_twin: Twin, tmp_path: Path) -> None:
+    """The UI's Runs page (``/pipeline-runs``) renders the demo's runs under ``make_demo``;
+    screenshot in tmp_path (and docs/img/ with UPDATE_SCREENSHOT=1)."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM}; run `make setup`."
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{demo_twin.urls['mage']}/pipeline-runs", timeout=120_000)
+            page.get_by_text("make_demo").first.wait_for(timeout=120_000)
+            page.wait_for_timeout(1_000)
+            shown = page.get_by_text("make_demo", exact=True).count()
+            shot = tmp_path / "mage-ui-runs.png"
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    assert shown >= len(PIPELINES) + 1  # five demo runs and the failed one
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, SCREENSHOT_COPY)
