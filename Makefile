@@ -6,6 +6,8 @@ START   ?=
 END     ?=
 STACK   ?= dev
 ROWS    ?=
+PARALLEL ?=
+CLOUD   ?=
 
 .PHONY: setup up down demo backfill test bench plan cost lint deploy
 
@@ -16,28 +18,29 @@ $(STAMP): pyproject.toml uv.lock scripts/setup.sh
 setup: $(STAMP)
 
 up: $(STAMP)          ## run Mage + the local GCP twin (Ctrl-C stops everything); ROWS=N|full sizes the sample months
-	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/twin.py up
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin up
 
 down:                 ## stop a twin started by `make up` in another terminal
-	$(PY) scripts/twin.py down
+	$(PY) -m twin down
 
 demo: $(STAMP)        ## twin + every pipeline headless + a summary of what landed
-	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/demo.py
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.demo
 
-backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01
-	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) scripts/backfill.py --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"
+backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10-01 END=2020-12-01 [PARALLEL=N] [CLOUD=1]
+	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.backfill --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(PARALLEL), --parallelism $(PARALLEL))$(if $(CLOUD), --cloud --stack $(STACK))
 
 test: $(STAMP)        ## the whole test suite (no network)
 	$(PY) -m pytest
 
 bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a table)
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
+	PYTHONWARNINGS=ignore $(PY) -m benchmarks.backfill_bench
 
 plan: $(STAMP)        ## offline `pulumi preview`: the planned resources as a table
-	$(PY) scripts/plan.py --stack $(STACK)
+	$(PY) -m tools.plan --stack $(STACK)
 
 cost: $(STAMP)        ## idle and per-run monthly cost of the stack
-	$(PY) scripts/cost.py --stack $(STACK)
+	$(PY) -m tools.cost --stack $(STACK)
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

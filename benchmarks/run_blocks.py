@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     set_repo_path(str(project))
-    sys.path.insert(0, str(project.parent))
     functions = [load_block(project, t, u) for t, u in block_order(project, args.pipeline)]
     imported = time.perf_counter()
 

@@ -1,30 +1,25 @@
 """mage-gcp: reads the stack config, wires the components, exports the outputs."""
 
-import sys
-from pathlib import Path
+import pulumi
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import pulumi  # noqa: E402
-
-from infra import config as stack_config  # noqa: E402
-from infra.components.apis import Apis, ApisArgs  # noqa: E402
-from infra.components.ci_identity import CiIdentity, CiIdentityArgs  # noqa: E402
-from infra.components.database import Database, DatabaseArgs  # noqa: E402
-from infra.components.identity import Identity, IdentityArgs  # noqa: E402
-from infra.components.image import Image, ImageArgs  # noqa: E402
-from infra.components.mage_service import MageService, MageServiceArgs  # noqa: E402
-from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
-from infra.components.network import Network, NetworkArgs  # noqa: E402
-from infra.components.runtime_env import RuntimeEnv  # noqa: E402
-from infra.components.scheduled_runs import (  # noqa: E402
+from infra import config as stack_config
+from infra.components.apis import Apis, ApisArgs
+from infra.components.backfill import Backfill, BackfillArgs
+from infra.components.ci_identity import CiIdentity, CiIdentityArgs
+from infra.components.database import Database, DatabaseArgs
+from infra.components.identity import Identity, IdentityArgs
+from infra.components.image import Image, ImageArgs
+from infra.components.mage_service import MageService, MageServiceArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.runtime_env import RuntimeEnv
+from infra.components.scheduled_runs import (
     ScheduledPipeline,
     ScheduledRuns,
     ScheduledRunsArgs,
 )
-from infra.components.storage import MageState, MageStateArgs, Storage, StorageArgs  # noqa: E402
-from infra.components.warehouse import Warehouse, WarehouseArgs  # noqa: E402
-from infra.cost import estimate_for_config  # noqa: E402
+from infra.components.storage import MageState, MageStateArgs, Storage, StorageArgs
+from infra.components.warehouse import Warehouse, WarehouseArgs
 
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix
@@ -78,7 +73,10 @@ state = MageState(
 warehouse = Warehouse(
     "warehouse",
     WarehouseArgs(
-        project=cfg.project, dataset_id=cfg.bigquery_dataset, location=cfg.dataset_location
+        project=cfg.project,
+        dataset_id=cfg.bigquery_dataset,
+        location=cfg.dataset_location,
+        deletion_protection=cfg.deletion_protection,
     ),
     after_apis,
 )
@@ -115,50 +113,48 @@ env = RuntimeEnv(
     state_bucket=state.bucket_name,
     secrets_key_secret=state.secrets_key.secret_id,
 )
+# Containers start only once every secret version they read, the databases and the users exist.
 runtime_ready = [
     *identity.secret_grants,
     *identity.state_grants,
     database.mage_url.version,
     database.taxi_password.version,
     state.secrets_key.version,
+    *database.ready,
 ]
+# The UI service and the pipeline jobs run the same container: image, identity, env, network.
+container = dict(
+    project=cfg.project,
+    region=cfg.region,
+    prefix=p,
+    image=image.ref,
+    service_account=identity.runtime.email,
+    env=env,
+    network=network.vpc.id,
+    subnet=network.subnet.id,
+    deletion_protection=cfg.deletion_protection,
+    depends_on=runtime_ready,
+    ui_edits=cfg.ui_edits,
+)
 service = MageService(
     "mage",
     MageServiceArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
+        **container,
         runtime_member=identity.runtime_member,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
         owner_email=cfg.owner_email,
         always_on=cfg.always_on,
         cpu=cfg.service_cpu,
         memory=cfg.service_memory,
         ui_access=cfg.ui_access,
         ui_members=cfg.ui_members,
-        deletion_protection=cfg.deletion_protection,
-        depends_on=runtime_ready,
-        ui_edits=cfg.ui_edits,
-        state_bucket=state.bucket_name,
     ),
     after_apis,
 )
 runs = ScheduledRuns(
     "runs",
     ScheduledRunsArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
+        **container,
         scheduler_email=identity.scheduler.email,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
         schedules=[
             ScheduledPipeline(s.pipeline, s.cron, s.time_zone, dict(s.variables))
             for s in cfg.schedules
@@ -166,10 +162,26 @@ runs = ScheduledRuns(
         cpu=cfg.job_cpu,
         memory=cfg.job_memory,
         timeout_minutes=cfg.job_timeout_minutes,
+    ),
+    after_apis,
+)
+backfill = Backfill(
+    "backfill",
+    BackfillArgs(
+        project=cfg.project,
+        region=cfg.region,
+        prefix=p,
+        image=image.ref,
+        service_account=identity.runtime.email,
+        env=env,
+        network=network.vpc.id,
+        subnet=network.subnet.id,
+        parallelism=cfg.backfill_parallelism,
+        cpu=cfg.job_cpu,
+        memory=cfg.job_memory,
+        timeout_minutes=cfg.job_timeout_minutes,
         deletion_protection=cfg.deletion_protection,
         depends_on=runtime_ready,
-        ui_edits=cfg.ui_edits,
-        state_bucket=state.bucket_name,
     ),
     after_apis,
 )
@@ -190,13 +202,23 @@ pulumi.export("scheduler_service_account", identity.scheduler.email)
 pulumi.export("image_ref", image.ref)
 pulumi.export("image_digest", image.digest)
 pulumi.export("owner_password_secret", service.owner_secret.secret_id)
+pulumi.export("backfill_job", backfill.job.name)
 pulumi.export("pipeline_jobs", {pipeline: job.name for pipeline, job in runs.jobs.items()})
 if cfg.github_repository:
     ci = CiIdentity(
         "ci",
-        CiIdentityArgs(project=cfg.project, prefix=p, github_repository=cfg.github_repository),
+        CiIdentityArgs(
+            project=cfg.project,
+            prefix=p,
+            pool_id=cfg.wif_pool_id,
+            github_repository=cfg.github_repository,
+            github_repository_id=cfg.github_repository_id or "",
+            state_bucket=cfg.state_bucket,
+            runtime_account=identity.runtime.email,
+            scheduler_account=identity.scheduler.email,
+        ),
         after_apis,
     )
     pulumi.export("deployer_service_account", ci.deployer.email)
+    pulumi.export("preview_service_account", ci.preview.email)
     pulumi.export("workload_identity_provider", ci.provider.name)
-pulumi.export("estimated_idle_monthly_usd", estimate_for_config(cfg).idle_total)

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import json
 import re
+import zoneinfo
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from infra.policy.policy_rules import CPU_MEMORY_MIB, cpu_memory_problem
+
 NAMESPACE = "mage-gcp"
+PIPELINES_DIR = Path(__file__).resolve().parent.parent / "mage_project" / "pipelines"
 
 _MEMBER = re.compile(r"^(user|group|domain|serviceAccount|principal|principalSet):\S+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON_FIELD = r"[\d*/,\-A-Za-z]+"
+# Cloud Scheduler takes unix-cron: five fields, names such as MON-FRI or JAN allowed
+# (https://cloud.google.com/scheduler/docs/configuring/cron-job-schedules).
 _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+CPUS = Literal["1", "2", "4", "6", "8"]
+_MEMORY = Annotated[str, Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$")]
 
 
 class ConfigError(ValueError):
@@ -36,13 +47,6 @@ class Schedule(BaseModel):
     time_zone: str = Field("Etc/UTC", alias="timeZone")
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if not _CRON.match(value):
-            raise ValueError("a five-field cron expression such as '0 5 * * *'")
-        return value
-
 
 class StackConfig(BaseModel):
     """All settings of one stack, with the cheap, private defaults."""
@@ -50,7 +54,8 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]$")] = "us-central1"
+    # Region names end in one or two digits (europe-west10, europe-west12).
+    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]{1,2}$")] = "us-central1"
     name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,10}[a-z0-9]$")] = "mage"
     mode: Literal["cost", "always-on"] = "cost"
     # Cloud SQL
@@ -63,20 +68,29 @@ class StackConfig(BaseModel):
     sql_ssl_mode: Literal["ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"] = (
         "ENCRYPTED_ONLY"
     )
-    sql_backup_count: Annotated[int, Field(ge=1, le=365)] = 7
+    # Cloud SQL refuses "backup retention should be > transaction log retention" (400), and
+    # recommends one more backup than log days (https://cloud.google.com/sql/docs/postgres/backup-recovery/pitr).
+    sql_backup_count: Annotated[int, Field(ge=1, le=365)] = 8
     sql_log_retention_days: Annotated[int, Field(ge=1, le=7)] = 7
     deletion_protection: bool = True
     # Cloud Run
-    service_cpu: Literal["1", "2", "4"] = "1"
-    service_memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*Gi$")] = "2Gi"
-    job_cpu: Literal["1", "2", "4"] = "1"
-    job_memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*Gi$")] = "2Gi"
+    service_cpu: CPUS = "1"
+    service_memory: _MEMORY = "2Gi"
+    job_cpu: CPUS = "1"
+    job_memory: _MEMORY = "2Gi"
     job_timeout_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
+    # Tasks of one backfill execution that run at once (Cloud Run job ``parallelism``).
+    backfill_parallelism: Annotated[int, Field(ge=1, le=100)] = 4
     expected_run_minutes: Annotated[float, Field(gt=0, le=1440)] = 10
+    # iap: IAP with Google's managed OAuth client, which admits only users of the project's
+    # organization; authenticated: run.invoker per member, reached with `gcloud run services
+    # proxy` (any Google account, no organization needed); public: allUsers. Mage's own login is
+    # required in every mode (docs/ui-access.md).
     ui_access: Literal["iap", "authenticated", "public"] = "iap"
     # What happens to code edited in the hosted UI (docs/hosted-ui.md): "persist" keeps the
     # project on a Cloud Storage volume (dev), "refuse" serves the image's code read-only (prod).
     ui_edits: Literal["persist", "refuse"] = "persist"
+    project_in_organization: bool | None = None
     ui_members: list[str] = Field(default_factory=list)
     owner_email: Annotated[str, Field(pattern=_EMAIL.pattern)] = "owner@example.com"
     schedules: list[Schedule] = Field(
@@ -97,6 +111,13 @@ class StackConfig(BaseModel):
     # CI and alerting
     github_repository: Annotated[
         str | None, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    ] = None
+    # GitHub's immutable repository id (the OIDC token's repository_id claim): a repository
+    # deleted and re-created under the same name gets a new one.
+    github_repository_id: Annotated[str | None, Field(pattern=r"^[1-9][0-9]{0,19}$")] = None
+    # The Pulumi state bucket (scripts/bootstrap), which the CI preview account may read.
+    pulumi_state_bucket: Annotated[
+        str | None, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
     ] = None
     alert_emails: list[str] = Field(default_factory=list)
 
@@ -126,6 +147,107 @@ class StackConfig(BaseModel):
             raise ValueError("schedules lists a pipeline twice; schedule each pipeline once")
         return self
 
+    @model_validator(mode="after")
+    def _schedules_gcp_accepts(self) -> StackConfig:
+        for s in self.schedules:
+            if s.pipeline not in project_pipelines():
+                raise ValueError(
+                    f"schedules names the pipeline {s.pipeline}, which is not in "
+                    f"mage_project/pipelines; use one of {', '.join(sorted(project_pipelines()))}"
+                )
+            if not (_CRON.match(s.cron) and croniter.is_valid(s.cron)):
+                raise ValueError(
+                    f"schedules gives {s.pipeline} the cron {s.cron!r}, which is not valid "
+                    "unix-cron; use five fields such as '0 5 * * *' or '0 5 * * MON-FRI'"
+                )
+            if s.time_zone not in zoneinfo.available_timezones():
+                raise ValueError(
+                    f"schedules gives {s.pipeline} the time zone {s.time_zone!r}, which is "
+                    "not a tz database name; use one such as Etc/UTC or Europe/Berlin"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _cloud_run_sizes(self) -> StackConfig:
+        for what, cpu, memory in (
+            ("service", self.service_cpu, self.service_memory),
+            ("job", self.job_cpu, self.job_memory),
+        ):
+            problem = cpu_memory_problem(cpu, memory)
+            if problem:
+                raise ValueError(
+                    f"{what}Cpu {cpu} with {what}Memory {memory} is refused by Cloud Run "
+                    f"({problem}); pick a pair from https://cloud.google.com/run/docs/"
+                    "configuring/services/cpu"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _sql_custom_tier(self) -> StackConfig:
+        # Custom machine types: 1 or an even number of vCPUs up to 96; memory a multiple of
+        # 256 MiB, 0.9 to 6.5 GB per vCPU and at least 3840 MiB
+        # (https://cloud.google.com/sql/docs/postgres/create-instance#machine-types).
+        match = re.fullmatch(r"db-custom-(\d+)-(\d+)", self.sql_tier)
+        if not match:
+            return self
+        cpus, mib = int(match[1]), int(match[2])
+        if not (
+            (cpus == 1 or (cpus % 2 == 0 and 2 <= cpus <= 96))
+            and mib % 256 == 0
+            and mib >= 3840
+            and 0.9 * 1024 * cpus <= mib <= 6.5 * 1024 * cpus
+        ):
+            raise ValueError(
+                f"sqlTier {self.sql_tier} is not a Cloud SQL custom machine type (1 or an even "
+                "number of vCPUs up to 96, memory a multiple of 256 MiB, at least 3840 MiB and "
+                "0.9-6.5 GiB per vCPU); use one such as db-custom-1-3840 or db-custom-2-7680"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sql_retention(self) -> StackConfig:
+        if self.sql_backup_count <= self.sql_log_retention_days:
+            raise ValueError(
+                f"sqlBackupCount {self.sql_backup_count} is not above sqlLogRetentionDays "
+                f"{self.sql_log_retention_days}, which Cloud SQL refuses; keep at least "
+                f"{self.sql_log_retention_days + 1} backups or fewer log days"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ci_identity(self) -> StackConfig:
+        if not self.github_repository:
+            return self
+        if self.wif_pool_id.startswith("gcp-"):
+            raise ValueError(
+                f"namePrefix {self.name_prefix} would name the Workload Identity pool "
+                f"{self.wif_pool_id}, and Google reserves the prefix gcp-; choose another prefix"
+            )
+        if not self.github_repository_id:
+            raise ValueError(
+                "githubRepositoryId is missing while githubRepository is set; CI trust is bound "
+                "to the repository's immutable id, so set it to the number that `gh api "
+                f"repos/{self.github_repository} --jq .id` prints"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ui_access_reachable(self) -> StackConfig:
+        if self.ui_access != "iap" or self.project_in_organization:
+            return self
+        if self.project_in_organization is None:
+            raise ValueError(
+                "projectInOrganization is not set while uiAccess is iap; IAP with Google's "
+                "managed OAuth client admits only users of the project's organization, so set "
+                "it to true if the project has one, else false with uiAccess authenticated "
+                "(docs/ui-access.md)"
+            )
+        raise ValueError(
+            "uiAccess iap cannot admit anyone in a project without an organization (IAP's "
+            "managed OAuth client admits only the organization's users); set uiAccess to "
+            "authenticated and open the UI with `gcloud run services proxy` (docs/ui-access.md)"
+        )
+
     @property
     def always_on(self) -> bool:
         return self.mode == "always-on"
@@ -133,6 +255,23 @@ class StackConfig(BaseModel):
     @property
     def dataset_location(self) -> str:
         return self.bigquery_location or self.region
+
+    @property
+    def state_bucket(self) -> str:
+        """The state bucket, by default the one scripts/bootstrap creates."""
+        return self.pulumi_state_bucket or f"{self.project}-pulumi-state"
+
+    @property
+    def wif_pool_id(self) -> str:
+        """The Workload Identity pool id (4-32 of a-z0-9-, not starting with gcp-:
+        https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools/create)."""
+        return f"{self.name_prefix}-github"
+
+
+@cache
+def project_pipelines() -> frozenset[str]:
+    """The Mage pipelines of mage_project/ (each a folder with a metadata.yaml)."""
+    return frozenset(p.parent.name for p in PIPELINES_DIR.glob("*/metadata.yaml"))
 
 
 # Config key -> (model field, what is allowed), used both to read values and to word errors.
@@ -152,13 +291,18 @@ KEYS: dict[str, tuple[str, str]] = {
     f"{NAMESPACE}:sqlBackupCount": ("sql_backup_count", "an integer from 1 to 365"),
     f"{NAMESPACE}:sqlLogRetentionDays": ("sql_log_retention_days", "an integer from 1 to 7"),
     f"{NAMESPACE}:deletionProtection": ("deletion_protection", "true or false"),
-    f"{NAMESPACE}:serviceCpu": ("service_cpu", "1, 2 or 4"),
-    f"{NAMESPACE}:serviceMemory": ("service_memory", "a size in GiB such as 2Gi"),
-    f"{NAMESPACE}:jobCpu": ("job_cpu", "1, 2 or 4"),
-    f"{NAMESPACE}:jobMemory": ("job_memory", "a size in GiB such as 2Gi"),
+    f"{NAMESPACE}:serviceCpu": ("service_cpu", f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)"),
+    f"{NAMESPACE}:serviceMemory": ("service_memory", "a size such as 512Mi or 2Gi"),
+    f"{NAMESPACE}:jobCpu": ("job_cpu", f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)"),
+    f"{NAMESPACE}:jobMemory": ("job_memory", "a size such as 512Mi or 2Gi"),
     f"{NAMESPACE}:jobTimeoutMinutes": ("job_timeout_minutes", "an integer from 1 to 1440"),
+    f"{NAMESPACE}:backfillParallelism": ("backfill_parallelism", "an integer from 1 to 100"),
     f"{NAMESPACE}:expectedRunMinutes": ("expected_run_minutes", "a number of minutes above 0"),
     f"{NAMESPACE}:uiAccess": ("ui_access", "iap, authenticated or public"),
+    f"{NAMESPACE}:projectInOrganization": (
+        "project_in_organization",
+        "true if the project belongs to an organization, else false",
+    ),
     f"{NAMESPACE}:uiMembers": (
         "ui_members",
         "a list of IAM members such as user:ana@example.com or group:data@example.com",
@@ -187,6 +331,14 @@ KEYS: dict[str, tuple[str, str]] = {
         "a number of days from 1 to 3650",
     ),
     f"{NAMESPACE}:githubRepository": ("github_repository", "a GitHub repository as owner/name"),
+    f"{NAMESPACE}:pulumiStateBucket": (
+        "pulumi_state_bucket",
+        "the Pulumi state bucket's name (default <project>-pulumi-state)",
+    ),
+    f"{NAMESPACE}:githubRepositoryId": (
+        "github_repository_id",
+        "the repository's numeric id (`gh api repos/<owner>/<name> --jq .id`)",
+    ),
     f"{NAMESPACE}:alertEmails": ("alert_emails", "a list of e-mail addresses"),
 }
 _FIELD_TO_KEY = {field: key for key, (field, _) in KEYS.items()}

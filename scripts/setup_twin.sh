@@ -13,7 +13,7 @@ if [ ! -x "$TWIN_PY" ]; then
   echo "setup_twin: $TWIN_PY is missing; run scripts/setup.sh first" >&2
   exit 1
 fi
-echo "setup_twin: $("$TWIN_PY" scripts/twinlib/bq_launcher.py install-spatial)"
+echo "setup_twin: $("$TWIN_PY" -m twin.bq_launcher install-spatial)"
 
 if [ "$(id -u)" = "0" ]; then
   if ! id -u "$PG_USER" >/dev/null 2>&1; then

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from twin.ports import TwinPorts
+from twin.supervisor import Twin
 
 # gcsfs reads this when first imported; without it every call stalls ~60 s on the emulator.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-sys.path.insert(0, str(REPO_ROOT / "tests"))  # shared test helpers, e.g. course_reading
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # mage_project
-
-from twin import Twin, TwinPorts  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     """PostgreSQL, GCS and BigQuery emulators and the taxi-file server (no Mage), started once.
 
-    Serves the default sample months (scripts/sample_data.py) unless TAXI_DATA_DIR is set.
+    Serves the default sample months (scripts/twin/sample_data.py) unless TAXI_DATA_DIR is set.
     Start-up takes ~5-8 s; everything is stopped at the end of the session, even on failure.
     """
     instance = Twin(tmp_path_factory.mktemp("twin"), TwinPorts.free())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
 
 REQUIRED_APIS = (
     "artifactregistry.googleapis.com",
@@ -31,11 +32,10 @@ class ApisArgs:
     with_iap: bool = False
 
 
-class Apis(pulumi.ComponentResource):
+class Apis(Component, area="apis"):
     """Enables every API the other components use; depend on it before creating anything."""
 
-    def __init__(self, name: str, args: ApisArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:apis:Apis", name, None, opts)
+    def build(self, name: str, args: ApisArgs) -> dict:
         apis = REQUIRED_APIS + (("iap.googleapis.com",) if args.with_iap else ())
         self.services = [
             gcp.projects.Service(
@@ -43,8 +43,8 @@ class Apis(pulumi.ComponentResource):
                 project=args.project,
                 service=api,
                 disable_on_destroy=False,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self.child,
             )
             for api in apis
         ]
-        self.register_outputs({"services": [s.service for s in self.services]})
+        return {"services": [s.service for s in self.services]}

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from infra.components.base import Component
 from infra.components.secrets import StoredSecret, store_secret
 
 # CIS-recommended logging flags; cheap and useful when a pipeline misbehaves.
@@ -41,13 +42,11 @@ class DatabaseArgs:
     taxi_database: str = "taxi"
 
 
-class Database(pulumi.ComponentResource):
+class Database(Component, area="database"):
     """The instance, two databases and users, and three secrets:
     the taxi user's password, Mage's full connection URL and nothing in plain text."""
 
-    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:database:Database", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: DatabaseArgs) -> dict:
         self.instance = gcp.sql.DatabaseInstance(
             f"{name}-instance",
             project=args.project,
@@ -82,7 +81,15 @@ class Database(pulumi.ComponentResource):
                 "database_flags": [{"name": k, "value": v} for k, v in DATABASE_FLAGS.items()],
                 "user_labels": {"app": "mage-gcp"},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.private_services]),
+            # With disk_autoresize the disk grows on its own; a later `up` would try to shrink it
+            # back to disk_size (a replacement), so the field is only read at creation, as the
+            # provider documents (https://www.pulumi.com/registry/packages/gcp/api-docs/sql/
+            # databaseinstance/#disksize_python: "set lifecycle.ignore_changes on this field").
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.private_services],
+                ignore_changes=["settings.diskSize"],
+            ),
         )
         self.databases = {
             db: gcp.sql.Database(
@@ -90,13 +97,13 @@ class Database(pulumi.ComponentResource):
                 project=args.project,
                 instance=self.instance.name,
                 name=db,
-                opts=child,
+                opts=self.child,
             )
             for db in (args.mage_database, args.taxi_database)
         }
         self.passwords = {
             user: random.RandomPassword(
-                f"{name}-{user}-password", length=32, special=False, opts=child
+                f"{name}-{user}-password", length=32, special=False, opts=self.child
             )
             for user in (args.mage_database, args.taxi_database)
         }
@@ -107,7 +114,7 @@ class Database(pulumi.ComponentResource):
                 instance=self.instance.name,
                 name=user,
                 password=password.result,
-                opts=child,
+                opts=self.child,
             )
             for user, password in self.passwords.items()
         }
@@ -138,6 +145,6 @@ class Database(pulumi.ComponentResource):
             parent=self,
             depends_on=[self.users[args.mage_database]],
         )
-        self.register_outputs(
-            {"connection_name": self.connection_name, "private_ip": self.private_ip}
-        )
+        # What a container reading these secrets needs to exist first: both databases and users.
+        self.ready: list[pulumi.Resource] = [*self.databases.values(), *self.users.values()]
+        return {"connection_name": self.connection_name, "private_ip": self.private_ip}

@@ -3,16 +3,52 @@ scheduler SA (its run.invoker grant sits on each job, in scheduled_runs)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
 
 RUNTIME_PROJECT_ROLES = ("roles/bigquery.jobUser", "roles/cloudsql.client")
 #: On the state bucket: objects (logs, block outputs, the project volume) and storage.buckets.get,
 #: which Mage's GCS logger calls (``client.get_bucket``) and objectAdmin lacks
 #: (https://cloud.google.com/storage/docs/access-control/iam-roles).
 STATE_BUCKET_ROLES = ("roles/storage.objectAdmin", "roles/storage.legacyBucketReader")
+
+
+def service_account(
+    opts: pulumi.ResourceOptions, component: str, project: str, prefix: str, who: str, display: str
+) -> gcp.serviceaccount.Account:
+    """The ``<prefix>-<who>`` service account, logical name ``<component>-<who>``."""
+    return gcp.serviceaccount.Account(
+        f"{component}-{who}",
+        project=project,
+        account_id=f"{prefix}-{who}",
+        display_name=display,
+        opts=opts,
+    )
+
+
+def project_roles(
+    opts: pulumi.ResourceOptions,
+    name: str,
+    project: str,
+    member: pulumi.Input[str],
+    roles: tuple[str, ...],
+) -> list[gcp.projects.IAMMember]:
+    """One project-level grant per role, named ``<name>-<role, dashed>``."""
+    return [
+        gcp.projects.IAMMember(
+            f"{name}-{role.split('/')[1].replace('.', '-')}",
+            project=project,
+            role=role,
+            member=member,
+            opts=opts,
+        )
+        for role in roles
+    ]
 
 
 @dataclass
@@ -26,44 +62,26 @@ class IdentityArgs:
     secret_ids: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
-class Identity(pulumi.ComponentResource):
+class Identity(Component, area="identity"):
     """No basic roles, no keys: data access is granted on the bucket and dataset themselves."""
 
-    def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:identity:Identity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.runtime = gcp.serviceaccount.Account(
-            f"{name}-runtime",
-            project=args.project,
-            account_id=f"{args.prefix}-runtime",
-            display_name="Mage runtime (Cloud Run service and jobs)",
-            opts=child,
-        )
-        self.scheduler = gcp.serviceaccount.Account(
-            f"{name}-scheduler",
-            project=args.project,
-            account_id=f"{args.prefix}-scheduler",
-            display_name="Cloud Scheduler: may start the Mage pipeline jobs only",
-            opts=child,
+    def build(self, name: str, args: IdentityArgs) -> dict:
+        account = functools.partial(service_account, self.child, name, args.project, args.prefix)
+        self.runtime = account("runtime", "Mage runtime (Cloud Run service and jobs)")
+        self.scheduler = account(
+            "scheduler", "Cloud Scheduler: may start the Mage pipeline jobs only"
         )
         runtime_member = self.runtime.email.apply(lambda e: f"serviceAccount:{e}")
         self.runtime_member = runtime_member
-        self.project_grants = [
-            gcp.projects.IAMMember(
-                f"{name}-runtime-{role.split('/')[1].replace('.', '-')}",
-                project=args.project,
-                role=role,
-                member=runtime_member,
-                opts=child,
-            )
-            for role in RUNTIME_PROJECT_ROLES
-        ]
+        self.project_grants = project_roles(
+            self.child, f"{name}-runtime", args.project, runtime_member, RUNTIME_PROJECT_ROLES
+        )
         self.bucket_grant = gcp.storage.BucketIAMMember(
             f"{name}-runtime-lake",
             bucket=args.bucket_name,
             role="roles/storage.objectAdmin",
             member=runtime_member,
-            opts=child,
+            opts=self.child,
         )
         self.state_grants = [
             gcp.storage.BucketIAMMember(
@@ -71,7 +89,7 @@ class Identity(pulumi.ComponentResource):
                 bucket=args.state_bucket_name,
                 role=role,
                 member=runtime_member,
-                opts=child,
+                opts=self.child,
             )
             for role in (STATE_BUCKET_ROLES if args.state_bucket_name is not None else ())
         ]
@@ -81,7 +99,7 @@ class Identity(pulumi.ComponentResource):
             dataset_id=args.dataset_id,
             role="roles/bigquery.dataEditor",
             member=runtime_member,
-            opts=child,
+            opts=self.child,
         )
         self.secret_grants = [
             gcp.secretmanager.SecretIamMember(
@@ -90,10 +108,8 @@ class Identity(pulumi.ComponentResource):
                 secret_id=secret_id,
                 role="roles/secretmanager.secretAccessor",
                 member=runtime_member,
-                opts=child,
+                opts=self.child,
             )
             for key, secret_id in args.secret_ids.items()
         ]
-        self.register_outputs(
-            {"runtime_email": self.runtime.email, "scheduler_email": self.scheduler.email}
-        )
+        return {"runtime_email": self.runtime.email, "scheduler_email": self.scheduler.email}

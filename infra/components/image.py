@@ -10,6 +10,8 @@ import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
+from infra.components.base import Component
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,12 +25,10 @@ class ImageArgs:
     keep_versions: int = 3
 
 
-class Image(pulumi.ComponentResource):
+class Image(Component, area="image"):
     """``ref`` is ``<registry>/<repo>/<image>@sha256:…`` — what Cloud Run deploys."""
 
-    def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:image:Image", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: ImageArgs) -> dict:
         self.repository = gcp.artifactregistry.Repository(
             f"{name}-repo",
             project=args.project,
@@ -48,7 +48,7 @@ class Image(pulumi.ComponentResource):
                     "condition": {"older_than": "2592000s", "tag_state": "ANY"},
                 },
             ],
-            opts=child,
+            opts=self.child,
         )
         registry = f"{args.region}-docker.pkg.dev"
         self.repository_url = pulumi.Output.format(
@@ -73,4 +73,4 @@ class Image(pulumi.ComponentResource):
         self.ref = pulumi.Output.format(
             "{0}/{1}@{2}", self.repository_url, args.image_name, self.image.digest
         )
-        self.register_outputs({"ref": self.ref, "digest": self.digest})
+        return {"ref": self.ref, "digest": self.digest}

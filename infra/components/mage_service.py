@@ -9,12 +9,14 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from infra.components.base import Component
+from infra.components.naming import formerly, keyed
 from infra.components.runtime_env import (
     MAGE_PORT,
     PROJECT_DIR,
     PROJECT_NAME,
     RUNNER,
-    RuntimeEnv,
+    ContainerArgs,
     edit_env,
     env_list,
     project_mount,
@@ -23,41 +25,48 @@ from infra.components.runtime_env import (
 )
 from infra.components.secrets import store_secret
 
+# Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
+# answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
+# then, still inside the same coroutine, opens its DB session and creates the owner; Tornado
+# cannot answer a request until that coroutine first awaits, so the HTTP probe passes only once
+# Mage can serve -- a TCP probe passes seconds too early.
+HEALTH_PATH = "/api/status"
+# Cloud Run shuts the container down when the startup probe has not passed within
+# failureThreshold x periodSeconds, which may not exceed 240 s for services
+# (https://cloud.google.com/run/docs/configuring/healthchecks); initialDelaySeconds <= 240 is
+# on top. Checked by infra.invariants.startup_probe_within_cloud_run_limits.
+STARTUP_PROBE = {"initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 5}
+STARTUP_FAILURE_THRESHOLD = 23  # 10 s + 23 x 10 s = 240 s for migrations and the first owner
 
-@dataclass
-class MageServiceArgs:
-    project: str
-    region: str
-    prefix: str
-    image: pulumi.Input[str]
-    service_account: pulumi.Input[str]
+
+def startup_probe() -> dict:
+    """An HTTP startup probe on Mage's login-free status route, within Cloud Run's budget."""
+    return {
+        "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
+        **STARTUP_PROBE,
+        "failure_threshold": STARTUP_FAILURE_THRESHOLD,
+    }
+
+
+@dataclass(kw_only=True)
+class MageServiceArgs(ContainerArgs):
     runtime_member: pulumi.Input[str]
-    env: RuntimeEnv
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
     owner_email: str
     always_on: bool = False
-    cpu: str = "1"
-    memory: str = "2Gi"
     ui_access: str = "iap"
     ui_members: list[str] = field(default_factory=list)
-    deletion_protection: bool = True
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    #: "persist": the project on a Cloud Storage volume of ``state_bucket``; "refuse": read-only.
-    ui_edits: str = "persist"
-    state_bucket: pulumi.Input[str] | None = None
 
 
-class MageService(pulumi.ComponentResource):
+class MageService(Component, area="mage_service"):
     """The UI service, its owner-password secret and who may reach it."""
 
-    def __init__(
-        self, name: str, args: MageServiceArgs, opts: pulumi.ResourceOptions | None = None
-    ):
-        super().__init__("mage-gcp:mage_service:MageService", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: MageServiceArgs) -> dict:
         owner_password = random.RandomPassword(
-            f"{name}-owner-password", length=24, special=True, override_special="-_.", opts=child
+            f"{name}-owner-password",
+            length=24,
+            special=True,
+            override_special="-_.",
+            opts=self.child,
         )
         self.owner_secret = store_secret(
             f"{name}-owner",
@@ -72,19 +81,29 @@ class MageService(pulumi.ComponentResource):
             secret_id=self.owner_secret.secret_id,
             role="roles/secretmanager.secretAccessor",
             member=args.runtime_member,
-            opts=child,
+            opts=self.child,
         )
-        plain = (
-            args.env.plain()
-            | {
-                "REQUIRE_USER_AUTHENTICATION": "1",
-                "DEFAULT_OWNER_EMAIL": args.owner_email,
-                "DEFAULT_OWNER_USERNAME": "owner",
-            }
-            | edit_env(args.ui_edits)
+        # Mage signs its session tokens with JWT_SECRET, whose default is the public constant
+        # 'materia' (mage_ai/settings/server.py): anyone could forge a login. Generated here.
+        jwt_value = random.RandomPassword(
+            f"{name}-jwt-secret", length=64, special=False, opts=self.child
         )
-        persist = args.ui_edits == "persist" and args.state_bucket is not None
-        secrets = args.env.secrets() | {"DEFAULT_OWNER_PASSWORD": self.owner_secret.secret_id}
+        self.jwt_secret = store_secret(
+            f"{name}-jwt", args.project, f"{args.prefix}-jwt-secret", jwt_value.result, parent=self
+        )
+        self.jwt_secret_grant = gcp.secretmanager.SecretIamMember(
+            f"{name}-jwt-secret-access",
+            project=args.project,
+            secret_id=self.jwt_secret.secret_id,
+            role="roles/secretmanager.secretAccessor",
+            member=args.runtime_member,
+            opts=self.child,
+        )
+        server_plain, server_secrets = args.env.server(
+            args.owner_email, self.owner_secret.secret_id, self.jwt_secret.secret_id
+        )
+        plain = args.env.plain() | server_plain | edit_env(args.ui_edits)
+        secrets = args.env.secrets() | server_secrets
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
             f"{name}-ui",
@@ -106,7 +125,7 @@ class MageService(pulumi.ComponentResource):
                     "max_instance_count": 1,
                 },
                 "vpc_access": vpc_access(args.network, args.subnet),
-                "volumes": [project_volume(args.state_bucket)] if persist else [],
+                "volumes": [project_volume(args.env.state_bucket)] if args.persist else [],
                 "containers": [
                     {
                         "image": args.image,
@@ -126,21 +145,15 @@ class MageService(pulumi.ComponentResource):
                         "working_dir": PROJECT_DIR,
                         "ports": {"container_port": MAGE_PORT},
                         "envs": env_list(plain, secrets),
-                        "volume_mounts": [project_mount()] if persist else [],
+                        "volume_mounts": [project_mount()] if args.persist else [],
                         "resources": {
                             "limits": {"cpu": args.cpu, "memory": args.memory},
                             "cpu_idle": not args.always_on,
                             "startup_cpu_boost": True,
                         },
-                        "startup_probe": {
-                            "tcp_socket": {"port": MAGE_PORT},
-                            "initial_delay_seconds": 5,
-                            "period_seconds": 10,
-                            "timeout_seconds": 5,
-                            "failure_threshold": 30,
-                        },
+                        "startup_probe": startup_probe(),
                         "liveness_probe": {
-                            "http_get": {"path": "/api/status", "port": MAGE_PORT},
+                            "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
                             "period_seconds": 30,
                             "timeout_seconds": 10,
                             "failure_threshold": 3,
@@ -149,17 +162,43 @@ class MageService(pulumi.ComponentResource):
                 ],
             },
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*args.depends_on, self.owner_secret_grant]
+                parent=self,
+                depends_on=[
+                    *args.depends_on,
+                    self.owner_secret_grant,
+                    self.owner_secret.version,
+                    self.jwt_secret_grant,
+                    self.jwt_secret.version,
+                ],
             ),
         )
-        self.access = self._grant_access(name, args, child)
+        self.access = self._grant_access(name, args)
         self.url = self.service.uri
-        self.register_outputs({"url": self.url})
+        return {"url": self.url}
 
-    def _grant_access(
-        self, name: str, args: MageServiceArgs, child: pulumi.ResourceOptions
-    ) -> list[pulumi.Resource]:
+    def _grant_access(self, name: str, args: MageServiceArgs) -> list[pulumi.Resource]:
         """IAP: users get IAP access, IAP's agent invokes. Else: run.invoker per member."""
+        service = self.service.name
+        run_invoker = ("roles/run.invoker", gcp.cloudrunv2.ServiceIamMember, {"name": service})
+        iap_user = (
+            "roles/iap.httpsResourceAccessor",
+            gcp.iap.WebCloudRunServiceIamMember,
+            {"cloud_run_service_name": service},
+        )
+
+        def grant(kind: tuple, logical: str, member: pulumi.Input[str], opts) -> pulumi.Resource:
+            """One member's grant of ``kind`` (role, resource type, service field) on the UI."""
+            role, resource, target = kind
+            return resource(
+                logical,
+                project=args.project,
+                location=args.region,
+                role=role,
+                member=member,
+                opts=opts,
+                **target,
+            )
+
         if args.ui_access == "public":
             members = ["allUsers"]
         elif args.ui_access == "iap":
@@ -167,43 +206,20 @@ class MageService(pulumi.ComponentResource):
                 f"{name}-iap-agent",
                 project=args.project,
                 service="iap.googleapis.com",
-                opts=child,
+                opts=self.child,
             )
             grants: list[pulumi.Resource] = [
-                gcp.cloudrunv2.ServiceIamMember(
-                    f"{name}-iap-agent-invoker",
-                    project=args.project,
-                    location=args.region,
-                    name=self.service.name,
-                    role="roles/run.invoker",
-                    member=agent.member,
-                    opts=child,
-                )
+                grant(run_invoker, f"{name}-iap-agent-invoker", agent.member, self.child)
             ]
-            for i, member in enumerate(args.ui_members):
-                grants.append(
-                    gcp.iap.WebCloudRunServiceIamMember(
-                        f"{name}-iap-user-{i}",
-                        project=args.project,
-                        location=args.region,
-                        cloud_run_service_name=self.service.name,
-                        role="roles/iap.httpsResourceAccessor",
-                        member=member,
-                        opts=child,
-                    )
-                )
+            for i, (logical, member) in enumerate(
+                keyed(f"{name}-iap-user", args.ui_members).items()
+            ):
+                opts = formerly(self.child, f"{name}-iap-user-{i}")
+                grants.append(grant(iap_user, logical, member, opts))
             return grants
         else:
             members = args.ui_members
         return [
-            gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-invoker-{i}",
-                project=args.project,
-                location=args.region,
-                name=self.service.name,
-                role="roles/run.invoker",
-                member=member,
-                opts=child,
-            )
-            for i, member in enumerate(members)
+            grant(run_invoker, logical, member, formerly(self.child, f"{name}-invoker-{i}"))
+            for i, (logical, member) in enumerate(keyed(f"{name}-invoker", members).items())
         ]

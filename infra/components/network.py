@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
 
 
 @dataclass
@@ -17,18 +18,16 @@ class NetworkArgs:
     peering_prefix_length: int = 20
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component, area="network"):
     """VPC, subnet (Private Google Access on) and the service-networking peering for Cloud SQL."""
 
-    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:network:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: NetworkArgs) -> dict:
         self.vpc = gcp.compute.Network(
             f"{name}-vpc",
             project=args.project,
             auto_create_subnetworks=False,
             description="Private network for Mage on Cloud Run and Cloud SQL",
-            opts=child,
+            opts=self.child,
         )
         self.subnet = gcp.compute.Subnetwork(
             f"{name}-subnet",
@@ -37,7 +36,7 @@ class Network(pulumi.ComponentResource):
             network=self.vpc.id,
             ip_cidr_range=args.subnet_cidr,
             private_ip_google_access=True,
-            opts=child,
+            opts=self.child,
         )
         self.peering_range = gcp.compute.GlobalAddress(
             f"{name}-sql-range",
@@ -46,13 +45,13 @@ class Network(pulumi.ComponentResource):
             purpose="VPC_PEERING",
             address_type="INTERNAL",
             prefix_length=args.peering_prefix_length,
-            opts=child,
+            opts=self.child,
         )
         self.private_services = gcp.servicenetworking.Connection(
             f"{name}-private-services",
             network=self.vpc.id,
             service="servicenetworking.googleapis.com",
             reserved_peering_ranges=[self.peering_range.name],
-            opts=child,
+            opts=self.child,
         )
-        self.register_outputs({"network": self.vpc.id, "subnet": self.subnet.id})
+        return {"network": self.vpc.id, "subnet": self.subnet.id}

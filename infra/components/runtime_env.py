@@ -1,11 +1,14 @@
-"""The container environment shared by the Mage service and the pipeline jobs
-(docs/CONTRACTS.md): plain settings as values, secrets only as Secret Manager references."""
+"""The container environment shared by the Mage service and the pipeline jobs, as the one
+environment contract (mage_project/utils/env_contract.py) defines it: plain settings as values,
+secrets only as Secret Manager references."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
+
+from mage_project.utils import env_contract
 
 MAGE_PORT = 6789
 PROJECT_DIR = "/home/src"
@@ -29,48 +32,85 @@ class RuntimeEnv:
     taxi_password_secret: pulumi.Input[str]
     mage_url_secret: pulumi.Input[str]
     taxi_data_base_url: str
-    schema: str = "ny_taxi"
     #: The hosted Mage's state bucket (MageState): run logs, block outputs, the dev project.
-    state_bucket: pulumi.Input[str] | None = None
+    state_bucket: pulumi.Input[str]
     #: Mage's secrets key in Secret Manager (MageState).
-    secrets_key_secret: pulumi.Input[str] | None = None
+    secrets_key_secret: pulumi.Input[str]
 
     def plain(self) -> dict[str, pulumi.Input[str]]:
-        return {
-            "POSTGRES_HOST": self.postgres_host,
-            "POSTGRES_PORT": "5432",
-            "POSTGRES_DBNAME": self.taxi_database,
-            "POSTGRES_USER": self.taxi_user,
-            "POSTGRES_SCHEMA": self.schema,
-            # libpq (psycopg 2 and 3) reads it: Cloud SQL only accepts encrypted connections.
-            "PGSSLMODE": "require",
-            "GCS_BUCKET": self.bucket_name,
-            "GCP_PROJECT_ID": self.project,
-            "GCP_REGION": self.region,
-            "BIGQUERY_DATASET": self.dataset_id,
-            "TAXI_DATA_BASE_URL": self.taxi_data_base_url,
-            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
-            "MAGE_DATA_DIR": f"{PROJECT_DIR}/mage_data",
-            # Mage's environment: triggers.yaml entries with `envs: [dev]` (the local twin's
-            # schedules) are not created here; Cloud Scheduler runs the cloud's schedules.
-            "ENV": "prod",
-        } | self._state()
-
-    def _state(self) -> dict[str, pulumi.Input[str]]:
-        """Mage's logging_config bucket and remote_variables_dir (mage_project/metadata.yaml)."""
-        if self.state_bucket is None:
-            return {}
-        remote = pulumi.Output.format("gs://{0}/variables", self.state_bucket)
-        return {"MAGE_STATE_BUCKET": self.state_bucket, "MAGE_REMOTE_VARIABLES_DIR": remote}
+        return env_contract.resolve(
+            "cloud",
+            {
+                "POSTGRES_HOST": self.postgres_host,
+                "POSTGRES_DBNAME": self.taxi_database,
+                "POSTGRES_USER": self.taxi_user,
+                "GCS_BUCKET": self.bucket_name,
+                "GCP_PROJECT_ID": self.project,
+                "GCP_REGION": self.region,
+                "BIGQUERY_DATASET": self.dataset_id,
+                "TAXI_DATA_BASE_URL": self.taxi_data_base_url,
+                "MAGE_STATE_BUCKET": self.state_bucket,
+                "MAGE_REMOTE_VARIABLES_DIR": pulumi.Output.format(
+                    "gs://{0}/variables", self.state_bucket
+                ),
+            },
+            secret=False,
+        )
 
     def secrets(self) -> dict[str, pulumi.Input[str]]:
-        secrets = {
-            "POSTGRES_PASSWORD": self.taxi_password_secret,
-            "MAGE_DATABASE_CONNECTION_URL": self.mage_url_secret,
-        }
-        if self.secrets_key_secret is not None:
-            secrets["MAGE_SECRETS_KEY"] = self.secrets_key_secret
-        return secrets
+        return env_contract.resolve(
+            "cloud",
+            {
+                "POSTGRES_PASSWORD": self.taxi_password_secret,
+                "MAGE_DATABASE_CONNECTION_URL": self.mage_url_secret,
+                "MAGE_SECRETS_KEY": self.secrets_key_secret,
+            },
+            secret=True,
+        )
+
+    def server(
+        self,
+        owner_email: str,
+        owner_password_secret: pulumi.Input[str],
+        jwt_secret: pulumi.Input[str],
+    ):
+        """The Mage UI service's extra (plain, secret) variables: login, its owner, the JWT key."""
+        plain = env_contract.resolve(
+            "cloud", {"DEFAULT_OWNER_EMAIL": owner_email}, only_server=True, secret=False
+        )
+        secrets = env_contract.resolve(
+            "cloud",
+            {"DEFAULT_OWNER_PASSWORD": owner_password_secret, "JWT_SECRET": jwt_secret},
+            only_server=True,
+            secret=True,
+        )
+        return plain, secrets
+
+
+@dataclass(kw_only=True)
+class ContainerArgs:
+    """What the UI service and the pipeline jobs share: the same image, identity, environment
+    and network, with their own sizes."""
+
+    project: str
+    region: str
+    prefix: str
+    image: pulumi.Input[str]
+    service_account: pulumi.Input[str]
+    env: RuntimeEnv
+    network: pulumi.Input[str]
+    subnet: pulumi.Input[str]
+    cpu: str = "1"
+    memory: str = "2Gi"
+    deletion_protection: bool = True
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    #: "persist": the project on a Cloud Storage volume of ``env.state_bucket`` (UI edits kept,
+    #: jobs run them too); "refuse": the image's code, the UI refuses edits.
+    ui_edits: str = "persist"
+
+    @property
+    def persist(self) -> bool:
+        return self.ui_edits == "persist"
 
 
 def env_list(
@@ -107,10 +147,11 @@ def project_mount() -> dict:
 
 
 def edit_env(ui_edits: str) -> dict[str, str]:
-    """The UI's edit model: ``persist`` seeds the project volume from the image once;
-    ``refuse`` sets Mage's DISABLE_NOTEBOOK_EDIT_ACCESS=2 -- pipeline, block and file edits
-    refused (mage_ai/settings/server.py is_disable_pipeline_edit_access), while secrets and
-    runs stay possible (1 would also refuse creating secrets)."""
+    """The UI's edit model (set by stack kind, so beside the env contract): ``persist`` seeds the
+    project volume from the image once; ``refuse`` sets Mage's DISABLE_NOTEBOOK_EDIT_ACCESS=2 --
+    pipeline, block and file edits refused (mage_ai/settings/server.py
+    is_disable_pipeline_edit_access), while secrets and runs stay possible (1 also refuses
+    creating secrets)."""
     if ui_edits == "refuse":
         return {"DISABLE_NOTEBOOK_EDIT_ACCESS": "2"}
     return {"MAGE_PROJECT_SEED": PROJECT_SEED}

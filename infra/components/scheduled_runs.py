@@ -1,7 +1,5 @@
 """Pipelines in the cloud without the UI: one Cloud Run v2 job per scheduled pipeline running
-``python -m mage_runner run mage_project <pipeline>`` (a Mage pipeline run of the trigger
-``cloud_scheduler``: in the UI with block runs and logs), and a Cloud Scheduler job that starts
-it via the Run API."""
+`mage run mage_project <pipeline>`, and a Cloud Scheduler job that starts it via the Run API."""
 
 from __future__ import annotations
 
@@ -11,11 +9,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.base import Component
 from infra.components.runtime_env import (
     PROJECT_DIR,
     PROJECT_NAME,
     RUNNER,
-    RuntimeEnv,
+    ContainerArgs,
     edit_env,
     env_list,
     project_mount,
@@ -35,26 +34,11 @@ class ScheduledPipeline:
     variables: dict = field(default_factory=dict)
 
 
-@dataclass
-class ScheduledRunsArgs:
-    project: str
-    region: str
-    prefix: str
-    image: pulumi.Input[str]
-    service_account: pulumi.Input[str]
+@dataclass(kw_only=True)
+class ScheduledRunsArgs(ContainerArgs):
     scheduler_email: pulumi.Input[str]
-    env: RuntimeEnv
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
     schedules: list[ScheduledPipeline]
-    cpu: str = "1"
-    memory: str = "2Gi"
     timeout_minutes: int = 60
-    deletion_protection: bool = True
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    #: As the UI service: "persist" runs the code on the project volume (UI edits included).
-    ui_edits: str = "persist"
-    state_bucket: pulumi.Input[str] | None = None
 
 
 def mage_run_args(pipeline: str, variables: dict) -> list[str]:
@@ -71,21 +55,16 @@ def job_name(prefix: str, pipeline: str) -> str:
     return f"{prefix}-{pipeline.replace('_', '-')}"[:63]
 
 
-class ScheduledRuns(pulumi.ComponentResource):
+class ScheduledRuns(Component, area="scheduled_runs"):
     """``jobs[pipeline]`` and ``triggers[pipeline]``; the scheduler SA may run these jobs only."""
 
-    def __init__(
-        self, name: str, args: ScheduledRunsArgs, opts: pulumi.ResourceOptions | None = None
-    ):
-        super().__init__("mage-gcp:scheduled_runs:ScheduledRuns", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: ScheduledRunsArgs) -> dict:
         scheduler_member = pulumi.Output.from_input(args.scheduler_email).apply(
             lambda e: f"serviceAccount:{e}"
         )
         self.jobs: dict[str, gcp.cloudrunv2.Job] = {}
-        persist = args.ui_edits == "persist" and args.state_bucket is not None
-        plain = args.env.plain() | (edit_env(args.ui_edits) if persist else {})
         self.triggers: dict[str, gcp.cloudscheduler.Job] = {}
+        plain = args.env.plain() | (edit_env(args.ui_edits) if args.persist else {})
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
             job = gcp.cloudrunv2.Job(
@@ -102,7 +81,7 @@ class ScheduledRuns(pulumi.ComponentResource):
                         "max_retries": 1,
                         "timeout": f"{args.timeout_minutes * 60}s",
                         "vpc_access": vpc_access(args.network, args.subnet),
-                        "volumes": [project_volume(args.state_bucket)] if persist else [],
+                        "volumes": [project_volume(args.env.state_bucket)] if args.persist else [],
                         "containers": [
                             {
                                 "image": args.image,
@@ -110,7 +89,7 @@ class ScheduledRuns(pulumi.ComponentResource):
                                 "args": mage_run_args(schedule.pipeline, schedule.variables),
                                 "working_dir": PROJECT_DIR,
                                 "envs": env_list(plain, args.env.secrets()),
-                                "volume_mounts": [project_mount()] if persist else [],
+                                "volume_mounts": [project_mount()] if args.persist else [],
                                 "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
                             }
                         ],
@@ -125,7 +104,7 @@ class ScheduledRuns(pulumi.ComponentResource):
                 name=job.name,
                 role="roles/run.invoker",
                 member=scheduler_member,
-                opts=child,
+                opts=self.child,
             )
             self.triggers[schedule.pipeline] = gcp.cloudscheduler.Job(
                 f"{name}-{key}-schedule",
@@ -153,4 +132,4 @@ class ScheduledRuns(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[invoker]),
             )
             self.jobs[schedule.pipeline] = job
-        self.register_outputs({"jobs": {p: j.name for p, j in self.jobs.items()}})
+        return {"jobs": {p: j.name for p, j in self.jobs.items()}}

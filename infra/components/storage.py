@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from infra.components.base import Component
 from infra.components.secrets import store_secret
 
 
@@ -35,11 +35,10 @@ def lifecycle_rules(versioning: bool, delete_after_days: int) -> list[dict]:
     return rules
 
 
-class Storage(pulumi.ComponentResource):
+class Storage(Component, area="storage"):
     """The data lake bucket; access is granted per service account on the bucket only."""
 
-    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:storage:Storage", name, None, opts)
+    def build(self, name: str, args: StorageArgs) -> dict:
         self.bucket = gcp.storage.Bucket(
             f"{name}-lake",
             project=args.project,
@@ -51,10 +50,10 @@ class Storage(pulumi.ComponentResource):
             versioning={"enabled": args.versioning},
             lifecycle_rules=lifecycle_rules(args.versioning, args.delete_after_days),
             force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
         )
         self.bucket_name = self.bucket.name
-        self.register_outputs({"bucket": self.bucket.name})
+        return {"bucket": self.bucket.name}
 
 
 #: Prefixes of the state bucket (docs/hosted-ui.md): Mage's run logs, block outputs, and (dev)
@@ -91,13 +90,11 @@ def state_lifecycle_rules(log_days: int, variables_days: int) -> list[dict]:
     ]
 
 
-class MageState(pulumi.ComponentResource):
+class MageState(Component, area="storage"):
     """What the hosted Mage remembers beyond an instance: a state bucket (run logs, block
     outputs, the dev project volume) and Mage's secrets key in Secret Manager."""
 
-    def __init__(self, name: str, args: MageStateArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:storage:MageState", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    def build(self, name: str, args: MageStateArgs) -> dict:
         self.bucket = gcp.storage.Bucket(
             f"{name}-bucket",
             project=args.project,
@@ -112,7 +109,7 @@ class MageState(pulumi.ComponentResource):
                 args.log_retention_days, args.variables_retention_days
             ),
             force_destroy=False,
-            opts=child,
+            opts=self.child,
         )
         if args.project_volume:
             # The folder the volume mounts (gcsfuse only-dir); the service seeds it on first start.
@@ -121,10 +118,10 @@ class MageState(pulumi.ComponentResource):
                 bucket=self.bucket.name,
                 name=f"{PROJECT_PREFIX}/",
                 content=" ",
-                opts=child,
+                opts=self.child,
             )
         # Mage's Fernet key: 32 random bytes, base64 (mage_runner writes it where Mage reads it).
-        key = random.RandomBytes(f"{name}-secrets-key", length=32, opts=child)
+        key = random.RandomBytes(f"{name}-secrets-key", length=32, opts=self.child)
         self.secrets_key = store_secret(
             f"{name}-secrets-key",
             args.project,
@@ -133,4 +130,4 @@ class MageState(pulumi.ComponentResource):
             parent=self,
         )
         self.bucket_name = self.bucket.name
-        self.register_outputs({"bucket": self.bucket.name})
+        return {"bucket": self.bucket.name}

@@ -1,11 +1,24 @@
-"""The BigQuery dataset the pipelines export to."""
+"""The BigQuery dataset and the taxi table the pipelines load into.
+
+The table is the stack's, declared from the one definition the twin and the pipelines read
+(``mage_project/utils/schema.py``: ``YELLOW_WAREHOUSE``): partitioned by MONTH on
+``source_month_start`` (one partition per source file, replaced by a load job into
+``table$YYYYMM``), clustered on pickup date, pickup zone and vendor, and protected from
+deletion where the stack says so (prod). The pipelines never create or reshape it.
+
+Provider docs: https://www.pulumi.com/registry/packages/gcp/api-docs/bigquery/table/
+(``time_partitioning``, ``clusterings``, ``deletion_protection``).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-import pulumi
 import pulumi_gcp as gcp
+
+from infra.components.base import Component
+from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable
 
 
 @dataclass
@@ -13,13 +26,15 @@ class WarehouseArgs:
     project: str
     dataset_id: str
     location: str
+    deletion_protection: bool = True
+    table: WarehouseTable = YELLOW_WAREHOUSE
 
 
-class Warehouse(pulumi.ComponentResource):
-    """A dataset whose access is granted per service account on the dataset only."""
+class Warehouse(Component, area="warehouse"):
+    """A dataset whose access is granted per service account on the dataset only, and its
+    partitioned, clustered trips table."""
 
-    def __init__(self, name: str, args: WarehouseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:warehouse:Warehouse", name, None, opts)
+    def build(self, name: str, args: WarehouseArgs) -> dict:
         self.dataset = gcp.bigquery.Dataset(
             f"{name}-dataset",
             project=args.project,
@@ -27,7 +42,24 @@ class Warehouse(pulumi.ComponentResource):
             location=args.location,
             description="NYC taxi tables loaded by Mage pipelines",
             delete_contents_on_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child,
+        )
+        spec = args.table
+        self.table = gcp.bigquery.Table(
+            f"{name}-{spec.table_id.replace('_', '-')}",
+            project=args.project,
+            dataset_id=self.dataset.dataset_id,
+            table_id=spec.table_id,
+            description=(
+                f"{spec.trips.color} taxi trips; one MONTH partition per source file "
+                f"({spec.partition_field}), replaced by a load job into {spec.table_id}$YYYYMM"
+            ),
+            schema=json.dumps(spec.schema_json()),
+            time_partitioning={"type": spec.partition_type, "field": spec.partition_field},
+            clusterings=list(spec.clustering),
+            deletion_protection=args.deletion_protection,
+            opts=self.child,
         )
         self.dataset_id = self.dataset.dataset_id
-        self.register_outputs({"dataset": self.dataset.dataset_id})
+        self.table_id = self.table.table_id
+        return {"dataset": self.dataset.dataset_id, "table": self.table.table_id}

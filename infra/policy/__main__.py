@@ -1,5 +1,5 @@
 """CrossGuard policy pack: `pulumi preview --policy-pack infra/policy` enforces the stack's
-security invariants (see policy_rules.py) before anything reaches Google Cloud."""
+security invariants (the one rule set, policy_rules.py) before anything reaches Google Cloud."""
 
 from policy_pack import PACK_NAME, build_policies
 from pulumi_policy import EnforcementLevel, PolicyPack

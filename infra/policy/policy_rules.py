@@ -1,4 +1,8 @@
-"""The stack's security invariants as plain functions: `(resource_type, props) -> [violation]`.
+"""The stack's security invariants, the one rule set: the policy pack enforces it in
+`pulumi preview/up` and tests/infra asserts it on the planned stacks.
+
+Resource rules are `(resource_type, props) -> [violation]`; stack rules (which need more than
+one resource) are `(resources) -> [violation]` over `(resource_type, name, props)` triples.
 
 `props` are a resource's inputs as the Pulumi engine sends them to a policy pack (camelCase keys,
 nested objects as mappings, secrets already unwrapped). Each rule returns one sentence per problem,
@@ -23,6 +27,19 @@ Rule = Callable[[str, Mapping[str, Any]], list[str]]
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 BUCKET = "gcp:storage/bucket:Bucket"
 SA_KEY = "gcp:serviceaccount/key:Key"
+HMAC_KEY = "gcp:storage/hmacKey:HmacKey"
+KEY_TYPES = (SA_KEY, HMAC_KEY)
+ACL_TYPES = (
+    "gcp:storage/bucketACL:BucketACL",
+    "gcp:storage/bucketAccessControl:BucketAccessControl",
+    "gcp:storage/defaultObjectACL:DefaultObjectACL",
+    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+    "gcp:storage/objectAccessControl:ObjectAccessControl",
+)
+UI_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
@@ -30,23 +47,64 @@ BQ_DATASET = "gcp:bigquery/dataset:Dataset"
 BQ_DATASET_ACCESS = "gcp:bigquery/datasetAccess:DatasetAccess"
 
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+RUNTIME_DATA_ROLES = re.compile(r"^roles/(storage|bigquery)\.(object|data|admin)")
+# One repository, by immutable id and by name (ci_identity.attribute_condition).
+WIF_CONDITION = re.compile(
+    r"^assertion\.repository_id == '[0-9]+' && assertion\.repository == '[^'*]+/[^'*]+' && "
+)
+SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+# Roles that let their holder grant itself (or act as) anything in the project.
+ESCALATING_ROLES = (
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/iam.securityAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.workloadIdentityPoolAdmin",
+)
+LIMITED_GRANTS = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(["
+
+# --- Limits GCP enforces that cannot run offline (one definition; config.py reads them too) ---
+# Cloud Run: failureThreshold x periodSeconds of a service's startup probe may not exceed 240 s,
+# and initialDelaySeconds / periodSeconds at most 240 each (defaults: period 10, threshold 3).
+# https://cloud.google.com/run/docs/configuring/healthchecks
+# https://cloud.google.com/run/docs/reference/rest/v2/Container#probe
+STARTUP_PROBE_BUDGET_SECONDS = 240
+# Cloud Run vCPU -> allowed memory in MiB (second generation: at least 512 MiB).
+# https://cloud.google.com/run/docs/configuring/services/cpu (the "vCPU and memory table")
+CPU_MEMORY_MIB: dict[str, tuple[int, int]] = {
+    "1": (512, 4 * 1024),
+    "2": (512, 8 * 1024),
+    "4": (2 * 1024, 16 * 1024),
+    "6": (4 * 1024, 24 * 1024),
+    "8": (4 * 1024, 32 * 1024),
+}
+_MEMORY = re.compile(r"^([1-9][0-9]*)(Mi|Gi)$")
+
+
+def memory_mib(memory: str) -> int | None:
+    """``"2Gi"`` -> 2048, ``"512Mi"`` -> 512; None for anything else."""
+    match = _MEMORY.match(str(memory))
+    if not match:
+        return None
+    return int(match[1]) * (1024 if match[2] == "Gi" else 1)
+
+
+def cpu_memory_problem(cpu: str, memory: str) -> str | None:
+    """Why Cloud Run refuses this cpu/memory pair, or None when the table allows it."""
+    if str(cpu) not in CPU_MEMORY_MIB:
+        return f"{cpu} vCPU is not one of {', '.join(CPU_MEMORY_MIB)}"
+    low, high = CPU_MEMORY_MIB[str(cpu)]
+    mib = memory_mib(memory)
+    if mib is None:
+        return f"{memory!r} is not a size such as 512Mi or 2Gi"
+    if not low <= mib <= high:
+        return f"{cpu} vCPU takes {low} MiB to {high // 1024} GiB of memory, not {memory}"
+    return None
+
+
 FORBIDDEN_ROLES = ("roles/editor", "roles/owner")
 SSL_ONLY_MODES = ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED")
-# Modules whose IAM resources guard data (or everything, for projects/folders/organizations).
-DATA_MODULES = frozenset(
-    {
-        "storage",
-        "bigquery",
-        "secretmanager",
-        "sql",
-        "kms",
-        "artifactregistry",
-        "pubsub",
-        "projects",
-        "folder",
-        "organizations",
-    }
-)
 SECRET_ENV_NAME = re.compile(
     r"(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|KEY|APIKEY|CREDENTIALS|CONNECTION_URL|DSN)(_|$)",
     re.IGNORECASE,
@@ -67,15 +125,20 @@ def _has(props: Mapping[str, Any], key: str) -> bool:
     return key in list(props)
 
 
-def _plain_value_set(env: Mapping[str, Any]) -> bool:
-    """Whether an env entry carries a literal `value` (an unknown one, known only after an update,
-    is a literal too); an empty string counts as none."""
-    if not _has(env, "value"):
+def _is_set(props: Mapping[str, Any], key: str) -> bool:
+    """Whether `key` carries a value (an unknown one, known only after an update, counts as set);
+    an empty string counts as none."""
+    if not _has(props, key):
         return False
     try:
-        return env["value"] not in (None, "")
+        return props[key] not in (None, "")
     except UnknownValueError:
         return True
+
+
+def _plain_value_set(env: Mapping[str, Any]) -> bool:
+    """Whether an env entry carries a literal `value` rather than a secret reference."""
+    return _is_set(env, "value")
 
 
 def _maps(value: Any) -> list[Mapping[str, Any]]:
@@ -118,7 +181,7 @@ def _iam_grants(kind: str, props: Mapping[str, Any]) -> Iterable[tuple[str, str]
 
 
 def check_sql_private_ip(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Cloud SQL has no public IPv4 address and no authorized networks."""
+    """Cloud SQL has no public IPv4 address, a private network and no authorized networks."""
     if resource_type != SQL_INSTANCE:
         return []
     ip = _get(_get(props, "settings") or {}, "ipConfiguration") or {}
@@ -127,6 +190,11 @@ def check_sql_private_ip(resource_type: str, props: Mapping[str, Any]) -> list[s
         problems.append(
             "Cloud SQL instance has a public IP: set settings.ipConfiguration.ipv4Enabled to false "
             "and connect over the private network."
+        )
+    if not _is_set(ip, "privateNetwork"):
+        problems.append(
+            "Cloud SQL instance has no private network: set settings.ipConfiguration."
+            "privateNetwork to the VPC so the services reach it over a private IP."
         )
     if _maps(_get(ip, "authorizedNetworks")):
         problems.append(
@@ -168,7 +236,9 @@ def check_sql_backups(resource_type: str, props: Mapping[str, Any]) -> list[str]
 
 
 def check_bucket_private(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Buckets use uniform bucket-level access and enforce public access prevention."""
+    """Buckets use uniform bucket-level access, enforce public access prevention, and no ACLs."""
+    if resource_type in ACL_TYPES:
+        return [f"{resource_type} manages a storage ACL: grant access with IAM on the bucket."]
     if resource_type != BUCKET:
         return []
     problems = []
@@ -179,12 +249,25 @@ def check_bucket_private(resource_type: str, props: Mapping[str, Any]) -> list[s
     return problems
 
 
-def check_no_public_members(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """No allUsers/allAuthenticatedUsers on a data resource (bucket, dataset, secret, project...)."""
+def check_no_public_members(
+    resource_type: str, props: Mapping[str, Any], allow_public_ui: bool = False
+) -> list[str]:
+    """No allUsers/allAuthenticatedUsers anywhere; only the UI's invoker when a public UI is asked.
+
+    A public UI (`uiAccess: public`) is allowed only explicitly: `allow_public_ui`, which the pack
+    reads from its `allowPublicUi` config (`pulumi preview --policy-pack-config`).
+    """
     public: list[str] = []
     iam = _iam_kind(resource_type)
-    if iam and iam[0] in DATA_MODULES:
-        public = [member for _, member in _iam_grants(iam[1], props) if member in PUBLIC_MEMBERS]
+    if iam:
+        public = [
+            member
+            for role, member in _iam_grants(iam[1], props)
+            if member in PUBLIC_MEMBERS
+            and not (
+                allow_public_ui and resource_type == UI_INVOKER and role == "roles/run.invoker"
+            )
+        ]
     elif resource_type in (BQ_DATASET, BQ_DATASET_ACCESS):
         entries = _maps(_get(props, "accesses")) if resource_type == BQ_DATASET else [props]
         for entry in entries:
@@ -211,11 +294,11 @@ def check_no_primitive_roles(resource_type: str, props: Mapping[str, Any]) -> li
 
 
 def check_no_service_account_keys(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """No exported service-account keys; workloads use their attached identity or WIF."""
-    if resource_type != SA_KEY:
+    """No service-account or HMAC keys; workloads use their attached identity or WIF."""
+    if resource_type not in KEY_TYPES:
         return []
     return [
-        "Service-account keys are long-lived credentials: use the runtime service account on "
+        f"{resource_type} creates a long-lived key: use the runtime service account on "
         "Cloud Run and Workload Identity Federation in CI instead."
     ]
 
@@ -277,21 +360,189 @@ def check_single_ui_instance(resource_type: str, props: Mapping[str, Any]) -> li
     return problems
 
 
+def check_runtime_data_scoped(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """The runtime SA gets storage/BigQuery data roles on the bucket/dataset, not the project."""
+    if resource_type != PROJECT_MEMBER:
+        return []
+    role, member = str(_get(props, "role", "")), str(_get(props, "member", ""))
+    if "-runtime@" not in member or not RUNTIME_DATA_ROLES.match(role):
+        return []
+    return [
+        f"The runtime account gets {role} on the whole project: grant it on the lake bucket or "
+        "the dataset instead."
+    ]
+
+
+def check_wif_one_repository(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Workload Identity providers accept one repository, by immutable id and name, and
+    impersonation is granted to exact OIDC subjects, never to every workflow of a repository."""
+    if resource_type == WIF_PROVIDER:
+        if WIF_CONDITION.match(str(_get(props, "attributeCondition", ""))):
+            return []
+        return [
+            "The Workload Identity provider is not restricted to one repository id and name: "
+            "set attributeCondition to assertion.repository_id == '<id>' && "
+            "assertion.repository == '<owner>/<repo>' && ...."
+        ]
+    iam = _iam_kind(resource_type)
+    if resource_type != SA_IAM_MEMBER or not iam:
+        return []
+    return [
+        f"{resource_type} lets every workflow matching {member!r} impersonate a service account; "
+        "grant one exact subject (principal://.../subject/...)."
+        for role, member in _iam_grants(iam[1], props)
+        if role == "roles/iam.workloadIdentityUser" and "/subject/" not in member
+    ]
+
+
+def check_no_self_granting(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """No project-wide role that lets an account grant itself more; Project IAM Admin only
+    with a condition limiting the roles it may grant
+    (https://cloud.google.com/iam/docs/setting-limits-on-granting-roles)."""
+    if resource_type != PROJECT_MEMBER:
+        return []
+    role, member = str(_get(props, "role", "")), str(_get(props, "member", ""))
+    if role not in ESCALATING_ROLES:
+        return []
+    expression = str((_get(props, "condition") or {}).get("expression", ""))
+    if role == "roles/resourcemanager.projectIamAdmin" and expression.startswith(LIMITED_GRANTS):
+        return []
+    return [f"{resource_type} grants {role} on the whole project to {member}."]
+
+
+def _probe_problems(probe: Mapping[str, Any]) -> list[str]:
+    period = _get(probe, "periodSeconds", 10)
+    threshold = _get(probe, "failureThreshold", 3)
+    out = []
+    if period * threshold > STARTUP_PROBE_BUDGET_SECONDS:
+        out.append(
+            f"The startup probe allows {threshold:g} x {period:g} s = {period * threshold:g} s "
+            f"for startup; Cloud Run accepts at most {STARTUP_PROBE_BUDGET_SECONDS} s."
+        )
+    for key in ("initialDelaySeconds", "periodSeconds"):
+        if _get(probe, key, 0) > STARTUP_PROBE_BUDGET_SECONDS:
+            out.append(
+                f"The startup probe sets {key} {probe[key]:g}; Cloud Run accepts at most 240."
+            )
+    if _get(probe, "timeoutSeconds", 1) > period:
+        out.append(
+            f"The startup probe times out after {probe['timeoutSeconds']:g} s, beyond its period."
+        )
+    return out
+
+
+def check_startup_probe(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Service startup probes fit Cloud Run's 240 s budget; the UI's is an HTTP probe."""
+    if resource_type != RUN_SERVICE:
+        return []
+    out = []
+    for container in _containers(resource_type, props):
+        probe = _get(container, "startupProbe")
+        if not probe:
+            out.append("The Cloud Run service has no startup probe.")
+            continue
+        out += _probe_problems(probe)
+        if not _get(probe, "httpGet"):
+            out.append(
+                "The startup probe is not HTTP; Mage opens its port before it can answer, so "
+                "only an HTTP probe waits for it."
+            )
+    return out
+
+
+def check_cpu_memory(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Every Cloud Run container asks for a vCPU/memory pair Cloud Run's table allows."""
+    out = []
+    for container in _containers(resource_type, props):
+        limits = _get(_get(container, "resources") or {}, "limits") or {}
+        problem = cpu_memory_problem(_get(limits, "cpu", "1"), _get(limits, "memory", "512Mi"))
+        if problem:
+            out.append(f"The container asks for a CPU/memory pair Cloud Run refuses: {problem}.")
+    return out
+
+
+Resource = tuple[str, str, Mapping[str, Any]]
+StackRule = Callable[[list[Resource]], list[str]]
+
+
+def _known(props: Mapping[str, Any], key: str) -> str:
+    """props[key] as a string, or "" when absent or not known yet (during preview)."""
+    try:
+        return str(_get(props, key) or "")
+    except UnknownValueError:
+        return ""
+
+
+def check_no_stored_secret_in_env(resources: list[Resource]) -> list[str]:
+    """No container env value carries a stored secret's value (even under an innocent name)."""
+    secret_values = {
+        value
+        for resource_type, _, props in resources
+        for value in (
+            _known(props, "secretData") if resource_type == SECRET_VERSION else "",
+            _known(props, "result"),  # generated passwords, which may be embedded in a value
+        )
+        if value
+    }
+    problems = []
+    for resource_type, name, props in resources:
+        for container in _containers(resource_type, props):
+            for env in _maps(_get(container, "envs")):
+                value = _known(env, "value")
+                if value and any(secret in value for secret in secret_values):
+                    problems.append(
+                        f"{name} puts a stored secret's value into env {_get(env, 'name')}: "
+                        "reference the secret with valueSource.secretKeyRef instead."
+                    )
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "cloudsql-no-public-ip": check_sql_private_ip,
     "cloudsql-ssl-required": check_sql_ssl,
     "cloudsql-backups-and-pitr": check_sql_backups,
     "bucket-uniform-access-and-public-access-prevention": check_bucket_private,
-    "no-public-members-on-data": check_no_public_members,
+    "no-public-members": check_no_public_members,
     "no-editor-or-owner-roles": check_no_primitive_roles,
     "no-service-account-keys": check_no_service_account_keys,
     "no-plain-secret-env-vars": check_no_plain_secret_env,
     "cloud-run-image-pinned-by-digest": check_image_digest,
     "mage-ui-single-instance": check_single_ui_instance,
+    "runtime-data-roles-scoped": check_runtime_data_scoped,
+    "wif-one-repository": check_wif_one_repository,
+    "no-self-granting": check_no_self_granting,
+    "cloud-run-startup-probe-within-limits": check_startup_probe,
+    "cloud-run-cpu-memory-in-table": check_cpu_memory,
 }
+STACK_RULES: dict[str, StackRule] = {"no-stored-secret-in-env": check_no_stored_secret_in_env}
+#: Rules that take the pack's config, as (config key, keyword argument).
+RULE_CONFIG = {"no-public-members": ("allowPublicUi", "allow_public_ui")}
 
 
-def violations(resource_type: str, props: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Every rule's violations for one resource (rules with none are left out)."""
-    found = {name: rule(resource_type, props) for name, rule in RULES.items()}
+def _run(name: str, resource_type: str, props: Mapping[str, Any], allow_public_ui: bool):
+    rule = RULES[name]
+    if name in RULE_CONFIG:
+        return rule(resource_type, props, **{RULE_CONFIG[name][1]: allow_public_ui})
+    return rule(resource_type, props)
+
+
+def violations(
+    resource_type: str, props: Mapping[str, Any], allow_public_ui: bool = False
+) -> dict[str, list[str]]:
+    """Every resource rule's violations for one resource (rules with none are left out)."""
+    found = {name: _run(name, resource_type, props, allow_public_ui) for name in RULES}
     return {name: problems for name, problems in found.items() if problems}
+
+
+def plan_violations(resources: list[Any], allow_public_ui: bool = False) -> dict[str, list[str]]:
+    """Every rule's violations over a planned stack (objects with `.type`, `.name`, `.inputs`),
+    each sentence prefixed with the resource's name; rules with none are left out."""
+    found: dict[str, list[str]] = {}
+    for r in resources:
+        for name, problems in violations(r.type, r.inputs, allow_public_ui).items():
+            found.setdefault(name, []).extend(f"{r.name}: {p}" for p in problems)
+    triples = [(r.type, r.name, r.inputs) for r in resources]
+    for name, rule in STACK_RULES.items():
+        if problems := rule(triples):
+            found[name] = problems
+    return found

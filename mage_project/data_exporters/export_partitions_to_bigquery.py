@@ -1,5 +1,6 @@
-"""Export: a BigQuery load job from the gs:// URIs into a staging table, then one statement
-replaces this month in ny_taxi.yellow_cab_data. No data passes through the client."""
+"""Export: ONE BigQuery load job replaces this month's partition of ny_taxi.yellow_cab_data
+(WRITE_TRUNCATE on ``yellow_cab_data$YYYYMM``): atomic, not billed, no other month touched,
+no query, no staging table. The table belongs to the stack (or the twin), never to this block."""
 
 from mage_project.utils.ingest import export_bigquery
 from mage_project.utils.slices import MonthSlice
@@ -12,6 +13,6 @@ if "data_exporter" not in globals():
 def export_partitions_to_bigquery(plan: dict, *args, **kwargs) -> dict:
     result = export_bigquery(MonthSlice(plan["color"], plan["year"], plan["month"]), plan["prefix"])
     print(
-        f"{result.sink}: month {result.slice} replaced with {result.rows:,} rows from {plan['uri']}"
+        f"{result.sink}: partition {plan['destination']} replaced with {result.rows:,} rows from {plan['uri']}"
     )
     return result.to_dict()

@@ -1,8 +1,8 @@
-"""Transform: the BigQuery load plan — the month's gs:// URI pattern and the explicit schema
-(timestamps TIMESTAMP, lower snake_case names, tpep_pickup_date DATE from the Hive path)."""
+"""Transform: the BigQuery load plan — the month's partition of the stack's table
+(``yellow_cab_data$YYYYMM``, WRITE_TRUNCATE) and its schema (timestamps TIMESTAMP, lower
+snake_case names, tpep_pickup_date DATE from the Hive path, source_month_start the partition)."""
 
-from mage_project.utils.bigquery import bq_schema
-from mage_project.utils.schema import schema_for
+from mage_project.utils.schema import YELLOW_WAREHOUSE
 
 if "transformer" not in globals():
     from mage_ai.data_preparation.decorators import transformer
@@ -12,12 +12,12 @@ if "test" not in globals():
 
 @transformer
 def plan_bigquery_load(listing: dict, *args, **kwargs) -> dict:
-    schema = schema_for(listing["color"])
-    fields = bq_schema(schema.sink_schema, schema.pickup_date_column)
+    spec = YELLOW_WAREHOUSE
     return {
         **listing,
         "uri": f"gs://{listing['bucket']}/{listing['prefix']}/*/{listing['slice']}.parquet",
-        "schema": {f.name: f.field_type for f in fields},
+        "destination": f"{spec.table_id}${spec.partition_id(listing['year'], listing['month'])}",
+        "schema": dict(spec.columns),
     }
 
 

@@ -7,29 +7,35 @@ Credentials (the Cloud Run service account) — no key files anywhere.
 
 from __future__ import annotations
 
-import os
-
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
-from mage_project.utils.settings import env
+from mage_project.utils.settings import (
+    bigquery_emulator_host,
+    env,
+    gcp_region,
+    storage_emulator_host,
+)
 
 
 def project_id() -> str:
     return env("GCP_PROJECT_ID")
 
 
+def _client(cls, host: str | None, **options):
+    """``cls`` on the emulator at ``host`` (anonymous credentials), else with ADC."""
+    if host:
+        options |= {
+            "credentials": AnonymousCredentials(),
+            "client_options": ClientOptions(api_endpoint=host),
+        }
+    return cls(project=project_id(), **options)
+
+
 def storage_client() -> storage.Client:
     """A Cloud Storage client (the emulator's when ``STORAGE_EMULATOR_HOST`` is set)."""
-    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
-    if host:
-        return storage.Client(
-            project=project_id(),
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=host),
-        )
-    return storage.Client(project=project_id())
+    return _client(storage.Client, storage_emulator_host())
 
 
 def bigquery_client() -> bigquery.Client:
@@ -38,13 +44,4 @@ def bigquery_client() -> bigquery.Client:
     Read results with ``to_dataframe(create_bqstorage_client=False)`` / ``to_arrow(...)`` so no
     BigQuery Storage client is created pointing at Google.
     """
-    host = os.environ.get("BIGQUERY_EMULATOR_HOST", "").strip()
-    location = os.environ.get("GCP_REGION") or None
-    if host:
-        return bigquery.Client(
-            project=project_id(),
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=host),
-            location=location,
-        )
-    return bigquery.Client(project=project_id(), location=location)
+    return _client(bigquery.Client, bigquery_emulator_host(), location=gcp_region())

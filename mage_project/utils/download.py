@@ -9,23 +9,31 @@ run never leaves a half file that a later step could mistake for the month.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import re
+import shutil
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pyarrow as pa
 import requests
+import urllib3
 
+from mage_project.utils.deadline import Deadline
 from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.retries import call_with_retries
 from mage_project.utils.schema import schema_for
-from mage_project.utils.settings import retry_attempts
+from mage_project.utils.settings import MAX_LINE_BYTES, retry_attempts
 from mage_project.utils.slices import MonthSlice
 
 CHUNK = 1 << 20
-TIMEOUT = (10, 60)  # connect, read (seconds)
+TIMEOUT = (10, 60)  # connect, read (seconds) per request; the overall bound is the deadline
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -39,6 +47,7 @@ class StagedFile:
     bytes: int
     columns: list[str]
     extra_columns: list[str]
+    work_dir: str = ""  # this run's own staging folder (never shared with another run)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,36 +77,132 @@ def _network_reason(error: BaseException) -> str:
     return short_reason(error)
 
 
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk (or the file size limit) is full."""
+    text = str(error)
+    return (
+        (isinstance(error, OSError) and error.errno in _DISK_FULL)
+        or "No space left" in text
+        or "File too large" in text
+        or "Disk quota" in text
+    )
+
+
+def disk_full_error(path: Path | str) -> TaxiDataError:
+    return TaxiDataError(
+        f"The disk is full while writing {path}; free space there or point TAXI_STAGING_DIR at a larger disk, then re-run (the sinks are unchanged)."
+    )
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT, EFBIG) while writing ``path`` into one sentence."""
+    try:
+        yield
+    except TaxiDataError:
+        raise
+    except (OSError, pa.ArrowException) as error:
+        if disk_full(error):
+            raise disk_full_error(path) from None
+        raise
+
+
+def _server(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def _response_fds(holder: list) -> list[int]:
+    """The socket of each streamed response (http.client keeps it only in the body reader)."""
+    fds = []
+    for response in holder:
+        with suppress(Exception):
+            fds.append(response.raw._fp.fp.raw._sock.fileno())
+            continue
+        with suppress(Exception):
+            fds.append(response.raw.connection.sock.fileno())
+    return [fd for fd in fds if fd >= 0]
+
+
+def _looks_like_html(first: bytes, content_type: str) -> bool:
+    head = first.lstrip().lower()
+    return "html" in content_type.lower() or head.startswith((b"<!doctype", b"<html", b"<"))
+
+
+def _un_nest(part: Path) -> None:
+    """A ``.csv.gz`` sent with ``Content-Encoding: gzip`` on top (gzip inside gzip): keep the
+    inner ``.csv.gz`` (streamed)."""
+    with gzip.open(part, "rb") as inner:
+        if inner.read(2) != GZIP_MAGIC:
+            return
+    flat = part.with_name(part.name + ".inner")
+    with writing(flat), gzip.open(part, "rb") as inner, flat.open("wb") as out:
+        shutil.copyfileobj(inner, out, CHUNK)
+    flat.replace(part)
+
+
 def _download(url: str, dest: Path) -> None:
     part = dest.with_name(dest.name + ".part")
     part.unlink(missing_ok=True)
+    what = f"The taxi file server {_server(url)} (sending {dest.name})"
+    advice = "check the server or TAXI_DATA_BASE_URL"
+    deadline = Deadline.start("download", what, advice)
+    encoded: list[bool] = [False]
 
     def attempt() -> None:
+        deadline.check()
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
+        wait = max(0.1, deadline.remaining())
+        timeout = (min(TIMEOUT[0], wait), min(TIMEOUT[1], wait))
+        holder: list = []
         try:
-            with requests.get(url, stream=True, timeout=TIMEOUT, headers=headers) as response:
-                if response.status_code == 404:
-                    raise TaxiDataError(
-                        f"{url} was not found (HTTP 404): that month is not published; check the colour, year and month, or TAXI_DATA_BASE_URL."
-                    )
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise _Retryable(f"the server answered HTTP {response.status_code}")
-                if response.status_code >= 400:
-                    raise TaxiDataError(
-                        f"{url} answered HTTP {response.status_code}; check TAXI_DATA_BASE_URL and that the file is public."
-                    )
+            with (
+                deadline.guard_socket(lambda: _response_fds(holder)),
+                requests.get(url, stream=True, timeout=timeout, headers=headers) as response,
+            ):
+                holder.append(response)
+                _check_status(url, response)
                 mode = "ab" if have and response.status_code == 206 else "wb"
-                with part.open(mode) as out:
-                    for chunk in response.iter_content(CHUNK):
+                encoded[0] = "gzip" in response.headers.get("Content-Encoding", "").lower()
+                kind = response.headers.get("Content-Type", "")
+                first = mode == "wb"
+                with writing(part), part.open(mode) as out:
+                    # raw bytes: a .csv.gz sent with Content-Encoding: gzip stays the file
+                    for chunk in response.raw.stream(CHUNK, decode_content=False):
+                        if (
+                            first
+                            and chunk[:2] != GZIP_MAGIC
+                            and _looks_like_html(chunk[:512], kind)
+                        ):
+                            raise TaxiDataError(
+                                f"{url} answered a web page (HTML), not a .csv.gz file; check TAXI_DATA_BASE_URL (it must point at the release files) and re-run."
+                            )
+                        first = False
                         out.write(chunk)
-        except requests.RequestException as error:
+                        deadline.check()
+                if deadline.expired:  # the guard cut a body that had no length announced
+                    raise deadline.error()
+        except TaxiDataError:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            if deadline.passed():
+                raise deadline.error() from None
+            if not isinstance(error, requests.RequestException) and disk_full(error):
+                raise disk_full_error(part) from None
             raise _Retryable(_network_reason(error)) from error
 
     try:
-        call_with_retries(attempt, lambda e: isinstance(e, _Retryable))
+        call_with_retries(attempt, lambda e: isinstance(e, _Retryable), ends=deadline.ends)
+        if encoded[0]:
+            _un_nest(part)
     except _Retryable as error:
         part.unlink(missing_ok=True)
+        if deadline.passed():
+            raise deadline.error() from None
         raise TaxiDataError(
             f"Downloading {url} failed after {retry_attempts()} attempts ({error}); check the network or the file server and re-run."
         ) from None
@@ -107,30 +212,72 @@ def _download(url: str, dest: Path) -> None:
     part.replace(dest)
 
 
+def _check_status(url: str, response: requests.Response) -> None:
+    if response.status_code == 404:
+        raise TaxiDataError(
+            f"{url} was not found (HTTP 404): that month is not published; check the colour, year and month, or TAXI_DATA_BASE_URL."
+        )
+    if response.status_code >= 500 or response.status_code == 429:
+        raise _Retryable(f"the server answered HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise TaxiDataError(
+            f"{url} answered HTTP {response.status_code}; check TAXI_DATA_BASE_URL and that the file is public."
+        )
+
+
 def read_header(path: Path, name: str) -> list[str]:
-    """The column names of a ``.csv.gz`` file, or one clear error if it is not a usable one."""
+    """The column names of a ``.csv.gz`` file, or one clear error if it is not a usable one.
+
+    Names are stripped of stray spaces, quotes and a BOM; a repeated name is refused. Reads at
+    most ``MAX_LINE_BYTES`` (a header of hundreds of MB never enters memory)."""
     if path.stat().st_size == 0:
         raise TaxiDataError(
             f"{name} is empty (0 bytes); the download or the source file is broken, re-publish it and re-run."
         )
+    with path.open("rb") as raw:
+        magic = raw.read(2)
+    if magic != GZIP_MAGIC:
+        raise TaxiDataError(
+            f"{name} is not a gzip file (it starts with {magic!r}); replace it with the original .csv.gz and re-run."
+        )
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-            line = handle.readline()
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        with gzip.open(path, "rb") as handle:
+            line = handle.readline(MAX_LINE_BYTES + 1)
+    except (OSError, EOFError, zlib.error):
         raise TaxiDataError(
             f"{name} is not a readable gzip file; replace it with the original .csv.gz and re-run."
         ) from None
-    if not line.strip():
+    if len(line) > MAX_LINE_BYTES:
+        raise TaxiDataError(
+            f"{name}, line 1: the header is longer than {MAX_LINE_BYTES >> 20} MiB, so this is not a taxi file; replace it with the original .csv.gz and re-run."
+        )
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TaxiDataError(
+            f"{name}, line 1: the header has bytes that are not UTF-8 ({line[error.start : error.start + 1]!r} at byte {error.start + 1}); save the file as UTF-8 and re-run."
+        ) from None
+    if not text.strip():
         raise TaxiDataError(
             f"{name} has no header line (empty CSV); replace it with the original file and re-run."
         )
-    return [column.strip().strip('"').lstrip("\ufeff") for column in line.rstrip("\r\n").split(",")]
+    names = [c.strip().strip('"').lstrip("\ufeff").strip() for c in text.rstrip("\r\n").split(",")]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise TaxiDataError(
+            f"{name}, line 1: the header names {', '.join(repeated[:5])} more than once, so its values are ambiguous; keep one column of each name and re-run."
+        )
+    return names
 
 
 def check_header(columns: list[str], color: str, name: str) -> list[str]:
     """Reject a file missing a required column; return the unknown extra columns (dropped later)."""
     required = schema_for(color).columns
     missing = [c for c in required if c not in columns]
+    if len(missing) > 3:
+        raise TaxiDataError(
+            f"{name} is missing {len(missing)} required columns ({', '.join(missing[:3])} and more), so its header is not a {color} taxi header; replace it with the original file and re-run."
+        )
     if missing:
         raise TaxiDataError(
             f"{name} is missing the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
@@ -140,7 +287,8 @@ def check_header(columns: list[str], color: str, name: str) -> list[str]:
 
 
 def stage_month(month: MonthSlice, base_url: str, staging: Path) -> StagedFile:
-    """Download (or locate) the month's file, check its header, and describe it."""
+    """Download (or locate) the month's file into ``staging`` (this run's own folder), check
+    its header, and describe it."""
     source = month.url(base_url)
     local = _local_source(base_url)
     if local is not None:
@@ -151,13 +299,12 @@ def stage_month(month: MonthSlice, base_url: str, staging: Path) -> StagedFile:
             )
         source = str(path)
     else:
-        folder = staging / month.color / month.name
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / month.file_name
+        staging.mkdir(parents=True, exist_ok=True)
+        path = staging / month.file_name
         _download(source, path)
     columns = read_header(path, month.file_name)
     extra = check_header(columns, month.color, month.file_name)
     return StagedFile(
         path=str(path), source=source, color=month.color, slice=month.name,
-        bytes=path.stat().st_size, columns=columns, extra_columns=extra,
+        bytes=path.stat().st_size, columns=columns, extra_columns=extra, work_dir=str(staging),
     )  # fmt: skip

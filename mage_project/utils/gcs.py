@@ -14,11 +14,18 @@ dataset as before; only then are the objects copied into place server-side (mill
 each, no data through the client) and the stale ones deleted. A run killed in that short
 commit phase leaves whole, readable objects, and the next run of the slice converges.
 Parquet timestamps are written in microseconds (never ns: BigQuery would read INT64).
+
+Row counts: the local files must hold exactly the rows the transform kept, and the objects
+that landed (staged, then in place) must be byte-for-byte those files (size and MD5), else the
+run fails — before the commit phase when the staged upload differs (dataset unchanged).
+Every export step runs under the GCS deadline (``TAXI_GCS_DEADLINE_SECONDS``).
 """
 
 from __future__ import annotations
 
-import os
+import base64
+import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -28,15 +35,15 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import requests
-from google.api_core import exceptions as gexc
 from google.cloud import storage
 
+from mage_project.utils import deadline as deadlines
 from mage_project.utils.clients import storage_client
-from mage_project.utils.errors import TaxiDataError, short_reason
-from mage_project.utils.postgres import LoadResult
-from mage_project.utils.retries import call_with_retries
-from mage_project.utils.settings import retry_attempts
+from mage_project.utils.download import writing
+from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.results import LoadResult, RowCountMismatch
+from mage_project.utils.retries import google_call
+from mage_project.utils.settings import storage_emulator_host
 from mage_project.utils.transform import iter_typed
 
 T = TypeVar("T")
@@ -48,27 +55,21 @@ PARQUET_OPTIONS = {
 }
 
 
-def _transient(error: BaseException) -> bool:
-    return isinstance(
-        error,
-        requests.ConnectionError | requests.Timeout | gexc.ServiceUnavailable | gexc.InternalServerError
-        | gexc.TooManyRequests | gexc.BadGateway | gexc.GatewayTimeout,
-    )  # fmt: skip
+def _where() -> str:
+    return storage_emulator_host() or "Google Cloud Storage"
+
+
+def gcs_scope():
+    """One GCS deadline for a whole export step (every call inside shares it)."""
+    return deadlines.scope(
+        "gcs", f"Cloud Storage at {_where()}", "check that it answers (`make up`) and GCS_BUCKET"
+    )
 
 
 def gcs_call(what: str, fn: Callable[[], T]) -> T:
-    """Run one GCS call with our retry policy; a persistent failure becomes one sentence.
-
-    Every call inside passes ``retry=None``: the client library's own default retry (up to
-    120 s per call) would otherwise hide an unreachable endpoint behind minutes of silence."""
-    try:
-        return call_with_retries(fn, _transient)
-    except (requests.RequestException, gexc.GoogleAPICallError) as error:
-        where = os.environ.get("STORAGE_EMULATOR_HOST") or "Google Cloud Storage"
-        tries = f" after {retry_attempts()} attempts" if _transient(error) else ""
-        raise TaxiDataError(
-            f"Cloud Storage at {where} failed while {what}{tries} ({short_reason(error)}); start it (`make up`) or check GCS_BUCKET and credentials, then re-run."
-        ) from None
+    """Run one GCS call with our retry policy under the GCS deadline (retries.google_call);
+    every call inside passes ``retry=None``."""
+    return google_call("Cloud Storage", _where(), what, fn, "GCS_BUCKET", peer="gcs")
 
 
 def write_single(typed_path: Path, out: Path) -> int:
@@ -109,9 +110,11 @@ def write_partitioned(
             table = pa.Table.from_batches([batch])
             dates = table[date_column]
             body = table.drop_columns([date_column])
+            if dates.null_count:  # never dropped silently (the transform refuses such rows)
+                raise TaxiDataError(
+                    f"{typed_path.name} has rows without {date_column}, which no partition can hold; re-run the pipeline from its first block."
+                )
             for day in pc.unique(dates).to_pylist():
-                if day is None:
-                    continue
                 relative = f"{date_column}={day.isoformat()}/{file_name}"
                 if relative not in writers:
                     (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +137,55 @@ def _upload(bucket: storage.Bucket, name: str, path: Path) -> None:
     )
 
 
+def _clear(client: storage.Client, bucket_name: str, root: str) -> None:
+    """Best effort: delete this run's staged objects under ``root`` within what is left of the
+    GCS deadline (never past it; the next run of the slice clears staging anyway)."""
+    active = deadlines.active("gcs")
+    left = active.remaining() if active else 10.0
+    if left <= 0.5:
+        return
+    with contextlib.suppress(Exception):
+        deadlines.Deadline("gcs", "", "", "", left, time.monotonic() + min(10.0, left)).run(
+            lambda: [
+                blob.delete(retry=None, timeout=5)
+                for blob in client.list_blobs(bucket_name, prefix=root, retry=None, timeout=5)
+            ]
+        )
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def _landed(client: storage.Client, bucket_name: str, root: str) -> dict[str, tuple[int, str]]:
+    """Relative name → (size, MD5) of every object under ``root``."""
+    blobs = gcs_call(
+        f"listing {root}", lambda: list(client.list_blobs(bucket_name, prefix=root, retry=None))
+    )
+    return {b.name[len(root) :]: (int(b.size or 0), b.md5_hash or "") for b in blobs}
+
+
+def _verify(
+    landed: dict[str, tuple[int, str]], files: dict[str, Path], where: str, slice_id: str, rows: int
+) -> None:
+    """The objects that landed must be exactly ``files`` (size and MD5, when the server says)."""
+    for relative, path in files.items():
+        size, md5 = landed.get(relative, (-1, ""))
+        if size != path.stat().st_size or (md5 and md5 != _md5(path)):
+            raise TaxiDataError(
+                f"Cloud Storage object {where}{relative} does not hold what was uploaded ({size} bytes landed, {path.stat().st_size} sent), so slice {slice_id} ({rows:,} rows) is not complete there; re-run the pipeline, and check the bucket if it happens again."
+            )
+
+
+def _check_rows(sink: str, slice_id: str, written: int, expected: int | None) -> None:
+    if expected is not None and written != expected:
+        raise RowCountMismatch(sink, slice_id, written, expected)
+
+
 def replace_slice_objects(
     bucket_name: str,
     prefix: str,
@@ -147,6 +199,18 @@ def replace_slice_objects(
     ``owned(relative_name)`` says whether an existing object belongs to this slice (so stale
     ones are deleted and other slices' objects are never touched).
     """
+    with gcs_scope():
+        return _replace_slice_objects(bucket_name, prefix, slice_id, files, owned, rows)
+
+
+def _replace_slice_objects(
+    bucket_name: str,
+    prefix: str,
+    slice_id: str,
+    files: dict[str, Path],
+    owned: Callable[[str], bool],
+    rows: int,
+) -> LoadResult:
     started = time.perf_counter()
     client = storage_client()
     bucket = client.bucket(bucket_name)
@@ -158,8 +222,15 @@ def replace_slice_objects(
     ):
         gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
     run_root = f"{staging_root}{uuid.uuid4().hex}/"
-    for relative, path in sorted(files.items()):
-        _upload(bucket, run_root + relative, path)
+    try:
+        for relative, path in sorted(files.items()):
+            _upload(bucket, run_root + relative, path)
+        # what was staged is exactly what was written, or nothing is committed (dataset unchanged)
+        staged = _landed(client, bucket_name, run_root)
+        _verify(staged, files, f"gs://{bucket_name}/{run_root}", slice_id, rows)
+    except TaxiDataError:
+        _clear(client, bucket_name, run_root)
+        raise
     for relative in sorted(files):
         source = bucket.blob(run_root + relative)
         gcs_call(
@@ -181,6 +252,14 @@ def replace_slice_objects(
         lambda: list(client.list_blobs(bucket_name, prefix=run_root, retry=None)),
     ):
         gcs_call(f"deleting {blob.name}", lambda blob=blob: blob.delete(retry=None))
+    # after the commit: the slice's objects in the dataset are exactly the files, nothing stale
+    landed = {k: v for k, v in _landed(client, bucket_name, f"{prefix}/").items() if owned(k)}
+    _verify(landed, files, f"gs://{bucket_name}/{prefix}/", slice_id, rows)
+    stale = sorted(set(landed) - set(files))
+    if stale:
+        raise TaxiDataError(
+            f"Cloud Storage still holds gs://{bucket_name}/{prefix}/{stale[0]}, which slice {slice_id} no longer produces; re-run the pipeline, and check who writes there if it happens again."
+        )
     return LoadResult(
         sink=f"gs://{bucket_name}/{prefix}/",
         slice=slice_id,
@@ -190,16 +269,28 @@ def replace_slice_objects(
 
 
 def upload_partitioned(
-    typed_path: Path, bucket_name: str, prefix: str, date_column: str, slice_id: str, work_dir: Path
+    typed_path: Path,
+    bucket_name: str,
+    prefix: str,
+    date_column: str,
+    slice_id: str,
+    work_dir: Path,
+    expected_rows: int | None = None,
 ) -> LoadResult:
-    """Partition the typed file by date and replace the slice's ``<date>/<slice>.parquet`` objects."""
+    """Partition the typed file by date and replace the slice's ``<date>/<slice>.parquet``
+    objects; ``expected_rows`` (the rows the transform kept) must be what is written."""
     file_name = f"{slice_id}.parquet"
     out_dir = work_dir / "partitioned"
     if out_dir.exists():
         for old in sorted(out_dir.rglob("*"), reverse=True):
             old.unlink() if old.is_file() else old.rmdir()
-    counts = write_partitioned(typed_path, out_dir, date_column, file_name)
+    with writing(out_dir):
+        counts = write_partitioned(typed_path, out_dir, date_column, file_name)
     files = {relative: out_dir / relative for relative in counts}
+    where = f"gs://{bucket_name}/{prefix.strip('/')}/"
+    _check_rows(
+        f"The partitioned objects under {where}", slice_id, sum(counts.values()), expected_rows
+    )
     return replace_slice_objects(
         bucket_name, prefix, slice_id, files,
         owned=lambda rel: rel.startswith(f"{date_column}=") and rel.endswith("/" + file_name),
@@ -208,20 +299,79 @@ def upload_partitioned(
 
 
 def upload_single(
-    typed_path: Path, bucket_name: str, object_name: str, slice_id: str, work_dir: Path
+    typed_path: Path,
+    bucket_name: str,
+    object_name: str,
+    slice_id: str,
+    work_dir: Path,
+    expected_rows: int | None = None,
 ) -> LoadResult:
-    """Write the typed file as one parquet object (a single upload is atomic in GCS)."""
+    """Write the typed file as one parquet object (a single upload is atomic in GCS), then
+    check that the object is that file and holds ``expected_rows``."""
     started = time.perf_counter()
     local = work_dir / Path(object_name).name
-    rows = write_single(typed_path, local)
-    bucket = storage_client().bucket(bucket_name)
-    _upload(bucket, object_name, local)
+    with writing(local):
+        rows = write_single(typed_path, local)
+    _check_rows(f"The object gs://{bucket_name}/{object_name}", slice_id, rows, expected_rows)
+    with gcs_scope():  # staged, checked, then copied into place server-side (atomic)
+        client = storage_client()
+        bucket = client.bucket(bucket_name)
+        staged_root = f"{STAGING_PREFIX}/{object_name}/{uuid.uuid4().hex}/"
+        name = Path(object_name).name
+        try:
+            _upload(bucket, staged_root + name, local)
+            landed = _landed(client, bucket_name, staged_root)
+            _verify(landed, {name: local}, f"gs://{bucket_name}/{staged_root}", slice_id, rows)
+            source = bucket.blob(staged_root + name)
+            gcs_call(
+                f"copying {object_name} into place",
+                lambda: bucket.copy_blob(source, bucket, object_name, retry=None),
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                for blob in client.list_blobs(
+                    bucket_name, prefix=staged_root, retry=None, timeout=10
+                ):
+                    blob.delete(retry=None, timeout=10)
+        folder = object_name.rpartition("/")[0]
+        root = f"{folder}/" if folder else ""
+        landed = {k: v for k, v in _landed(client, bucket_name, root).items() if k == name}
+        _verify(landed, {name: local}, f"gs://{bucket_name}/{root}", slice_id, rows)
     return LoadResult(
         sink=f"gs://{bucket_name}/{object_name}",
         slice=slice_id,
         rows=rows,
         seconds=time.perf_counter() - started,
     )
+
+
+def parquet_rows(bucket_name: str, blobs: list[storage.Blob]) -> int:
+    """Rows in the parquet objects ``blobs``, from their footers (the tail of each object)."""
+    total = 0
+    with gcs_scope():
+        for blob in blobs:
+            size = int(blob.size or 0)
+            tail = gcs_call(
+                f"reading the footer of {blob.name}",
+                lambda blob=blob, size=size: blob.download_as_bytes(
+                    start=max(0, size - 65536), retry=None
+                ),
+            )
+            length = int.from_bytes(tail[-8:-4], "little") + 8
+            if length > len(tail) and length <= size:
+                tail = gcs_call(
+                    f"reading the footer of {blob.name}",
+                    lambda blob=blob, size=size, length=length: blob.download_as_bytes(
+                        start=size - length, retry=None
+                    ),
+                )
+            try:
+                total += pq.read_metadata(pa.BufferReader(tail)).num_rows
+            except (pa.ArrowInvalid, OSError):
+                raise TaxiDataError(
+                    f"gs://{bucket_name}/{blob.name} is not a readable parquet object; re-run the pipeline that writes it (api_to_gcs) for that month."
+                ) from None
+    return total
 
 
 def list_objects(bucket_name: str, prefix: str) -> list[storage.Blob]:

@@ -9,7 +9,11 @@ and ~100 MB to import), so the Postgres pipelines start fast.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -17,9 +21,11 @@ import pyarrow as pa
 
 from mage_project.utils import postgres
 from mage_project.utils.download import StagedFile, stage_month
-from mage_project.utils.postgres import LoadResult
-from mage_project.utils.schema import schema_for
-from mage_project.utils.settings import env, staging_dir, taxi_data_base_url
+from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.locks import slice_lock
+from mage_project.utils.results import LoadResult
+from mage_project.utils.schema import YELLOW_WAREHOUSE, schema_for
+from mage_project.utils.settings import env, staging_dir, staging_keep_seconds, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import TypedFile, iter_typed, stage_typed
 
@@ -28,26 +34,38 @@ GREEN_TABLE = "mage.green_taxi"
 YELLOW_OBJECT_PREFIX = "nyc_taxi_data"
 YELLOW_PARTITIONED_PREFIX = "nyc_taxi_data_partitioned"
 GREEN_PARTITIONED_PREFIX = "green_taxi"
-BIGQUERY_TABLE = "yellow_cab_data"
+BIGQUERY_TABLE = YELLOW_WAREHOUSE.table_id
 
 
-def slice_dir(color: str, slice_id: str) -> Path:
-    """The local work folder of one slice (overwritten by the next run of that slice)."""
-    folder = staging_dir() / color / slice_id
-    folder.mkdir(parents=True, exist_ok=True)
+def run_dir(color: str, slice_id: str) -> Path:
+    """A new work folder for ONE run of a slice: ``<staging>/<color>/<slice>/<run>/``.
+
+    Runs never share a staging path, so any number of concurrent runs of the same slice
+    cannot truncate, rename or delete each other's files before they reach the slice lock.
+    Run folders of the slice older than ``TAXI_STAGING_KEEP_SECONDS`` are removed here."""
+    parent = staging_dir() / color / slice_id
+    parent.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - staging_keep_seconds()
+    for old in parent.iterdir():
+        with contextlib.suppress(OSError):
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+    folder = parent / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
     return folder
 
 
 def load(month: MonthSlice, base_url: str | None = None) -> StagedFile:
-    """Load: the month's file, downloaded to the staging folder and its header checked."""
-    return stage_month(month, base_url or taxi_data_base_url(), staging_dir())
+    """Load: the month's file, downloaded to this run's staging folder and its header checked."""
+    return stage_month(month, base_url or taxi_data_base_url(), run_dir(month.color, month.name))
 
 
 def transform(staged: StagedFile | dict, day: date | None = None) -> TypedFile:
     """Transform: typed, filtered, snake_case parquet of the staged file (``day``: one date only)."""
     staged = staged if isinstance(staged, StagedFile) else StagedFile(**staged)
     slice_id = day.isoformat() if day else staged.slice
-    out = slice_dir(staged.color, slice_id) / "typed.parquet"
+    work = Path(staged.work_dir) if staged.work_dir else run_dir(staged.color, slice_id)
+    out = work / f"typed-{slice_id}.parquet"
     try:
         return stage_typed(
             Path(staged.path), staged.color, staged.slice, out, name=Path(staged.source).name,
@@ -78,6 +96,7 @@ def export_postgres(typed: TypedFile | dict, table: str, dsn: str | None = None)
             typed.slice,
             schema,
             iter_typed(Path(typed.path), batch_size=postgres.COPY_BATCH_ROWS),
+            expected_rows=typed.rows_kept,
         )
     finally:
         release_memory()
@@ -91,10 +110,10 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     bucket = env("GCS_BUCKET")
     # GCS has no transactions: two runs of the same month would interleave their copies and
     # deletions, so they take turns (other months own other objects and run freely).
-    with postgres.slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
+    with slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
         return gcs.upload_partitioned(
             Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
-            typed.slice, Path(typed.path).parent,
+            typed.slice, Path(typed.path).parent, expected_rows=typed.rows_kept,
         )  # fmt: skip
 
 
@@ -111,23 +130,34 @@ def export_gcs_single(
         object_name,
         slice_id or typed.slice,
         Path(typed.path).parent,
+        expected_rows=typed.rows_kept,
     )
 
 
 def export_bigquery(
     month: MonthSlice, prefix: str = YELLOW_PARTITIONED_PREFIX, table: str = BIGQUERY_TABLE
 ) -> LoadResult:
-    """Export: replace the month in BigQuery from its partitioned objects in GCS (load job)."""
-    schema = schema_for(month.color)
+    """Export: replace the month's partition of the stack's BigQuery table (one load job)."""
     from mage_project.utils import bigquery as bq  # lazy: its import alone takes ~1.5 s
+    from mage_project.utils import gcs
 
     dataset = env("BIGQUERY_DATASET", "ny_taxi")
-    # The swap rewrites the whole table (CREATE OR REPLACE ... AS), so replacements of ANY two
-    # months take turns: run concurrently, the later one could drop the earlier one's month.
-    with postgres.slice_lock(f"bigquery:{dataset}.{table}", "*"):
+    bucket = env("GCS_BUCKET")
+    # Each month is its own partition, replaced atomically, so different months load at once;
+    # two runs of the same month take turns (the result is one run's, as for GCS).
+    with slice_lock(f"bigquery:{dataset}.{table}", month.name):
+        # BigQuery must end with exactly the rows of the month's partitioned objects
+        objects = [
+            b for b in gcs.list_objects(bucket, prefix.strip("/") + "/")
+            if b.name.endswith(f"/{month.name}.parquet")
+        ]  # fmt: skip
+        if not objects:
+            raise TaxiDataError(
+                f"There are no objects of month {month.name} under gs://{bucket}/{prefix.strip('/')}/, so BigQuery keeps that month as it was; run api_to_gcs for that month first."
+            )
         return bq.replace_month_from_gcs(
-            env("GCS_BUCKET"), prefix, dataset, table, month.name,
-            schema.sink_schema, schema.pickup_date_column,
+            bucket, prefix, dataset, bq.warehouse_table(table), month,
+            run_dir(month.color, month.name), expected_rows=gcs.parquet_rows(bucket, objects),
         )  # fmt: skip
 
 

@@ -12,19 +12,24 @@ transaction:
    constraint makes the attach skip its validation scan).
 
 A crash or kill before COMMIT rolls everything back: the table is exactly as before. Readers
-of other slices are never blocked by the COPY, only by the millisecond swap.
+of other slices are never blocked by the COPY, only by the millisecond swap. Before the swap the
+rows that landed are counted and must equal the rows the transform kept (else: rollback).
+
+Every session runs under the Postgres deadline (``TAXI_POSTGRES_DEADLINE_SECONDS``, see
+deadline.py): a server that stops answering mid-load has its socket shut down when the deadline
+passes, so the run fails in bounded time, the transaction is rolled back and the locks go with
+the session.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import queue
+import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
@@ -33,7 +38,11 @@ from adbc_driver_manager import Error as AdbcError
 from adbc_driver_manager import OperationalError as AdbcOperationalError
 from psycopg import sql
 
+from mage_project.utils import deadline as deadlines
+from mage_project.utils.deadline import Deadline
 from mage_project.utils.errors import TaxiDataError, short_reason
+from mage_project.utils.locks import lock_key
+from mage_project.utils.results import LoadResult, RowCountMismatch
 from mage_project.utils.retries import call_with_retries
 from mage_project.utils.settings import env, retry_attempts
 
@@ -47,19 +56,6 @@ PG_TYPES = {
     pa.date32(): "date",
     pa.timestamp("us"): "timestamp",
 }
-
-
-@dataclass
-class LoadResult:
-    """What a sink export reports."""
-
-    sink: str
-    slice: str
-    rows: int
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def dsn_from_env() -> str:
@@ -80,42 +76,121 @@ def _where(dsn: str) -> str:
     return f"PostgreSQL at {info.get('host', 'localhost')}:{info.get('port', 5432)} (database {info.get('dbname', '?')})"
 
 
+# libpq's words when the server answered and said no (same text through psycopg and ADBC):
+# (pattern, what is wrong, what to do). Retrying cannot help any of them.
+_REFUSALS = (
+    (
+        r'password authentication failed for user "([^"]+)"',
+        # (servers with password auth say this for an unknown user too, revealing nothing)
+        "rejected the login of user {0} (a wrong password, or no such user)",
+        "check POSTGRES_USER and set POSTGRES_PASSWORD to that user's password (on Cloud Run: "
+        "its Secret Manager secret)",
+    ),
+    (
+        r'role "([^"]+)" does not exist',
+        "has no user (role) {0}",
+        "create it or fix POSTGRES_USER",
+    ),
+    (
+        r'database "([^"]+)" does not exist',
+        "has no database {0}",
+        "create it or fix POSTGRES_DBNAME",
+    ),
+    (
+        r"server does not support SSL, but SSL was required",
+        "does not offer SSL while PGSSLMODE requires it",
+        "enable SSL on the server, or unset PGSSLMODE for a local server without SSL",
+    ),
+    (
+        r"no pg_hba\.conf entry for .*(no encryption|SSL off)",
+        "accepts only SSL connections",
+        "set PGSSLMODE=require (as the cloud's environment does)",
+    ),
+    (
+        r"no pg_hba\.conf entry for host",
+        "does not admit this client, user and database (pg_hba.conf)",
+        "ask its administrator to allow it or fix POSTGRES_USER/POSTGRES_DBNAME",
+    ),
+    (
+        r"(SSL error|certificate verify failed|SSL SYSCALL error)",
+        "failed the SSL handshake",
+        "check PGSSLMODE and the server's certificate",
+    ),
+)
+
+
+def refusal(dsn: str, error: BaseException) -> TaxiDataError | None:
+    """The server refused the connection (authentication, SSL, a missing role or database):
+    one sentence saying which, or None when the error is not a refusal (e.g. down)."""
+    text = str(error)
+    for pattern, what, fix in _REFUSALS:
+        match = re.search(pattern, text)
+        if match:
+            return TaxiDataError(f"{_where(dsn)} {what.format(*match.groups())}; {fix} and re-run.")
+    return None
+
+
+def _retryable(kind: type[BaseException], dsn: str) -> Callable[[BaseException], bool]:
+    """Retry a failed connect while the server may still come up, never a refusal."""
+    return lambda e: isinstance(e, kind) and refusal(dsn, e) is None
+
+
 def _unreachable(dsn: str, error: BaseException) -> TaxiDataError:
+    refused = refusal(dsn, error)
+    if refused:
+        return refused
     return TaxiDataError(
         f"{_where(dsn)} is not reachable after {retry_attempts()} attempts ({short_reason(error)}); start it (`make up`) or fix POSTGRES_HOST/POSTGRES_PORT and re-run."
     )
 
 
-def connect(dsn: str) -> psycopg.Connection:
+def postgres_deadline(dsn: str) -> Deadline:
+    """The deadline of the enclosing Postgres scope, else a new one starting now."""
+    return deadlines.active("postgres") or Deadline.start(
+        "postgres", _where(dsn), "check that the server answers (`make up`, POSTGRES_HOST)"
+    )
+
+
+def _connect_timeout(deadline: Deadline) -> int:
+    return max(1, min(10, int(deadline.remaining()) or 1))
+
+
+def connect(dsn: str, deadline: Deadline | None = None) -> psycopg.Connection:
     """Connect, retrying with back-off while the server is down; then one clear error."""
+    deadline = deadline or postgres_deadline(dsn)
     try:
         return call_with_retries(
-            lambda: psycopg.connect(dsn), lambda e: isinstance(e, psycopg.OperationalError)
+            lambda: psycopg.connect(dsn, connect_timeout=_connect_timeout(deadline)),
+            _retryable(psycopg.OperationalError, dsn),
+            ends=deadline.ends,
         )
     except psycopg.OperationalError as error:
+        if deadline.passed():
+            raise deadline.error() from None
         raise _unreachable(dsn, error) from None
 
 
-def lock_key(*parts: str) -> int:
-    """A stable signed 64-bit advisory-lock key for e.g. (table, slice)."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 @contextmanager
-def slice_lock(sink: str, slice_id: str, dsn: str | None = None) -> Iterator[None]:
-    """Hold the advisory lock of (``sink``, ``slice_id``) while a run replaces that slice in a
-    sink with no transactions of its own (GCS, BigQuery): a second run of the same slice waits
-    here until the first is done. The lock is a PostgreSQL session lock, so a run that dies
-    releases it with its connection."""
-    with connect(dsn or dsn_from_env()) as conn:
-        conn.autocommit = True
-        key = lock_key("slice", sink, slice_id)
-        conn.execute("SELECT pg_advisory_lock(%s)", [key])
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+def guarded(conn: psycopg.Connection, deadline: Deadline) -> Iterator[psycopg.Connection]:
+    """Use ``conn`` under ``deadline``: when it passes, the socket is shut down (a stalled
+    server cannot hold the run) and the error becomes the deadline's sentence."""
+    fd = conn.fileno()
+    try:
+        with deadline.guard_socket(lambda: [fd]):
+            yield conn
+    except psycopg.Error:
+        if deadline.expired or deadline.passed():
+            raise deadline.error() from None
+        raise
+
+
+def lock_wait(dsn: str, slice_id: str) -> Deadline:
+    """The deadline of waiting for a slice lock (a fresh one: the wait is not the load)."""
+    return Deadline.start(
+        "postgres",
+        f"{_where(dsn)}, waiting for the lock of slice {slice_id},",
+        "wait for the other run of that slice to end, check that the server answers",
+    )
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -134,11 +209,25 @@ def partition_name(table: str, slice_id: str) -> str:
     return f"{table}__{slice_id.replace('-', '_')}"
 
 
+_KINDS = {"v": "a view", "m": "a materialized view", "f": "a foreign table", "S": "a sequence",
+          "i": "an index", "c": "a type"}  # fmt: skip
+
+
 def ensure_table(conn: psycopg.Connection, table: str, schema: pa.Schema) -> None:
-    """Create the schema and the partitioned parent table if missing (under a table lock)."""
+    """Create the schema and the partitioned parent table if missing (under a table lock);
+    refuse, in one sentence, a table someone changed (another kind, columns or types)."""
     namespace, name = split_table(table)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(namespace, name)])
+        kind = conn.execute(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            [namespace, name],
+        ).fetchone()
+        if kind and kind[0] in _KINDS:
+            raise TaxiDataError(
+                f"Postgres {namespace}.{name} is {_KINDS[kind[0]]}, not the pipeline's table; drop or rename it (the next run creates the table), then re-run."
+            )
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace)))
         conn.execute(
             sql.SQL(
@@ -154,6 +243,42 @@ def ensure_table(conn: psycopg.Connection, table: str, schema: pa.Schema) -> Non
         raise TaxiDataError(
             f"Postgres table {namespace}.{name} exists but is not partitioned by source_month (it was made by another tool); "
             "drop or rename it and re-run."
+        )
+    check_columns(conn, namespace, name, schema)
+
+
+def check_columns(conn: psycopg.Connection, namespace: str, name: str, schema: pa.Schema) -> None:
+    """The table must have exactly the pipeline's columns and types (a user's ALTER TABLE would
+    otherwise fail the swap with the database's wording, or mix two layouts)."""
+    found = dict(
+        conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            [f'"{namespace}"."{name}"'],
+        ).fetchall()
+    )
+    canonical = {"timestamp": "timestamp without time zone"}  # how format_type() spells it
+    wanted = {f.name: canonical.get(PG_TYPES[f.type], PG_TYPES[f.type]) for f in schema}
+    table = f"{namespace}.{name}"
+    fix = f"or drop the table so the next run recreates it (DROP TABLE {table}; every slice must then be re-run)"
+    extra = [c for c in found if c not in wanted]
+    if extra:
+        raise TaxiDataError(
+            f"Postgres table {table} has column{'s' if len(extra) > 1 else ''} {', '.join(extra)} that the pipeline does not write; "
+            f"drop {'them' if len(extra) > 1 else 'it'} (ALTER TABLE {table} DROP COLUMN {extra[0]}) {fix}."
+        )
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise TaxiDataError(
+            f"Postgres table {table} lacks the pipeline's column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+            f"add {'them' if len(missing) > 1 else 'it'} back (ALTER TABLE {table} ADD COLUMN {missing[0]} {wanted[missing[0]]}) {fix}."
+        )
+    changed = [c for c in wanted if found[c] != wanted[c]]
+    if changed:
+        column = changed[0]
+        raise TaxiDataError(
+            f"Postgres table {table} has column {column} as {found[column]} but the pipeline writes {wanted[column]}; "
+            f"change it back (ALTER TABLE {table} ALTER COLUMN {column} TYPE {wanted[column]} USING {column}::{wanted[column]}) {fix}."
         )
 
 
@@ -212,20 +337,52 @@ def _counted(
     )
 
 
-def _connect_adbc(dsn: str) -> adbc.Connection:
-    """ADBC (libpq) connection for the load transaction, retried like :func:`connect`."""
+def _connect_adbc(dsn: str, deadline: Deadline | None = None) -> tuple[adbc.Connection, list[int]]:
+    """ADBC (libpq) connection for the load transaction, retried like :func:`connect`, and the
+    socket(s) it opened (ADBC does not expose its socket: found as the new socket fds)."""
+    opened: list[int] = []
+    deadline = deadline or postgres_deadline(dsn)
+
+    def attempt() -> adbc.Connection:
+        before = deadlines.socket_fds()
+        timed = psycopg.conninfo.make_conninfo(dsn, connect_timeout=_connect_timeout(deadline))
+        conn = adbc.connect(timed)
+        opened[:] = sorted(deadlines.socket_fds() - before)
+        return conn
+
     try:
-        return call_with_retries(
-            lambda: adbc.connect(dsn), lambda e: isinstance(e, AdbcOperationalError)
-        )
+        conn = call_with_retries(attempt, _retryable(AdbcOperationalError, dsn), ends=deadline.ends)
     except AdbcOperationalError as error:
+        if deadline.passed():
+            raise deadline.error() from None
         raise _unreachable(dsn, error) from None
+    return conn, opened
 
 
 def replace_slice(
-    dsn: str, table: str, slice_id: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+    dsn: str,
+    table: str,
+    slice_id: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    expected_rows: int | None = None,
 ) -> LoadResult:
-    """Replace the rows of ``slice_id`` in ``table`` by ``batches`` (see the module docstring)."""
+    """Replace the rows of ``slice_id`` in ``table`` by ``batches`` (see the module docstring);
+    ``expected_rows``: what the transform kept, checked against what landed before COMMIT."""
+    deadline = postgres_deadline(dsn)
+    with deadlines.scope("postgres", deadline.what, deadline.advice):
+        return _replace_slice(dsn, table, slice_id, schema, batches, expected_rows, deadline)
+
+
+def _replace_slice(
+    dsn: str,
+    table: str,
+    slice_id: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    expected_rows: int | None,
+    deadline: Deadline,
+) -> LoadResult:
     started = time.perf_counter()
     namespace, name = split_table(table)
     part = partition_name(name, slice_id)
@@ -233,7 +390,7 @@ def replace_slice(
     ident = sql.Identifier
     rows = [0]
     failure: list[BaseException] = []
-    with connect(dsn) as conn:
+    with connect(dsn, deadline) as conn, guarded(conn, deadline):
         ensure_table(conn, table, schema)
 
         def text(query: sql.Composable) -> str:
@@ -254,6 +411,9 @@ def replace_slice(
                 )
             ),
             "drop": text(sql.SQL("DROP TABLE {}.{}").format(ident(namespace), ident(part))),
+            "count": text(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(ident(namespace), ident(load))
+            ),
             "rename": text(
                 sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
                     ident(namespace), ident(load), ident(part)
@@ -269,24 +429,42 @@ def replace_slice(
                 )
             ),  # fmt: skip
         }
-    loader = _connect_adbc(dsn)  # one transaction: closed without commit = rolled back
+    loader, sockets = _connect_adbc(dsn, deadline)  # one transaction: no commit = rolled back
+    used: list[Deadline] = []
+
+    def bounded() -> Deadline:  # a fresh Postgres deadline, guarding the ADBC socket
+        used.append(Deadline.start("postgres", deadline.what, deadline.advice))
+        return used[-1]
+
     try:
         with loader.cursor() as cur:
-            cur.execute(f"SELECT pg_advisory_xact_lock({lock_key(namespace, name, slice_id):d})")
-            cur.fetchall()
-            cur.execute(statements["create"])
-            stream = _counted(_ahead(iter(batches), failure), schema, rows)
-            cur.adbc_ingest(load, stream, mode="append", db_schema_name=namespace)
-            cur.execute(statements["exists"])
-            if cur.fetchone()[0] is not None:
-                cur.execute(statements["detach"])
-                cur.execute(statements["drop"])
-            cur.execute(statements["rename"])
-            cur.execute(statements["attach"])
-        loader.commit()
+            key = lock_key(namespace, name, slice_id)
+
+            used.append(lock_wait(dsn, slice_id))
+            with used[-1].guard_socket(lambda: sockets):  # another run of the slice: wait
+                cur.execute(f"SELECT pg_advisory_xact_lock({key:d})")
+                cur.fetchall()
+            with bounded().guard_socket(lambda: sockets):  # the slice is ours: a fresh deadline
+                cur.execute(statements["create"])
+                stream = _counted(_ahead(iter(batches), failure), schema, rows)
+                cur.adbc_ingest(load, stream, mode="append", db_schema_name=namespace)
+                cur.execute(statements["count"])
+                landed = cur.fetchone()[0]
+                _check_rows(f"Postgres table {namespace}.{name}", slice_id, landed, rows[0],
+                            expected_rows)  # fmt: skip
+                cur.execute(statements["exists"])
+                if cur.fetchone()[0] is not None:
+                    cur.execute(statements["detach"])
+                    cur.execute(statements["drop"])
+                cur.execute(statements["rename"])
+                cur.execute(statements["attach"])
+                loader.commit()
     except AdbcError as error:
         if failure:
             raise failure[0] from None
+        stalled = [d for d in used if d.expired] or [d for d in used[-1:] if d.passed()]
+        if stalled:
+            raise stalled[0].error() from None
         raise TaxiDataError(
             f"Loading slice {slice_id} into Postgres table {namespace}.{name} failed ({short_reason(error)}); the table is unchanged, re-run."
         ) from None
@@ -298,6 +476,12 @@ def replace_slice(
         rows=rows[0],
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_rows(sink: str, slice_id: str, landed: int, sent: int, expected: int | None) -> None:
+    """Refuse to commit a slice whose landed rows differ from the rows the transform kept."""
+    if landed != sent or (expected is not None and landed != expected):
+        raise RowCountMismatch(sink, slice_id, landed, expected if expected is not None else sent)
 
 
 def slice_counts(dsn: str, table: str) -> dict[str, int]:

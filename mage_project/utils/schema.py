@@ -94,10 +94,10 @@ class TripSchema:
         return {c: to_snake_case(c) for c in self.columns if to_snake_case(c) != c}
 
     def read_type(self, column: str) -> pa.DataType:
-        """What the CSV reader parses a column as (ints as float64, checked and cast later,
-        so ``1.0`` in an integer column is accepted as pandas does)."""
+        """What the CSV reader parses a column as: ints as text, converted exactly later (so
+        ``1.0`` is accepted as pandas does, and no value is ever rounded through a float)."""
         kind = arrow_type(column)
-        return pa.float64() if pa.types.is_integer(kind) else kind
+        return pa.string() if pa.types.is_integer(kind) else kind
 
     @property
     def sink_schema(self) -> pa.Schema:
@@ -116,3 +116,57 @@ SCHEMAS = {
 
 def schema_for(color: str) -> TripSchema:
     return SCHEMAS[color]
+
+
+# --- The BigQuery table (one definition: the stack, the twin and the pipelines read it) --------
+
+#: Arrow type -> BigQuery standard SQL type of every sink column.
+BIGQUERY_TYPES = {
+    pa.int64(): "INT64",
+    pa.float64(): "FLOAT64",
+    pa.string(): "STRING",
+    pa.timestamp("us"): "TIMESTAMP",
+    pa.date32(): "DATE",
+}
+#: The first day of the source month (``2021-01`` -> 2021-01-01): the partition column. The
+#: pickup date cannot be it: TLC files hold pickups outside their month, and those rows stay in
+#: their file's slice, so the partition must follow the file, not the pickup.
+SOURCE_MONTH_START = "source_month_start"
+
+
+@dataclass(frozen=True)
+class WarehouseTable:
+    """A BigQuery table of trips: the sink columns plus :data:`SOURCE_MONTH_START`, partitioned
+    by MONTH on it (one partition = one source file, ``table$YYYYMM``) and clustered on what
+    users filter by (pickup date, then pickup zone, then vendor)."""
+
+    trips: TripSchema
+    table_id: str
+    partition_type: str = "MONTH"
+    partition_field: str = SOURCE_MONTH_START
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The rows as loaded: :attr:`TripSchema.sink_schema` and the partition column last."""
+        return self.trips.sink_schema.append(pa.field(self.partition_field, pa.date32()))
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        """``(name, BigQuery type)`` in table order."""
+        return [(f.name, BIGQUERY_TYPES[f.type]) for f in self.arrow_schema]
+
+    @property
+    def clustering(self) -> tuple[str, ...]:
+        return (self.trips.pickup_date_column, "pu_location_id", "vendor_id")
+
+    def schema_json(self) -> list[dict[str, str]]:
+        """The BigQuery REST/terraform schema: ``[{"name", "type", "mode"}]``."""
+        return [{"name": n, "type": t, "mode": "NULLABLE"} for n, t in self.columns]
+
+    @staticmethod
+    def partition_id(year: int, month: int) -> str:
+        """The MONTH partition decorator id, e.g. ``202101`` (``table$202101``)."""
+        return f"{year:04d}{month:02d}"
+
+
+YELLOW_WAREHOUSE = WarehouseTable(SCHEMAS["yellow"], "yellow_cab_data")

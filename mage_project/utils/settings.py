@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -26,11 +27,14 @@ def env_float(name: str, default: float) -> float:
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
         raise TaxiDataError(
-            f"Environment variable {name}={raw!r} is not a number; set it to e.g. {default}."
-        ) from None
+            f"Environment variable {name}={raw[:40]!r} is not a usable number; set it to e.g. {default:g}."
+        )
+    return value
 
 
 def taxi_data_base_url() -> str:
@@ -39,7 +43,7 @@ def taxi_data_base_url() -> str:
 
 def staging_dir() -> Path:
     """Where blocks stage files between steps: ``$TAXI_STAGING_DIR``, else under ``$MAGE_DATA_DIR``,
-    else the system temp dir. One folder per slice, overwritten by the next run of that slice."""
+    else the system temp dir. Each run works in its own folder below it (see ``ingest.run_dir``)."""
     explicit = os.environ.get("TAXI_STAGING_DIR", "").strip()
     if explicit:
         root = Path(explicit)
@@ -59,3 +63,52 @@ def retry_attempts() -> int:
 def retry_backoff_seconds() -> float:
     """First back-off wait, doubled each retry up to 30 s (``TAXI_RETRY_BACKOFF_SECONDS``)."""
     return env_float("TAXI_RETRY_BACKOFF_SECONDS", 1.0)
+
+
+def _optional(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+def storage_emulator_host() -> str | None:
+    """The GCS emulator (``STORAGE_EMULATOR_HOST``, the twin), or None for Google (ADC)."""
+    return _optional("STORAGE_EMULATOR_HOST")
+
+
+def bigquery_emulator_host() -> str | None:
+    """The BigQuery emulator (``BIGQUERY_EMULATOR_HOST``, the twin), or None for Google (ADC)."""
+    return _optional("BIGQUERY_EMULATOR_HOST")
+
+
+def gcp_region() -> str | None:
+    """``GCP_REGION``: where BigQuery jobs run (None: the client's default)."""
+    return os.environ.get("GCP_REGION") or None
+
+
+# Overall deadlines (seconds) per network peer: the whole step talking to that peer, all retries
+# and waits included, must end within it, else the run fails with one sentence naming the peer.
+DEADLINES = {
+    "download": ("TAXI_DOWNLOAD_DEADLINE_SECONDS", 1800.0),
+    "postgres": ("TAXI_POSTGRES_DEADLINE_SECONDS", 1800.0),
+    "gcs": ("TAXI_GCS_DEADLINE_SECONDS", 900.0),
+    "bigquery": ("TAXI_BIGQUERY_DEADLINE_SECONDS", 900.0),
+}
+
+
+def deadline_seconds(peer: str) -> tuple[str, float]:
+    """``(setting name, seconds)`` of the overall deadline of ``peer`` (a key of DEADLINES)."""
+    name, default = DEADLINES[peer]
+    seconds = env_float(name, default)
+    if seconds <= 0:
+        raise TaxiDataError(
+            f"Environment variable {name}={seconds:g} must be more than 0 seconds; set it to e.g. {default:g}."
+        )
+    return name, seconds
+
+
+def staging_keep_seconds() -> float:
+    """Run folders in staging older than this are removed by later runs (``TAXI_STAGING_KEEP_SECONDS``)."""
+    return env_float("TAXI_STAGING_KEEP_SECONDS", 86400.0)
+
+
+#: The longest header or data line accepted (bytes); a TLC row is a few hundred bytes.
+MAX_LINE_BYTES = 1 << 20

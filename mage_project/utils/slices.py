@@ -7,7 +7,9 @@ A run replaces exactly its slice in every sink. The slice comes from, in order:
 2. the run's ``execution_date`` (set by Mage triggers and backfills): the month containing it;
 3. the pipeline's documented default (yellow 2021-01, green 2020-10..12, day 2021-01-01).
 
-Every value is validated before anything is downloaded or written.
+Every value is validated before anything is downloaded or written, and per pipeline
+(``PIPELINE_VARIABLES``): a pipeline accepts only its own colour and its own variables, so no
+variable can put one pipeline's data under another's layout.
 """
 
 from __future__ import annotations
@@ -15,12 +17,69 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mage_project.utils.errors import TaxiDataError
 
 COLORS = ("yellow", "green")
 FIRST_YEAR, LAST_YEAR = 2009, 2030
+#: The slice variables of this project (Mage adds its own, e.g. env, which are not checked).
+SLICE_VARIABLES = ("color", "year", "month", "months", "execution_date")
+
+
+@dataclass(frozen=True)
+class PipelineVariables:
+    """What one pipeline accepts: its colour(s) and its slice variables."""
+
+    colors: tuple[str, ...]
+    variables: tuple[str, ...]
+
+
+_MONTHLY = PipelineVariables(("yellow",), ("color", "year", "month", "execution_date"))
+PIPELINE_VARIABLES: dict[str, PipelineVariables] = {
+    "api_to_postgres": _MONTHLY,
+    "api_to_gcs": _MONTHLY,
+    "gcs_to_bigquery": _MONTHLY,
+    "api_to_gcs_parameterized": PipelineVariables(("yellow",), ("color", "execution_date")),
+    "green_taxi_etl": PipelineVariables(("green",), ("color", "months", "execution_date")),
+}
+_BY_COLOR = {"yellow": "api_to_postgres, api_to_gcs, gcs_to_bigquery or api_to_gcs_parameterized",
+             "green": "green_taxi_etl"}  # fmt: skip
+
+
+def _shown(value: Any, limit: int = 30) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def validate_variables(
+    kwargs: dict[str, Any], pipeline: str | None = None, colors: tuple[str, ...] | None = None
+) -> None:
+    """Refuse, in one sentence, a slice variable ``pipeline`` does not take or a colour it is
+    not made for (``pipeline`` defaults to Mage's ``pipeline_uuid``; ``colors`` narrows it)."""
+    pipeline = pipeline or kwargs.get("pipeline_uuid")
+    spec = PIPELINE_VARIABLES.get(str(pipeline)) if pipeline else None
+    allowed = colors or (spec.colors if spec else COLORS)
+    name = f"pipeline {pipeline}" if spec else "this pipeline"
+    if spec:
+        foreign = [k for k in SLICE_VARIABLES if _given(kwargs, k) and k not in spec.variables]
+        if foreign:
+            raise TaxiDataError(
+                f"Runtime variable {foreign[0]} is not used by {name}, which takes {', '.join(spec.variables)}; remove it (or run the pipeline it belongs to)."
+            )
+    color = kwargs.get("color")
+    if color in (None, ""):
+        return
+    text = str(color).strip().lower()
+    if text not in COLORS:
+        raise TaxiDataError(
+            f"Runtime variable color={_shown(color)} is not a taxi colour; use one of {', '.join(COLORS)}."
+        )
+    if text not in allowed:
+        raise TaxiDataError(
+            f"Runtime variable color={text!r} does not fit {name}, which loads {' and '.join(allowed)} taxi files only; remove color (or run {_BY_COLOR[text]} for {text} files)."
+        )
 
 
 @dataclass(frozen=True, order=True)
@@ -61,17 +120,26 @@ class MonthSlice:
 
 
 def _to_int(name: str, value: Any) -> int:
+    """A whole number from a runtime variable, exactly (no float on the way, no overflow)."""
+    bad = TaxiDataError(
+        f"Runtime variable {name}={_shown(value)} is not a whole number; pass e.g. {name}=1."
+    )
+    if isinstance(value, bool) or value is None:
+        raise bad
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-        if number != int(number):
-            raise ValueError
-        return int(number)
-    except (TypeError, ValueError):
-        raise TaxiDataError(
-            f"Runtime variable {name}={value!r} is not a whole number; pass e.g. {name}=1."
-        ) from None
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise bad from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise bad
+    if number.adjusted() > 5:  # beyond any year or month: say so without a 400-digit number
+        span = (
+            f"a year between {FIRST_YEAR} and {LAST_YEAR}"
+            if name == "year"
+            else "a number from 1 to 12"
+        )
+        raise TaxiDataError(f"Runtime variable {name}={_shown(value)} is out of range; use {span}.")
+    return int(number)
 
 
 def parse_execution_date(value: Any) -> date:
@@ -83,9 +151,9 @@ def parse_execution_date(value: Any) -> date:
     text = str(value).strip()
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
+    except (ValueError, OverflowError):
         raise TaxiDataError(
-            f"Runtime variable execution_date={value!r} is not a date; use YYYY-MM-DD, e.g. 2021-01-15."
+            f"Runtime variable execution_date={_shown(value)} is not a date; use YYYY-MM-DD, e.g. 2021-01-15."
         ) from None
 
 
@@ -96,7 +164,9 @@ def _given(kwargs: dict[str, Any], key: str) -> bool:
 def month_slice_from_kwargs(
     kwargs: dict[str, Any], default_color: str = "yellow", default: tuple[int, int] = (2021, 1)
 ) -> MonthSlice:
-    """The month a yellow-style run owns (see the module docstring for the order)."""
+    """The month a yellow-style run owns (see the module docstring for the order); the
+    variables are validated for the run's pipeline (colour ``default_color`` only)."""
+    validate_variables(kwargs, colors=(default_color,))
     color = str(kwargs.get("color") or default_color).strip().lower()
     if _given(kwargs, "year") or _given(kwargs, "month"):
         year = _to_int("year", kwargs.get("year", default[0]))
@@ -116,14 +186,14 @@ def parse_months(text: str, color: str = "green") -> list[MonthSlice]:
     items = [item for item in str(text).split(",") if item.strip()]
     if not items:
         raise TaxiDataError(
-            f"Runtime variable months={text!r} names no month; pass e.g. months=2020-10,2020-11."
+            f"Runtime variable months={_shown(text)} names no month; pass e.g. months=2020-10,2020-11."
         )
     slices = set()
     for item in items:
         match = MONTH_RE.match(item)
         if not match:
             raise TaxiDataError(
-                f"Runtime variable months has {item.strip()!r}, which is not YYYY-MM; pass e.g. months=2020-10,2020-11."
+                f"Runtime variable months has {_shown(item.strip())}, which is not YYYY-MM; pass e.g. months=2020-10,2020-11."
             )
         slices.add(MonthSlice(color, int(match[1]), int(match[2])))
     return sorted(slices)
@@ -134,6 +204,7 @@ GREEN_DEFAULT_MONTHS = "2020-10,2020-11,2020-12"
 
 def green_months_from_kwargs(kwargs: dict[str, Any]) -> list[MonthSlice]:
     """The months a green_taxi_etl run owns: ``months`` > execution_date's month > Q4 2020."""
+    validate_variables(kwargs, pipeline=kwargs.get("pipeline_uuid") or "green_taxi_etl")
     color = str(kwargs.get("color") or "green").strip().lower()
     if _given(kwargs, "months"):
         return parse_months(kwargs["months"], color)
@@ -148,6 +219,7 @@ DEFAULT_DAY = date(2021, 1, 1)
 
 def day_from_kwargs(kwargs: dict[str, Any]) -> date:
     """The day a parameterized run owns: runtime ``execution_date`` or Mage's, else 2021-01-01."""
+    validate_variables(kwargs, pipeline=kwargs.get("pipeline_uuid") or "api_to_gcs_parameterized")
     if _given(kwargs, "execution_date"):
         day = parse_execution_date(kwargs["execution_date"])
         MonthSlice("yellow", day.year, day.month)  # validates the year range

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,9 +32,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mage_project.utils.download import read_header
+from mage_project.utils.download import check_header, disk_full, disk_full_error, read_header
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import INT_COLUMNS, TripSchema, schema_for, to_snake_case
+from mage_project.utils.settings import MAX_LINE_BYTES
 
 BLOCK_SIZE = 1 << 20  # CSV bytes per parsed block: a few in flight per core keeps memory flat
 log = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ def green_rule(batch: pa.RecordBatch) -> pa.Array:
 
 
 RULES: dict[str, RowRule] = {"yellow": yellow_rule, "green": green_rule}
+RULE_TEXT = {"yellow": "passenger_count > 0", "green": "passenger_count > 0 and trip_distance > 0"}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_WHOLE_DECIMAL = re.compile(r"^([+-]?\d+)\.0*$")
 
 
 @dataclass
@@ -73,7 +78,9 @@ class TypedFile:
         return asdict(self)
 
 
-def _batches(path: Path, schema: TripSchema, name: str) -> Iterator[pa.RecordBatch]:
+def _batches(
+    path: Path, schema: TripSchema, name: str, header: list[str]
+) -> Iterator[pa.RecordBatch]:
     convert = pacsv.ConvertOptions(
         column_types={c: schema.read_type(c) for c in schema.columns},
         include_columns=list(schema.columns),
@@ -82,9 +89,9 @@ def _batches(path: Path, schema: TripSchema, name: str) -> Iterator[pa.RecordBat
     )
     stream = pa.input_stream(str(path), compression="gzip")
     try:
-        reader = pacsv.open_csv(
-            stream, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE), convert_options=convert
-        )
+        # the cleaned header (stray spaces stripped, see read_header) names the columns
+        options = pacsv.ReadOptions(block_size=BLOCK_SIZE, column_names=header, skip_rows=1)
+        reader = pacsv.open_csv(stream, read_options=options, convert_options=convert)
         yield from reader
     finally:
         stream.close()
@@ -98,8 +105,8 @@ def _typed(
         values = batch[column]
         if column in INT_COLUMNS:
             try:
-                values = pc.cast(values, pa.int64(), safe=True)
-            except pa.ArrowInvalid:
+                values = to_int64(values)
+            except ValueError:
                 raise _bad_value_error(path, name, column, "int64") from None
         arrays.append(values)
         names.append(to_snake_case(column))
@@ -109,6 +116,34 @@ def _typed(
     arrays.append(pa.repeat(pa.scalar(month, pa.string()), batch.num_rows))
     names.append("source_month")
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def whole_number(text: str) -> int:
+    """The exact integer ``text`` spells (``"3"``, ``"3.0"``, ``"3e2"``), or ValueError saying why
+    not: not a number, not whole, or beyond 64-bit. Never goes through a float."""
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError("not a whole number")
+    value = int(number)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError("beyond 64-bit")
+    return value
+
+
+def to_int64(values: pa.Array) -> pa.Array:
+    """Text of an integer column → int64, exactly (ValueError if a value is not one)."""
+    values = pc.utf8_trim_whitespace(values)
+    with contextlib.suppress(pa.ArrowInvalid):
+        return pc.cast(values, pa.int64())
+    plain = pc.replace_substring_regex(values, pattern=_WHOLE_DECIMAL.pattern, replacement=r"\1")
+    with contextlib.suppress(pa.ArrowInvalid):
+        return pc.cast(plain, pa.int64())
+    return pa.array(
+        [None if v is None else whole_number(v) for v in values.to_pylist()], pa.int64()
+    )
 
 
 _CONVERSION = re.compile(
@@ -132,7 +167,8 @@ def _check_value(kind: str) -> Callable[[str], bool]:
 
         def ok_int(text: str) -> bool:
             try:
-                return float(text).is_integer()
+                whole_number(text)
+                return True
             except ValueError:
                 return False
 
@@ -148,23 +184,58 @@ def _check_value(kind: str) -> Callable[[str], bool]:
     return ok_float
 
 
-def locate(path: Path, predicate: Callable[[list[str], int], bool]) -> tuple[int, list[str]] | None:
-    """The first data line (1-based, header is line 1) whose fields fail ``predicate``."""
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
+def _lines(path: Path, name: str) -> Iterator[str]:
+    """The file's lines decoded, each read with a bounded buffer: a line longer than
+    ``MAX_LINE_BYTES`` or with bytes that are not UTF-8 is one sentence naming it."""
+    with gzip.open(path, "rb") as handle:
+        number = 0
+        while line := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(line) > MAX_LINE_BYTES:
+                raise TaxiDataError(
+                    f"{name}, line {number}: the line is longer than {MAX_LINE_BYTES >> 20} MiB, which no taxi row is; the file is damaged, replace it with the original and re-run."
+                )
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise TaxiDataError(
+                    f"{name}, line {number}: bytes that are not UTF-8 ({line[error.start : error.start + 1]!r} at byte {error.start + 1} of the line); save the file as UTF-8 (or fix that row) and re-run."
+                ) from None
+
+
+def rows(path: Path, name: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of every data row; blank lines are skipped but counted (the
+    number is the row's first physical line, header = line 1)."""
+    reader = csv.reader(_lines(path, name))
+    try:
         next(reader, None)
+        start = reader.line_num + 1
         for row in reader:
-            if not predicate(row, reader.line_num):
-                return reader.line_num, row
+            if row:
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise TaxiDataError(
+            f"{name}, line {reader.line_num}: {error}; fix or remove that row and re-run."
+        ) from None
+
+
+def locate(
+    path: Path, predicate: Callable[[list[str], int], bool], name: str | None = None
+) -> tuple[int, list[str]] | None:
+    """The first data row (its line, 1-based, header is line 1) whose fields fail ``predicate``."""
+    for line, row in rows(path, name or path.name):
+        if not predicate(row, line):
+            return line, row
     return None
 
 
 def _bad_value_error(path: Path, name: str, column: str, kind: str) -> TaxiDataError:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle))
-    index = header.index(column)
+    index = read_header(path, name).index(column)
     ok = _check_value(kind)
-    found = locate(path, lambda row, _: index >= len(row) or row[index] == "" or ok(row[index]))
+    found = locate(
+        path, lambda row, _: index >= len(row) or row[index].strip() == "" or ok(row[index]), name
+    )
     what = "a timestamp (YYYY-MM-DD HH:MM:SS)" if kind.startswith("timestamp") else (
         "a whole number" if kind == "int64" else "a number")  # fmt: skip
     if found is None:
@@ -172,13 +243,36 @@ def _bad_value_error(path: Path, name: str, column: str, kind: str) -> TaxiDataE
             f"{name}, column {column}: a value is not {what}; fix the file and re-run."
         )
     line, row = found
+    value = row[index]
+    shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
+    if kind == "int64":
+        try:
+            whole_number(value)
+        except ValueError as why:
+            if str(why) == "beyond 64-bit":
+                return TaxiDataError(
+                    f"{name}, line {line}, column {column}: {shown} is beyond the 64-bit integer range, so it cannot be stored exactly; fix or remove that row and re-run."
+                )
+            if str(why) == "not a number":
+                what = "a number"
     return TaxiDataError(
-        f"{name}, line {line}, column {column}: {row[index]!r} is not {what}; fix or remove that row and re-run."
+        f"{name}, line {line}, column {column}: {shown} is not {what}; fix or remove that row and re-run."
     )
 
 
 def _explain(error: Exception, path: Path, name: str, schema: TripSchema) -> TaxiDataError:
     text = str(error)
+    if "UTF8" in text or "UTF-8" in text or "straddl" in text:
+        # not UTF-8, or a row longer than a parse block: the line scan names the line
+        for _ in rows(path, name):
+            pass
+        if "straddl" in text:
+            return TaxiDataError(
+                f"{name} has a row longer than {BLOCK_SIZE >> 20} MiB, which no taxi row is; the file is damaged, replace it with the original and re-run."
+            )
+        return TaxiDataError(
+            f"{name} has bytes that are not UTF-8; save the file as UTF-8 and re-run."
+        )
     if (
         isinstance(error, OSError)
         and not isinstance(error, pa.ArrowInvalid)
@@ -190,14 +284,12 @@ def _explain(error: Exception, path: Path, name: str, schema: TripSchema) -> Tax
         )
     match = _CONVERSION.search(text)
     if match:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle))
-        column = header[int(match[1])]
+        column = read_header(path, name)[int(match[1])]
         return _bad_value_error(path, name, column, match[2].strip())
     fields = _FIELDS.search(text)
     if fields:
         expected = int(fields[1])
-        found = locate(path, lambda row, _: len(row) == expected)
+        found = locate(path, lambda row, _: len(row) == expected, name)
         where = f", line {found[0]}" if found else ""
         return TaxiDataError(
             f"{name}{where}: the row has {fields[2]} fields but the header has {expected}; fix or remove that row and re-run."
@@ -243,6 +335,34 @@ class _BackgroundWriter:
             raise self._error
 
 
+def empty_slice_error(name: str, color: str, rows_read: int, day: date | None) -> TaxiDataError:
+    """The one policy for a slice whose rows are ALL filtered out, in every pipeline: refuse it
+    (nothing is written, every sink keeps the slice as it was); see docs/run-guarantees.md."""
+    where = f" picked up on {day.isoformat()}" if day else ""
+    return TaxiDataError(
+        f"{name}: none of its {rows_read:,} rows{where} passes the {color} rule ({RULE_TEXT[color]}), so the slice is refused and every sink keeps it as it was; check that the file is the right one."
+    )
+
+
+def _no_pickup_error(path: Path, name: str, schema: TripSchema) -> TaxiDataError:
+    header = read_header(path, name)
+    pickup, passengers = header.index(schema.pickup_column), header.index("passenger_count")
+
+    def fine(row: list[str], _: int) -> bool:
+        if max(pickup, passengers) >= len(row) or row[pickup].strip():
+            return True
+        try:
+            return float(row[passengers]) <= 0
+        except ValueError:
+            return True
+
+    found = locate(path, fine, name)
+    where = f", line {found[0]}" if found else ""
+    return TaxiDataError(
+        f"{name}{where}: a trip the rule keeps has no {schema.pickup_column}, so it could not be placed in any pickup-date partition; fix or remove that row and re-run."
+    )
+
+
 def stage_typed(
     source: Path,
     color: str,
@@ -258,7 +378,8 @@ def stage_typed(
     schema = schema_for(color)
     name = name or source.name
     rule = RULES[color]
-    dropped = [c for c in read_header(source, name) if c not in schema.columns]
+    header = read_header(source, name)
+    dropped = check_header(header, color, name)
     if dropped:
         log.warning(
             "%s: unknown column%s %s dropped (not part of the %s schema, not loaded into any sink).",
@@ -271,7 +392,7 @@ def stage_typed(
     writer: _BackgroundWriter | None = None
     try:
         try:
-            for batch in _batches(source, schema, name):
+            for batch in _batches(source, schema, name, header):
                 rows_read += batch.num_rows
                 typed = _typed(batch, schema, name, month, source)
                 keep = rule(typed)
@@ -279,6 +400,8 @@ def stage_typed(
                     on_day = pc.equal(typed[schema.pickup_date_column], pa.scalar(day, pa.date32()))
                     keep = pc.and_(keep, pc.fill_null(on_day, False))
                 kept = typed.filter(keep)
+                if kept[schema.pickup_date_column].null_count:
+                    raise _no_pickup_error(source, name, schema)
                 if writer is None:
                     writer = _BackgroundWriter(part, kept.schema)
                 if kept.num_rows:
@@ -287,15 +410,22 @@ def stage_typed(
                     dates.update(pc.unique(kept[schema.pickup_date_column]).to_pylist())
         except TaxiDataError:
             raise
-        except (pa.ArrowInvalid, OSError, EOFError) as error:
+        except (pa.ArrowException, OSError, EOFError) as error:
+            if disk_full(error):
+                raise disk_full_error(part) from None
             raise _explain(error, source, name, schema) from None
         if rows_read == 0:
             raise TaxiDataError(
                 f"{name} has a header but no rows; the source file is incomplete, re-publish it and re-run."
             )
-        if writer is None:
-            writer = _BackgroundWriter(part, schema.sink_schema)
-        writer.close()
+        if rows_kept == 0:
+            raise empty_slice_error(name, color, rows_read, day)
+        try:
+            writer.close()
+        except (OSError, pa.ArrowException) as error:
+            if disk_full(error):
+                raise disk_full_error(part) from None
+            raise
         writer = None
         part.replace(out)
     finally:

@@ -10,12 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "scripts")]
+from benchmarks import measure
+from benchmarks.report import Row
+from benchmarks.run import QUICK_ROWS, checks
 
-import measure  # noqa: E402
-from report import Row  # noqa: E402
-from run import QUICK_ROWS, checks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_measure_sees_the_memory_of_a_child_process():
@@ -59,7 +58,7 @@ def test_targets_met_and_missed_are_reported_honestly():
     missed["project_ingest"] = Row("project_ingest", "", 4.0, 200, 100)  # 5x course, 1.6x floor
     missed["project_rerun"] = Row("project_rerun", "", 8.5, 420, 200)  # rows doubled
     missed["project_run_3x"] = Row("project_run_3x", "", 20.0, 900, 300)  # memory grows
-    verdicts = {c.target: c.ok for c in checks(missed, {**facts, "bq_load_write_mb": 30.0})}
+    verdicts = {c.target: c.ok for c in checks(missed, {**facts, "bq_load_write_mb": 61.0})}
     assert verdicts == {
         "ingest ≥ 5x faster than course ingest": True,
         "ingest ≤ 1.5x the COPY floor": False,
@@ -67,7 +66,7 @@ def test_targets_met_and_missed_are_reported_honestly():
         "`mage run` peak RSS ≤ 500 MB": True,
         "peak RSS flat from 1x to 3x rows (≤ 1.2x)": False,
         "re-run ≤ 1.2x first run, same rows": False,
-        "GCS → BigQuery moves no data through the client": False,
+        "GCS → BigQuery moves only its month through the client (≤ 3x its parquet)": False,
     }
 
 

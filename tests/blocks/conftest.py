@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from mage_project.utils.schema import schema_for
 
-from mage_project.utils.schema import schema_for  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

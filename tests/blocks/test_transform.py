@@ -128,7 +128,12 @@ distances = st.one_of(st.just(""), st.sampled_from(["0", "0.0", "0.5", "3.25", "
 def test_green_rule_matches_a_plain_python_count(write_csv, values):
     rows = [row("green", passenger_count=p, trip_distance=d) for p, d in values]
     expected = sum(1 for p, d in values if p and int(p) > 0 and d and float(d) > 0)
-    typed = stage(write_csv("green", rows, name="green_tripdata_2020-10.csv.gz"), color="green")
+    path = write_csv("green", rows, name="green_tripdata_2020-10.csv.gz")
+    if expected == 0:  # the empty-slice policy: refused (docs/run-guarantees.md)
+        with pytest.raises(TaxiDataError, match="passes the green rule"):
+            stage(path, color="green")
+        return
+    typed = stage(path, color="green")
     assert typed.rows_read == len(values)
     assert typed.rows_kept == expected == pq.read_metadata(typed.path).num_rows
 

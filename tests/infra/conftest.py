@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from infra_plans import planned
-
-from infra.testing import Plan
+from tools.offline import Plan
 
 
 @pytest.fixture(scope="session")

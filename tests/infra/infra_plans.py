@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from infra.planned import PlannedResource  # noqa: E402
-from infra.testing import Plan, run_program  # noqa: E402
+from tools.offline import Plan, PlannedResource, run_program
 
 
 @cache
@@ -36,3 +35,17 @@ def mutated(
     if seen <= index:
         raise AssertionError(f"the plan has no {type_} #{index} to mutate")
     return out
+
+
+def tool_cli(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tools.<tool> ARGS`` as `make plan`/`make cost` run it, without cloud settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "GOOGLE_"))}
+    env["COLUMNS"] = "400"  # one table row per line
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -175,3 +175,11 @@ def test_missing_tool_is_named(fake_path):
         "or add --dry-run to only print the commands."
     )
     assert calls(fake_path) == []
+
+
+def test_ci_preview_service_account_may_only_decrypt(fake_path):
+    sa = f"mage-ci-preview@{PROJECT}.iam.gserviceaccount.com"
+    result = bootstrap(*ARGS, "--ci-preview-service-account", sa, "--dry-run", env=fake_path)
+    assert result.returncode == 0, result.stderr
+    last = [line for line in result.stdout.splitlines() if line.startswith("gcloud")][-1]
+    assert f"--member serviceAccount:{sa} --role roles/cloudkms.cryptoKeyDecrypter" in last

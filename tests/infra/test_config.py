@@ -6,16 +6,16 @@ import json
 
 import pytest
 from infra_plans import planned
+from tools.offline import stack_config
 
 from infra.config import KEYS, ConfigError, StackConfig, parse
-from infra.testing import stack_config
 
-BASE = {"gcp:project": "my-mage-dev"}
+BASE = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "true"}
 
 
 def test_defaults_are_cheap_and_private():
     cfg = parse(BASE)
-    assert cfg == StackConfig(project="my-mage-dev")
+    assert cfg == StackConfig(project="my-mage-dev", project_in_organization=True)
     assert (cfg.mode, cfg.sql_tier, cfg.ui_access) == ("cost", "db-f1-micro", "iap")
     assert cfg.deletion_protection is True
     assert [(s.pipeline, s.cron, s.time_zone) for s in cfg.schedules] == [
@@ -55,7 +55,8 @@ def test_strings_as_the_cli_passes_them():
         ("mage-gcp:uiAccess", "everyone", "iap, authenticated or public"),
         ("mage-gcp:githubRepository", "not a repo", "owner/name"),
         ("mage-gcp:alertEmails", json.dumps(["nobody"]), "e-mail addresses"),
-        ("mage-gcp:schedules", json.dumps([{"pipeline": "x", "cron": "daily"}]), "cron"),
+        ("mage-gcp:serviceCpu", "3", "1, 2, 4, 6, 8"),
+        ("mage-gcp:githubRepositoryId", "abc", "numeric id"),
         ("mage-gcp:deletionProtection", "maybe", "true or false"),
         ("gcp:region", "mars", "a GCP region"),
         ("gcp:project", "UPPER", "a GCP project id"),
@@ -104,3 +105,72 @@ def test_a_pipeline_scheduled_twice_is_one_sentence():
         ConfigError, match=r"^Stack config mage-gcp:schedules lists a pipeline twice"
     ):
         parse({"gcp:project": "my-proj-123", "mage-gcp:schedules": twice})
+
+
+def _refused(extra: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse(BASE | extra)
+    message = str(err.value)
+    assert message.startswith("Stack config mage-gcp:") and message.endswith(".")
+    assert "\n" not in message and message.count(". ") == 0, message
+    return message
+
+
+def _schedule(**fields) -> dict:
+    return {"mage-gcp:schedules": json.dumps([{"pipeline": "green_taxi_etl", **fields}])}
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        # Cloud Run's vCPU/memory table
+        ({"mage-gcp:serviceCpu": "1", "mage-gcp:serviceMemory": "8Gi"}, "serviceCpu 1 with"),
+        ({"mage-gcp:jobCpu": "4", "mage-gcp:jobMemory": "1Gi"}, "jobCpu 4 with jobMemory 1Gi"),
+        # Workload Identity pool ids may not start with gcp-
+        ({"mage-gcp:namePrefix": "gcp", "mage-gcp:githubRepository": "o/r",
+          "mage-gcp:githubRepositoryId": "42"}, "the prefix gcp-"),
+        ({"mage-gcp:githubRepository": "o/r"}, "githubRepositoryId is missing"),
+        # Cloud SQL: backup retention should be > transaction log retention
+        ({"mage-gcp:sqlBackupCount": "7", "mage-gcp:sqlLogRetentionDays": "7"},
+         "sqlBackupCount 7 is not above sqlLogRetentionDays 7"),
+        # schedules: the pipeline exists, cron is unix-cron, the zone is a tz name
+        (_schedule(pipeline="no_such_pipeline"), "no_such_pipeline, which is not in"),
+        (_schedule(cron="daily"), "the cron 'daily', which is not valid"),
+        (_schedule(cron="61 5 * * *"), "the cron '61 5 * * *'"),
+        (_schedule(cron="0 5 * * FUNDAY"), "FUNDAY"),
+        (_schedule(timeZone="Mars/Olympus"), "the time zone 'Mars/Olympus'"),
+        # Cloud SQL custom machine types
+        ({"mage-gcp:sqlTier": "db-custom-3-7680"}, "sqlTier db-custom-3-7680 is not"),
+        ({"mage-gcp:sqlTier": "db-custom-1-1024"}, "sqlTier db-custom-1-1024 is not"),
+        ({"mage-gcp:sqlTier": "db-custom-2-7000"}, "sqlTier db-custom-2-7000 is not"),
+        # IAP needs an organization
+        ({"mage-gcp:projectInOrganization": "false"}, "uiAccess iap cannot admit anyone"),
+    ],
+)  # fmt: skip
+def test_config_gcp_rejects_is_refused_in_one_sentence(extra: dict, says: str):
+    assert says in _refused(extra)
+
+
+def test_iap_needs_the_organization_question_answered():
+    with pytest.raises(
+        ConfigError, match=r"^Stack config mage-gcp:projectInOrganization is not set"
+    ):
+        parse({"gcp:project": "my-mage-dev"})
+    no_org = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "false"}
+    assert parse(no_org | {"mage-gcp:uiAccess": "authenticated"}).ui_access == "authenticated"
+
+
+@pytest.mark.parametrize("cron", ["0 5 * * MON-FRI", "30 6 1 JAN,JUL *", "*/15 8-18 * * 1-5"])
+def test_cron_names_are_valid(cron: str):
+    cfg = parse(BASE | _schedule(cron=cron, timeZone="Europe/Berlin"))
+    assert cfg.schedules[0].cron == cron
+
+
+@pytest.mark.parametrize("region", ["europe-west10", "europe-west12", "us-central1"])
+def test_two_digit_regions_are_accepted(region: str):
+    assert parse(BASE | {"gcp:region": region}).region == region
+
+
+@pytest.mark.parametrize("tier", ["db-custom-1-3840", "db-custom-2-7680", "db-custom-4-26624"])
+def test_documented_custom_tiers_are_accepted(tier: str):
+    assert parse(BASE | {"mage-gcp:sqlTier": tier}).sql_tier == tier

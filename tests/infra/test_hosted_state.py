@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from infra_plans import planned
 
-from infra.testing import Plan
+from tools.offline import Plan
 from mage_runner.cli import _parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,13 +33,19 @@ def env(resource) -> dict[str, dict]:
     return {e["name"]: e for e in container(resource)["envs"]}
 
 
+def scheduled_job(plan: Plan):
+    """The scheduled pipeline's job (the backfill job has its own entrypoint)."""
+    (job,) = [j for j in plan.of_type(JOB) if j.inputs["name"].endswith("-green-taxi-etl")]
+    return job
+
+
 def state_bucket(plan: Plan):
     (bucket,) = [b for b in plan.of_type(BUCKET) if b.inputs["name"].endswith("-mage-state")]
     return bucket
 
 
 def test_the_job_runs_the_pipeline_as_a_mage_run_of_the_cloud_scheduler_trigger(dev_plan: Plan):
-    job = container(dev_plan.one(JOB))
+    job = container(scheduled_job(dev_plan))
     assert job["commands"] == ["python", "-m", "mage_runner"]
     args = _parser().parse_args(job["args"])  # the entrypoint accepts exactly these
     assert (args.command, args.project, args.pipeline) == ("run", "mage_project", "green_taxi_etl")
@@ -62,7 +68,7 @@ def test_mages_secrets_key_is_generated_stored_and_injected_by_reference(stack_p
         for s in stack_plan.of_type("gcp:secretmanager/secret:Secret")
         if s.inputs["secretId"].endswith("-secrets-key")
     ]
-    for resource in (stack_plan.one(SERVICE), stack_plan.one(JOB)):
+    for resource in (stack_plan.one(SERVICE), scheduled_job(stack_plan)):
         ref = env(resource)["MAGE_SECRETS_KEY"]
         assert "value" not in ref
         assert ref["valueSource"]["secretKeyRef"]["secret"] == secret.inputs["secretId"]
@@ -75,7 +81,7 @@ def test_mages_secrets_key_is_generated_stored_and_injected_by_reference(stack_p
 
 
 def test_prod_refuses_ui_edits_and_runs_the_images_code(prod_plan: Plan):
-    for resource in (prod_plan.one(SERVICE), prod_plan.one(JOB)):
+    for resource in (prod_plan.one(SERVICE), scheduled_job(prod_plan)):
         assert not pod(resource).get("volumes")
         assert not container(resource).get("volumeMounts")
     envs = env(prod_plan.one(SERVICE))
@@ -89,7 +95,7 @@ def test_dev_keeps_ui_edits_on_a_volume_of_the_state_bucket_shared_with_the_job(
     service = dev_plan.one(SERVICE)
     assert "DISABLE_NOTEBOOK_EDIT_ACCESS" not in env(service)
     assert pod(service)["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"  # gcsfuse
-    for resource in (service, dev_plan.one(JOB)):
+    for resource in (service, scheduled_job(dev_plan)):
         (volume,) = pod(resource)["volumes"]
         assert volume["gcs"] == {"bucket": bucket["name"], "mountOptions": ["only-dir=project"]}
         (mount,) = container(resource)["volumeMounts"]
@@ -110,7 +116,7 @@ def test_logs_and_block_outputs_go_to_the_state_bucket_with_retention(stack_plan
         if r["action"]["type"] == "Delete" and "age" in r["condition"]
     }
     assert expiry == {("logs/",): 30, ("variables/",): 7}
-    for resource in (stack_plan.one(SERVICE), stack_plan.one(JOB)):
+    for resource in (stack_plan.one(SERVICE), scheduled_job(stack_plan)):
         envs = env(resource)
         assert envs["MAGE_STATE_BUCKET"]["value"] == bucket["name"]
         assert envs["MAGE_REMOTE_VARIABLES_DIR"]["value"] == f"gs://{bucket['name']}/variables"

@@ -1,15 +1,14 @@
-"""Every security invariant holds for the committed stacks, and each one can fail."""
+"""Every security rule (infra/policy/policy_rules.py, the rules the policy pack enforces) holds
+for the committed stacks, and each one can fail."""
 
 from __future__ import annotations
 
 import json
 
+import policy_rules as rules
 import pytest
 from infra_plans import mutated, planned
-
-from infra import invariants
-from infra.planned import PlannedResource
-from infra.testing import Plan
+from tools.offline import Plan, PlannedResource
 
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -17,7 +16,7 @@ JOB = "gcp:cloudrunv2/job:Job"
 
 
 def test_all_invariants_hold(stack_plan: Plan):
-    assert invariants.violations(stack_plan.resources) == {}
+    assert rules.plan_violations(stack_plan.resources) == {}
 
 
 def _ip(i):
@@ -26,6 +25,10 @@ def _ip(i):
 
 def _env(i):
     return i["template"]["containers"][0]["envs"]
+
+
+def _container(i):
+    return i["template"]["containers"][0]
 
 
 def _plain_password(i):
@@ -44,63 +47,92 @@ def _add(type_: str, **inputs) -> list[PlannedResource]:
 
 # (invariant, description, type to mutate or None to append, mutation or appended resources)
 VIOLATIONS = [
-    ("sql_private_ip_only", "public IPv4", SQL, lambda i: _ip(i).update(ipv4Enabled=True)),
-    ("sql_private_ip_only", "no private net", SQL, lambda i: _ip(i).pop("privateNetwork")),
-    ("sql_private_ip_only", "authorized network", SQL,
+    ("cloudsql-no-public-ip", "public IPv4", SQL, lambda i: _ip(i).update(ipv4Enabled=True)),
+    ("cloudsql-no-public-ip", "no private net", SQL, lambda i: _ip(i).pop("privateNetwork")),
+    ("cloudsql-no-public-ip", "authorized network", SQL,
      lambda i: _ip(i).update(authorizedNetworks=[{"value": "0.0.0.0/0"}])),
-    ("sql_ssl_required", "ssl allowed", SQL,
+    ("cloudsql-ssl-required", "ssl allowed", SQL,
      lambda i: _ip(i).update(sslMode="ALLOW_UNENCRYPTED_AND_ENCRYPTED")),
-    ("sql_backups_on", "backups off", SQL,
+    ("cloudsql-backups-and-pitr", "backups off", SQL,
      lambda i: i["settings"]["backupConfiguration"].update(enabled=False)),
-    ("sql_backups_on", "pitr off", SQL,
+    ("cloudsql-backups-and-pitr", "pitr off", SQL,
      lambda i: i["settings"]["backupConfiguration"].update(pointInTimeRecoveryEnabled=False)),
-    ("bucket_private", "fine-grained ACLs", "gcp:storage/bucket:Bucket",
+    ("bucket-uniform-access-and-public-access-prevention", "fine-grained ACLs", "gcp:storage/bucket:Bucket",
      lambda i: i.update(uniformBucketLevelAccess=False)),
-    ("bucket_private", "public prevention inherited", "gcp:storage/bucket:Bucket",
+    ("bucket-uniform-access-and-public-access-prevention", "public prevention inherited", "gcp:storage/bucket:Bucket",
      lambda i: i.update(publicAccessPrevention="inherited")),
-    ("bucket_private", "bucket ACL", None,
+    ("bucket-uniform-access-and-public-access-prevention", "bucket ACL", None,
      _add("gcp:storage/bucketACL:BucketACL", bucket="b", predefinedAcl="publicRead")),
-    ("no_public_members", "allUsers on bucket", "gcp:storage/bucketIAMMember:BucketIAMMember",
+    ("no-public-members", "allUsers on bucket", "gcp:storage/bucketIAMMember:BucketIAMMember",
      lambda i: i.update(member="allUsers")),
-    ("no_public_members", "allAuthenticatedUsers on dataset",
+    ("no-public-members", "allAuthenticatedUsers on dataset",
      "gcp:bigquery/datasetIamMember:DatasetIamMember",
      lambda i: i.update(member="allAuthenticatedUsers")),
-    ("no_public_members", "allUsers on secret via binding", None,
+    ("no-public-members", "allUsers on secret via binding", None,
      _add("gcp:secretmanager/secretIamBinding:SecretIamBinding", secretId="s",
           role="roles/secretmanager.secretAccessor", members=["allUsers"])),
-    ("no_public_members", "allUsers in a policy", None,
+    ("no-public-members", "allUsers in a policy", None,
      _add("gcp:storage/bucketIAMPolicy:BucketIAMPolicy", bucket="b", policyData=json.dumps(
          {"bindings": [{"role": "roles/storage.objectViewer", "members": ["allUsers"]}]}))),
-    ("no_public_members", "allUsers invoker on the UI",
+    ("no-public-members", "allUsers invoker on the UI",
      "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", lambda i: i.update(member="allUsers")),
-    ("no_basic_roles", "editor on project", "gcp:projects/iAMMember:IAMMember",
+    ("no-editor-or-owner-roles", "editor on project", "gcp:projects/iAMMember:IAMMember",
      lambda i: i.update(role="roles/editor")),
-    ("no_basic_roles", "owner in a binding", None,
+    ("no-editor-or-owner-roles", "owner in a binding", None,
      _add("gcp:projects/iAMBinding:IAMBinding", project="p", role="roles/owner",
           members=["user:x@example.com"])),
-    ("no_service_account_keys", "SA key", None,
+    ("no-service-account-keys", "SA key", None,
      _add("gcp:serviceaccount/key:Key", serviceAccountId="sa")),
-    ("no_service_account_keys", "HMAC key", None,
+    ("no-service-account-keys", "HMAC key", None,
      _add("gcp:storage/hmacKey:HmacKey", serviceAccountEmail="sa@x")),
-    ("no_plain_secret_env", "password as plain env", SERVICE, _plain_password),
-    ("no_plain_secret_env", "password in a job env", JOB,
+    ("no-plain-secret-env-vars", "password as plain env", SERVICE, _plain_password),
+    ("no-plain-secret-env-vars", "password in a job env", JOB,
      lambda i: _env(i["template"]).append({"name": "DB_PASSWORD", "value": "x"})),
-    ("no_plain_secret_env", "secret value under an innocent name", SERVICE,
+    ("no-stored-secret-in-env", "secret value under an innocent name", SERVICE,
      _password_in_other_env),
-    ("images_pinned_by_digest", "tag on service", SERVICE,
+    ("cloud-run-image-pinned-by-digest", "tag on service", SERVICE,
      lambda i: i["template"]["containers"][0].update(image="mageai/mageai:latest")),
-    ("images_pinned_by_digest", "tag on job", JOB,
+    ("cloud-run-image-pinned-by-digest", "tag on job", JOB,
      lambda i: i["template"]["template"]["containers"][0].update(image="repo/mage:dev")),
-    ("one_ui_instance", "two instances", SERVICE,
+    ("mage-ui-single-instance", "two instances", SERVICE,
      lambda i: i["template"]["scaling"].update(maxInstanceCount=2)),
-    ("one_ui_instance", "no limit", SERVICE, lambda i: i["template"]["scaling"].pop("maxInstanceCount")),
-    ("runtime_data_scoped", "project-wide objectAdmin", "gcp:projects/iAMMember:IAMMember",
+    ("mage-ui-single-instance", "no limit", SERVICE, lambda i: i["template"]["scaling"].pop("maxInstanceCount")),
+    ("runtime-data-roles-scoped", "project-wide objectAdmin", "gcp:projects/iAMMember:IAMMember",
      # (the plan's order is not fixed, so make the grant the runtime account's explicitly)
      lambda i: i.update(role="roles/storage.objectAdmin",
                         member="serviceAccount:mage-runtime@my-mage-dev.iam.gserviceaccount.com")),
-    ("wif_restricted", "any repository",
+    ("wif-one-repository", "any repository",
      "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
      lambda i: i.update(attributeCondition="assertion.repository_owner != ''")),
+    # The old provider: by name only, any workflow of the repository.
+    ("wif-one-repository", "name only",
+     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
+     lambda i: i.update(attributeCondition="assertion.repository == 'your-org/mage-gcp'")),
+    ("wif-one-repository", "every workflow of the repository", "gcp:serviceaccount/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.workloadIdentityUser", member="principalSet://iam."
+                        "googleapis.com/projects/1/locations/global/workloadIdentityPools/p/"
+                        "attribute.repository/your-org/mage-gcp")),
+    # The old deployer roles.
+    ("no-self-granting", "project IAM admin", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/resourcemanager.projectIamAdmin", condition=None)),
+    ("no-self-granting", "SA admin", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.serviceAccountAdmin")),
+    ("no-self-granting", "actAs any account", "gcp:projects/iAMMember:IAMMember",
+     lambda i: i.update(role="roles/iam.serviceAccountUser")),
+    # The plan of the old code: a TCP startup probe allowing 30 x 10 s = 300 s.
+    ("cloud-run-startup-probe-within-limits", "300 s budget", SERVICE,
+     lambda i: _container(i)["startupProbe"].update(failureThreshold=30, periodSeconds=10)),
+    ("cloud-run-startup-probe-within-limits", "tcp probe", SERVICE,
+     lambda i: _container(i).update(startupProbe={"tcpSocket": {"port": 6789}})),
+    ("cloud-run-startup-probe-within-limits", "no probe", SERVICE,
+     lambda i: _container(i).pop("startupProbe")),
+    ("cloud-run-startup-probe-within-limits", "initial delay 300", SERVICE,
+     lambda i: _container(i)["startupProbe"].update(initialDelaySeconds=300)),
+    ("cloud-run-cpu-memory-in-table", "1 vCPU with 8Gi", SERVICE,
+     lambda i: _container(i)["resources"]["limits"].update(cpu="1", memory="8Gi")),
+    ("cloud-run-cpu-memory-in-table", "4 vCPU with 1Gi on a job", JOB,
+     lambda i: i["template"]["template"]["containers"][0]["resources"]["limits"].update(
+         cpu="4", memory="1Gi")),
 ]  # fmt: skip
 
 
@@ -109,24 +141,34 @@ VIOLATIONS = [
 )
 def test_each_invariant_reports_a_violating_variant(dev_plan: Plan, check, what, type_, change):
     clean = dev_plan.resources
-    assert invariants.CHECKS[check](clean) == []
+    assert check not in rules.plan_violations(clean)
     bad = clean + change if type_ is None else mutated(clean, type_, change)
-    found = invariants.CHECKS[check](bad)
-    assert len(found) >= 1
-    assert all(isinstance(s, str) and s.endswith(".") for s in found)
-    assert check in invariants.violations(bad)
+    found = rules.plan_violations(bad)
+    assert len(found.get(check, [])) >= 1
+    assert all(isinstance(s, str) and s.endswith(".") for s in found[check])
+    assert set(found) == {check}, f"an unrelated rule also fired: {set(found) - {check}}"
 
 
 def test_every_invariant_has_a_violating_variant():
-    assert {c for c, *_ in VIOLATIONS} == set(invariants.CHECKS)
+    assert {c for c, *_ in VIOLATIONS} == set(rules.RULES) | set(rules.STACK_RULES)
 
 
 def test_public_ui_config_is_flagged_unless_explicitly_allowed():
     plan = planned("dev", (("mage-gcp:uiAccess", "public"),))
-    assert invariants.no_public_members(plan.resources) == [
-        "mage-invoker-0 grants roles/run.invoker to allUsers."
-    ]
-    assert invariants.violations(plan.resources, allow_public_ui=True) == {}
+    found = rules.plan_violations(plan.resources)
+    assert list(found) == ["no-public-members"] and len(found["no-public-members"]) == 1
+    assert found["no-public-members"][0].startswith("mage-invoker-")
+    assert "ServiceIamMember grants access to allUsers" in found["no-public-members"][0]
+    assert rules.plan_violations(plan.resources, allow_public_ui=True) == {}
+
+
+def test_policy_pack_enforces_exactly_the_rules_tested_here():
+    """The pack builds one policy per rule of the one module this file asserts."""
+    import policy_pack
+
+    assert {p.name for p in policy_pack.build_policies()} == set(rules.RULES) | set(
+        rules.STACK_RULES
+    )
 
 
 def test_policy_pack_rules_agree_with_the_plan(stack_plan: Plan):
@@ -136,3 +178,13 @@ def test_policy_pack_rules_agree_with_the_plan(stack_plan: Plan):
         r.name: v for r in stack_plan.resources if (v := policy_rules.violations(r.type, r.inputs))
     }
     assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "ok"),
+    [("1", "512Mi", True), ("1", "4Gi", True), ("1", "5Gi", False), ("2", "8Gi", True),
+     ("2", "16Gi", False), ("4", "1Gi", False), ("4", "16Gi", True), ("8", "32Gi", True),
+     ("3", "4Gi", False), ("1", "2GB", False)],
+)  # fmt: skip
+def test_cpu_memory_table(cpu: str, memory: str, ok: bool):
+    assert (rules.cpu_memory_problem(cpu, memory) is None) is ok

@@ -1,4 +1,4 @@
-"""infra/ under plain Pulumi mocks, without infra.testing: how an outside reviewer would run it.
+"""infra/ under plain Pulumi mocks, without tools.offline: how an outside reviewer would run it.
 
 A fresh process sets the stack config through the standard ``PULUMI_CONFIG`` variable, installs a
 ``pulumi.runtime.Mocks`` that echoes inputs back, imports ``infra.__main__`` and records what was
@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from infra.invariants import violations
-from infra.planned import PlannedResource
+from policy_rules import plan_violations as violations
+from tools.offline import PlannedResource
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
@@ -97,4 +96,4 @@ def test_plain_mocks_plan_the_brief_and_every_invariant_holds(stack: str):
 def test_without_the_build_digest_only_the_digest_pin_is_unknowable():
     resources = plain_run("dev")
     assert {r.type for r in resources} >= BRIEF_TYPES
-    assert set(violations(resources)) == {"images_pinned_by_digest"}
+    assert set(violations(resources)) == {"cloud-run-image-pinned-by-digest"}

@@ -11,16 +11,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import policy_pack
+import policy_rules as r
 import pytest
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
-from pulumi_policy.policy import PolicyResourceOptions
+from pulumi_policy import (
+    EnforcementLevel,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
-sys.path.insert(0, str(PACK_DIR))
-
-import policy_pack  # noqa: E402
-import policy_rules as r  # noqa: E402
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"us-central1-docker.pkg.dev/p/mage/mage@{DIGEST}"
@@ -86,6 +90,7 @@ COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
                             {"name": "PRIMARY_KEYS_DIR", "value": "/tmp"},
                             SECRET_ENV,
                         ],
+                        "startupProbe": {"httpGet": {"path": "/api/status"}, "periodSeconds": 10},
                     }
                 ],
             }
@@ -106,150 +111,49 @@ COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
 # (policy, resource from COMPLIANT, change that breaks it, words the violation must contain)
 Mutation = Callable[[dict[str, Any]], None]
 VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
-    (
-        "cloudsql-no-public-ip",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].update(ipv4Enabled=True),
-        "public IP",
-    ),
-    (
-        "cloudsql-no-public-ip",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].pop("ipv4Enabled"),
-        "public IP",
-    ),
-    (
-        "cloudsql-no-public-ip",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].update(
-            authorizedNetworks=[{"value": "0.0.0.0/0"}]
-        ),
-        "authorizedNetworks",
-    ),
-    (
-        "cloudsql-ssl-required",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].update(
-            sslMode="ALLOW_UNENCRYPTED_AND_ENCRYPTED"
-        ),
-        "unencrypted",
-    ),
-    (
-        "cloudsql-ssl-required",
-        "sql",
-        lambda p: p["settings"]["ipConfiguration"].pop("sslMode"),
-        "sslMode",
-    ),
-    (
-        "cloudsql-backups-and-pitr",
-        "sql",
-        lambda p: p["settings"].pop("backupConfiguration"),
-        "backups are off",
-    ),
-    (
-        "cloudsql-backups-and-pitr",
-        "sql",
-        lambda p: p["settings"]["backupConfiguration"].update(pointInTimeRecoveryEnabled=False),
-        "point-in-time",
-    ),
-    (
-        "bucket-uniform-access-and-public-access-prevention",
-        "bucket",
-        lambda p: p.update(uniformBucketLevelAccess=False),
-        "uniformBucketLevelAccess",
-    ),
-    (
-        "bucket-uniform-access-and-public-access-prevention",
-        "bucket",
-        lambda p: p.update(publicAccessPrevention="inherited"),
-        "publicAccessPrevention",
-    ),
-    (
-        "no-public-members-on-data",
-        "bucket_member",
-        lambda p: p.update(member="allUsers"),
-        "allUsers",
-    ),
-    (
-        "no-public-members-on-data",
-        "project_member",
-        lambda p: p.update(member="allAuthenticatedUsers"),
-        "allAuthenticatedUsers",
-    ),
-    (
-        "no-public-members-on-data",
-        "dataset",
-        lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allAuthenticatedUsers"}),
-        "allAuthenticatedUsers",
-    ),
-    (
-        "no-editor-or-owner-roles",
-        "project_member",
-        lambda p: p.update(role="roles/editor"),
-        "roles/editor",
-    ),
-    (
-        "no-editor-or-owner-roles",
-        "bucket_member",
-        lambda p: p.update(role="roles/owner"),
-        "roles/owner",
-    ),
-    (
-        "no-plain-secret-env-vars",
-        "service",
-        lambda p: p["template"]["containers"][0]["envs"].append(
-            {"name": "MAGE_DATABASE_CONNECTION_URL", "value": "postgresql://u:pw@10.0.0.3/mage"}
-        ),
-        "MAGE_DATABASE_CONNECTION_URL",
-    ),
-    (
-        "no-plain-secret-env-vars",
-        "job",
-        lambda p: p["template"]["template"]["containers"][0]["envs"].append(
-            {"name": "api_token", "value": "t"}
-        ),
-        "api_token",
-    ),
-    (
-        "cloud-run-image-pinned-by-digest",
-        "service",
-        lambda p: p["template"]["containers"][0].update(image="mageai/mageai:0.9.80"),
-        "not pinned by digest",
-    ),
-    (
-        "cloud-run-image-pinned-by-digest",
-        "job",
-        lambda p: p["template"]["template"]["containers"][0].update(image="repo/mage:latest"),
-        "not pinned by digest",
-    ),
-    (
-        "mage-ui-single-instance",
-        "service",
-        lambda p: p["template"]["scaling"].pop("maxInstanceCount"),
-        "maxInstanceCount",
-    ),
-    (
-        "mage-ui-single-instance",
-        "service",
-        lambda p: p["template"]["scaling"].update(maxInstanceCount=3),
-        "maxInstanceCount to 1",
-    ),
-    (
-        "mage-ui-single-instance",
-        "service",
-        lambda p: p.update(scaling={"minInstanceCount": 2}),
-        "minInstanceCount=2",
-    ),
-]
+    ("cloudsql-no-public-ip", "sql", lambda p: p["settings"]["ipConfiguration"].update(ipv4Enabled=True), "public IP"),
+    ("cloudsql-no-public-ip", "sql", lambda p: p["settings"]["ipConfiguration"].pop("ipv4Enabled"), "public IP"),
+    ("cloudsql-no-public-ip", "sql", lambda p: p["settings"]["ipConfiguration"].update(authorizedNetworks=[{"value": "0.0.0.0/0"}]), "authorizedNetworks"),
+    ("cloudsql-ssl-required", "sql", lambda p: p["settings"]["ipConfiguration"].update(sslMode="ALLOW_UNENCRYPTED_AND_ENCRYPTED"), "unencrypted"),
+    ("cloudsql-ssl-required", "sql", lambda p: p["settings"]["ipConfiguration"].pop("sslMode"), "sslMode"),
+    ("cloudsql-backups-and-pitr", "sql", lambda p: p["settings"].pop("backupConfiguration"), "backups are off"),
+    ("cloudsql-backups-and-pitr", "sql", lambda p: p["settings"]["backupConfiguration"].update(pointInTimeRecoveryEnabled=False), "point-in-time"),
+    ("bucket-uniform-access-and-public-access-prevention", "bucket", lambda p: p.update(uniformBucketLevelAccess=False), "uniformBucketLevelAccess"),
+    ("bucket-uniform-access-and-public-access-prevention", "bucket", lambda p: p.update(publicAccessPrevention="inherited"), "publicAccessPrevention"),
+    ("no-public-members", "bucket_member", lambda p: p.update(member="allUsers"), "allUsers"),
+    ("no-public-members", "project_member", lambda p: p.update(member="allAuthenticatedUsers"), "allAuthenticatedUsers"),
+    ("no-public-members", "dataset", lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allAuthenticatedUsers"}), "allAuthenticatedUsers"),
+    ("no-editor-or-owner-roles", "project_member", lambda p: p.update(role="roles/editor"), "roles/editor"),
+    ("no-editor-or-owner-roles", "bucket_member", lambda p: p.update(role="roles/owner"), "roles/owner"),
+    ("no-plain-secret-env-vars", "service", lambda p: p["template"]["containers"][0]["envs"].append({"name": "MAGE_DATABASE_CONNECTION_URL", "value": "postgresql://u:pw@10.0.0.3/mage"}), "MAGE_DATABASE_CONNECTION_URL"),
+    ("no-plain-secret-env-vars", "job", lambda p: p["template"]["template"]["containers"][0]["envs"].append({"name": "api_token", "value": "t"}), "api_token"),
+    ("cloud-run-image-pinned-by-digest", "service", lambda p: p["template"]["containers"][0].update(image="mageai/mageai:0.9.80"), "not pinned by digest"),
+    ("cloud-run-image-pinned-by-digest", "job", lambda p: p["template"]["template"]["containers"][0].update(image="repo/mage:latest"), "not pinned by digest"),
+    ("mage-ui-single-instance", "service", lambda p: p["template"]["scaling"].pop("maxInstanceCount"), "maxInstanceCount"),
+    ("mage-ui-single-instance", "service", lambda p: p["template"]["scaling"].update(maxInstanceCount=3), "maxInstanceCount to 1"),
+    ("mage-ui-single-instance", "service", lambda p: p.update(scaling={"minInstanceCount": 2}), "minInstanceCount=2"),
+]  # fmt: skip
+
+
+def _built(kind: type) -> dict:
+    return {p.name: p for p in policy_pack.build_policies() if isinstance(p, kind)}
 
 
 @pytest.fixture(scope="module")
 def policies() -> dict[str, ResourceValidationPolicy]:
-    return {policy.name: policy for policy in policy_pack.build_policies()}
+    return _built(ResourceValidationPolicy)
+
+
+@pytest.fixture(scope="module")
+def stack_policies() -> dict[str, StackValidationPolicy]:
+    return _built(StackValidationPolicy)
 
 
 def run_policy(
-    policy: ResourceValidationPolicy, resource_type: str, props: dict[str, Any]
+    policy: ResourceValidationPolicy,
+    resource_type: str,
+    props: dict[str, Any],
+    config: dict[str, Any] | None = None,
 ) -> list[str]:
     """Call the policy's real validate callback the way the analyzer does; return the messages."""
     reported: list[str] = []
@@ -260,15 +164,17 @@ def run_policy(
         "test",
         PolicyResourceOptions(False, [], None, [], None, [], None),
         None,
+        config,
     )
     policy.validate(args, lambda message, urn=None: reported.append(message))
     return reported
 
 
-def test_every_rule_is_a_mandatory_policy_with_a_description(policies):
+def test_every_rule_is_a_mandatory_policy_with_a_description(policies, stack_policies):
     assert set(policies) == set(r.RULES)
-    assert len(policies) == 10
-    for policy in policies.values():
+    assert set(stack_policies) == set(r.STACK_RULES)
+    assert len(policies) == 15 and len(stack_policies) == 1
+    for policy in [*policies.values(), *stack_policies.values()]:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
         assert policy.description and not policy.description.startswith("check_")
 
@@ -299,7 +205,14 @@ def test_violating_variant_is_reported(policies, policy_name, resource, mutate, 
 
 
 def test_every_policy_has_a_violating_variant():
-    assert {v[0] for v in VIOLATIONS} | {"no-service-account-keys"} == set(r.RULES)
+    tested_below = {"no-service-account-keys", "runtime-data-roles-scoped", "wif-one-repository"}
+    # and on violating variants of the plan in test_invariants.py:
+    tested_below |= {
+        "no-self-granting",
+        "cloud-run-startup-probe-within-limits",
+        "cloud-run-cpu-memory-in-table",
+    }
+    assert {v[0] for v in VIOLATIONS} | tested_below == set(r.RULES)
 
 
 def test_service_account_keys_are_always_reported(policies):
@@ -329,13 +242,13 @@ def test_iam_policy_documents_are_inspected(policies, policy_data):
         for n, p in policies.items()
         if run_policy(p, "gcp:storage/bucketIAMPolicy:BucketIAMPolicy", props)
     }
-    assert found & {"no-public-members-on-data", "no-editor-or-owner-roles"}
+    assert found & {"no-public-members", "no-editor-or-owner-roles"}
 
 
 def test_public_invoker_on_a_binding_of_a_data_resource(policies):
     props = {"secretId": "s", "role": "roles/secretmanager.secretAccessor", "members": ["allUsers"]}
     assert run_policy(
-        policies["no-public-members-on-data"],
+        policies["no-public-members"],
         "gcp:secretmanager/secretIamBinding:SecretIamBinding",
         props,
     )
@@ -412,7 +325,7 @@ def test_pack_loads_as_the_cli_loads_it(analyzer):
 
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == policy_pack.PACK_NAME
-    assert sorted(p.name for p in info.policies) == sorted(r.RULES)
+    assert sorted(p.name for p in info.policies) == sorted([*r.RULES, *r.STACK_RULES])
 
 
 def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
@@ -426,12 +339,12 @@ def test_analyzer_reports_violations_and_passes_compliant_resources(analyzer):
     ]
 
 
-# --- The committed stacks, planned offline under mocks (infra.testing), pass every policy.
+# --- The committed stacks, planned offline under mocks (tools.offline), pass every policy.
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_committed_stacks_pass_the_policy_pack(policies, stack):
-    from infra.testing import run_program
+    from tools.offline import run_program
 
     plan = run_program(stack)
     planned_types = {resource.type for resource in plan.resources}
@@ -444,3 +357,89 @@ def test_committed_stacks_pass_the_policy_pack(policies, stack):
         if (messages := run_policy(policy, resource.type, resource.inputs))
     }
     assert found == {}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_committed_stacks_pass_the_stack_policies(stack_policies, stack):
+    from tools.offline import run_program
+
+    plan = run_program(stack)
+    assert {
+        n: m for n, p in stack_policies.items() if (m := run_stack_policy(p, plan.resources))
+    } == {}
+
+
+def run_stack_policy(policy: StackValidationPolicy, resources) -> list[str]:
+    """Call a stack policy's validate callback over planned resources; return the messages."""
+    reported: list[str] = []
+    options = PolicyResourceOptions(False, [], None, [], None, [], None)
+    stack = [
+        PolicyResource(
+            res.type, res.inputs, f"urn:x::{res.name}", res.name, options, None, None, [], {}
+        )
+        for res in resources
+    ]
+    policy.validate(StackValidationArgs(stack), lambda message, urn=None: reported.append(message))
+    return reported
+
+
+def test_stack_policy_finds_a_stored_secret_under_an_innocent_name(stack_policies):
+    from tools.offline import PlannedResource
+
+    secret = PlannedResource(r.SECRET_VERSION, "pw", {"secretData": "s3cr3t-value"})
+    service = PlannedResource(
+        r.RUN_SERVICE,
+        "ui",
+        {
+            "template": {
+                "containers": [
+                    {"image": IMAGE, "envs": [{"name": "EXTRA", "value": "x s3cr3t-value"}]}
+                ]
+            }
+        },
+    )
+    policy = stack_policies["no-stored-secret-in-env"]
+    assert run_stack_policy(policy, [secret]) == []
+    messages = run_stack_policy(policy, [secret, service])
+    assert len(messages) == 1 and "ui puts a stored secret's value into env EXTRA" in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props", "policy_name"),
+    [
+        (r.HMAC_KEY, {"serviceAccountEmail": "sa@p.iam.gserviceaccount.com"}, "no-service-account-keys"),
+        ("gcp:storage/bucketACL:BucketACL", {"bucket": "b", "predefinedAcl": "publicRead"},
+         "bucket-uniform-access-and-public-access-prevention"),
+        (r.WIF_PROVIDER, {"attributeCondition": "assertion.repository_owner != ''"}, "wif-one-repository"),
+        (r.PROJECT_MEMBER, {"role": "roles/storage.objectAdmin",
+                            "member": "serviceAccount:mage-runtime@p.iam.gserviceaccount.com"},
+         "runtime-data-roles-scoped"),
+    ],
+)  # fmt: skip
+def test_pack_now_enforces_what_only_the_tests_checked(policies, resource_type, props, policy_name):
+    """HMAC keys, storage ACLs, the WIF restriction and project-wide data roles (issue 7)."""
+    fired = {n for n, p in policies.items() if run_policy(p, resource_type, props)}
+    assert fired == {policy_name}
+
+
+def test_pack_requires_a_private_network_for_cloud_sql(policies):
+    sql_type, sql = COMPLIANT["sql"]
+    props = copy.deepcopy(sql)
+    props["settings"]["ipConfiguration"].pop("privateNetwork")
+    messages = run_policy(policies["cloudsql-no-public-ip"], sql_type, props)
+    assert messages == [
+        "Cloud SQL instance has no private network: set settings.ipConfiguration.privateNetwork "
+        "to the VPC so the services reach it over a private IP."
+    ]
+    props["settings"]["ipConfiguration"]["privateNetwork"] = UNKNOWN_STRING_VALUE  # preview
+    assert run_policy(policies["cloudsql-no-public-ip"], sql_type, props) == []
+
+
+def test_public_ui_invoker_passes_only_with_the_pack_config(policies):
+    invoker = {"name": "mage", "role": "roles/run.invoker", "member": "allUsers"}
+    policy = policies["no-public-members"]
+    assert run_policy(policy, r.UI_INVOKER, invoker)
+    assert run_policy(policy, r.UI_INVOKER, invoker, {"allowPublicUi": True}) == []
+    on_data = {"bucket": "b", "role": "roles/storage.objectViewer", "member": "allUsers"}
+    bucket_member = "gcp:storage/bucketIAMMember:BucketIAMMember"
+    assert run_policy(policy, bucket_member, on_data, {"allowPublicUi": True})

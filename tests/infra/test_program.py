@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import policy_rules as rules
 import pytest
 from infra_plans import planned
-
-from infra.testing import Plan
+from tools.offline import Plan, PlannedResource
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,6 @@ REQUIRED_TYPES = {
     "gcp:cloudscheduler/job:Job": "Cloud Scheduler",
     "docker-build:index:Image": "image build",
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": "CI WIF",
-    "gcp:logging/metric:Metric": "failed-runs metric",
     "gcp:monitoring/alertPolicy:AlertPolicy": "failed-runs alert",
     "gcp:servicenetworking/connection:Connection": "private services access",
 }
@@ -61,7 +60,7 @@ def test_stack_outputs(stack_plan: Plan):
         assert out[key].endswith(".iam.gserviceaccount.com")
     assert out["image_ref"].endswith("@" + out["image_digest"])
     assert out["pipeline_jobs"] == {"green_taxi_etl": "mage-green-taxi-etl"}
-    assert isinstance(out["estimated_idle_monthly_usd"], float)
+    assert "estimated_idle_monthly_usd" not in out  # pricing is `make cost`, not `pulumi up`
 
 
 def test_cloud_sql_settings(dev_plan: Plan, prod_plan: Plan):
@@ -79,7 +78,7 @@ def test_cloud_sql_settings(dev_plan: Plan, prod_plan: Plan):
 
 def test_passwords_are_generated_and_stored_in_secret_manager(dev_plan: Plan):
     passwords = {r.name for r in dev_plan.of_type("random:index/randomPassword:RandomPassword")}
-    assert len(passwords) == 3
+    assert len(passwords) == 4  # two DB users, Mage's owner and Mage's JWT signing key
     versions = dev_plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
     stored = " ".join(str(v.inputs["secretData"]) for v in versions)
     for name in passwords:
@@ -111,7 +110,8 @@ def test_cloud_schedules_are_not_doubled_by_mages_scheduler(
     plan = dev_plan if stack == "dev" else prod_plan
     for resource in (
         plan.one("gcp:cloudrunv2/service:Service"),
-        plan.one("gcp:cloudrunv2/job:Job"),
+        scheduled_job(plan),
+        backfill_job(plan),
     ):
         containers = (
             resource.inputs["template"].get("containers")
@@ -174,8 +174,19 @@ def test_other_ui_access_modes(access: str, members: list[str]):
     assert not plan.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
 
 
+def scheduled_job(plan: Plan) -> PlannedResource:
+    """The Cloud Run job Cloud Scheduler starts for green_taxi_etl."""
+    return next(
+        r for r in plan.of_type("gcp:cloudrunv2/job:Job") if r.name == "runs-green-taxi-etl"
+    )
+
+
+def backfill_job(plan: Plan) -> PlannedResource:
+    return next(r for r in plan.of_type("gcp:cloudrunv2/job:Job") if r.name == "backfill-job")
+
+
 def test_pipeline_job_and_daily_schedule(dev_plan: Plan):
-    job = dev_plan.one("gcp:cloudrunv2/job:Job")
+    job = scheduled_job(dev_plan)
     container = job.get("template", "template", "containers", 0)
     assert container["commands"] == ["python", "-m", "mage_runner"]
     assert container["args"] == [
@@ -204,7 +215,7 @@ def test_runtime_variables_reach_mage_run():
     schedules = [{"pipeline": "green_taxi_etl", "cron": "0 6 1 * *",
                   "variables": {"year": 2020, "month": 12}}]  # fmt: skip
     plan = planned("dev", (("mage-gcp:schedules", json.dumps(schedules)),))
-    args = plan.one("gcp:cloudrunv2/job:Job").get("template", "template", "containers", 0, "args")
+    args = scheduled_job(plan).get("template", "template", "containers", 0, "args")
     assert args[-2:] == ["--runtime-vars", '{"month": 12, "year": 2020}']
     assert plan.one("gcp:cloudscheduler/job:Job").inputs["schedule"] == "0 6 1 * *"
 
@@ -224,18 +235,75 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
     secrets = {r.inputs["secretId"] for r in dev_plan.of_type(
         "gcp:secretmanager/secretIamMember:SecretIamMember")}  # fmt: skip
     assert secrets == {
-        "mage-taxi-db-password", "mage-metadata-db-url", "mage-owner-password",
+        "mage-taxi-db-password",
+        "mage-metadata-db-url",
+        "mage-owner-password",
+        "mage-jwt-secret",
         "mage-secrets-key",
-    }  # fmt: skip
+    }
 
 
 def test_ci_identity_is_restricted_to_the_configured_repository(dev_plan: Plan):
     provider = dev_plan.one("gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
-    assert provider.inputs["attributeCondition"] == "assertion.repository == 'your-org/mage-gcp'"
+    assert provider.inputs["attributeCondition"] == (
+        "assertion.repository_id == '123456789' && assertion.repository == 'your-org/mage-gcp' "
+        "&& ((assertion.sub == 'repo:your-org/mage-gcp:environment:production' "
+        "&& assertion.ref == 'refs/heads/main') "
+        "|| assertion.sub == 'repo:your-org/mage-gcp:pull_request')"
+    )
     assert provider.get("oidc", "issuerUri") == "https://token.actions.githubusercontent.com"
-    wif = dev_plan.one("gcp:serviceaccount/iAMMember:IAMMember")
-    assert wif.inputs["member"].endswith("/attribute.repository/your-org/mage-gcp")
-    assert wif.inputs["role"] == "roles/iam.workloadIdentityUser"
+    wif = {
+        r.inputs["serviceAccountId"].split("/")[-1].split("@")[0]: r.inputs["member"]
+        for r in dev_plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.workloadIdentityUser"
+    }
+    assert set(wif) == {"mage-deployer", "mage-ci-preview"}
+    assert wif["mage-deployer"].endswith("/subject/repo:your-org/mage-gcp:environment:production")
+    assert wif["mage-ci-preview"].endswith("/subject/repo:your-org/mage-gcp:pull_request")
+
+
+def _project_roles(plan: Plan, account: str) -> dict[str, dict | None]:
+    member = f"serviceAccount:{account}@my-mage-dev.iam.gserviceaccount.com"
+    return {
+        r.inputs["role"]: r.inputs.get("condition")
+        for r in plan.of_type("gcp:projects/iAMMember:IAMMember")
+        if r.inputs["member"] == member
+    }
+
+
+def test_deployer_cannot_grant_itself_anything(dev_plan: Plan):
+    roles = _project_roles(dev_plan, "mage-deployer")
+    for role in ("roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountUser",
+                 "roles/iam.workloadIdentityPoolAdmin", "roles/iam.securityAdmin"):  # fmt: skip
+        assert role not in roles
+    condition = roles["roles/resourcemanager.projectIamAdmin"]["expression"]
+    assert condition == (
+        "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+        ".hasOnly(['roles/bigquery.jobUser', 'roles/cloudsql.client'])"
+    )
+    act_as = {
+        r.inputs["serviceAccountId"].rsplit("/", 1)[-1]
+        for r in dev_plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.serviceAccountUser"
+    }
+    assert act_as == {
+        "mage-runtime@my-mage-dev.iam.gserviceaccount.com",
+        "mage-scheduler@my-mage-dev.iam.gserviceaccount.com",
+    }
+
+
+def test_preview_identity_is_read_only(dev_plan: Plan):
+    assert _project_roles(dev_plan, "mage-ci-preview") == {"roles/viewer": None}
+    member = "serviceAccount:mage-ci-preview@my-mage-dev.iam.gserviceaccount.com"
+    state = {
+        r.inputs["role"]: r.inputs.get("condition")
+        for r in dev_plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if r.inputs["member"] == member
+    }
+    assert set(state) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
+    assert state["roles/storage.objectUser"]["expression"] == (
+        "resource.name.startsWith('projects/_/buckets/my-mage-dev-pulumi-state/objects/.pulumi/locks/')"
+    )
 
 
 def test_no_ci_identity_without_a_repository():
@@ -271,11 +339,155 @@ def test_lake_bucket_lifecycle(dev_plan: Plan, prod_plan: Plan):
 
 
 def test_failed_runs_alert(dev_plan: Plan):
-    metric = dev_plan.one("gcp:logging/metric:Metric")
-    assert 'resource.type="cloud_run_job"' in metric.inputs["filter"]
+    """A log-match policy (no log-based metric, so no 404 on the first `up`) on the documented
+    audit entry of a failed job execution, in the Logging query language."""
+    assert dev_plan.of_type("gcp:logging/metric:Metric") == []
     policy = dev_plan.one("gcp:monitoring/alertPolicy:AlertPolicy")
-    condition = policy.inputs["conditions"][0]["conditionThreshold"]
-    assert f"logging.googleapis.com/user/{metric.inputs['name']}" in condition["filter"]
+    (condition,) = policy.inputs["conditions"]
+    assert "conditionThreshold" not in condition
+    query = condition["conditionMatchedLog"]["filter"]
+    assert "starts_with" not in query and "logging.googleapis.com/user/" not in query
+    for part in (
+        'resource.type="cloud_run_job"',
+        'resource.labels.job_name=~"^mage-"',
+        'log_id("cloudaudit.googleapis.com/system_event")',
+        'protoPayload.methodName="/Jobs.RunJob"',
+        "severity>=ERROR",
+    ):
+        assert part in query
+    assert policy.get("alertStrategy", "notificationRateLimit", "period") == "300s"
     channels = dev_plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert [c.get("labels", "email_address") for c in channels] == ["you@example.com"]
     assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
+
+
+def test_cloud_run_env_is_the_contract(stack_plan: Plan):
+    """The service and every job set exactly the contract's Cloud Run variables, plus the
+    stack kind's edit model (runtime_env.edit_env: dev seeds the project volume, prod refuses
+    edits) where the container runs the edited project."""
+    from infra.components.runtime_env import edit_env
+    from mage_project.utils import env_contract
+
+    edits = set(edit_env("persist" if stack_plan.stack == "dev" else "refuse"))
+    service = stack_plan.one("gcp:cloudrunv2/service:Service")
+    envs = service.get("template", "containers", 0, "envs")
+    assert {e["name"] for e in envs} == env_contract.names("cloud", server=True) | edits
+    for job in stack_plan.of_type("gcp:cloudrunv2/job:Job"):
+        envs = {e["name"] for e in job.get("template", "template", "containers", 0, "envs")}
+        mounted = bool(job.get("template", "template", "volumes"))
+        assert envs == env_contract.names("cloud") | (edits if mounted else set())
+
+
+def test_grants_and_channels_are_keyed_by_member_not_position():
+    """Removing the first member leaves every other member's grant and channel as it was."""
+    import json
+
+    two = (
+        ("mage-gcp:uiMembers", json.dumps(["user:a@example.com", "group:b@example.com"])),
+        ("mage-gcp:alertEmails", json.dumps(["a@example.com", "b@example.com"])),
+    )
+    one = (
+        ("mage-gcp:uiMembers", json.dumps(["group:b@example.com"])),
+        ("mage-gcp:alertEmails", json.dumps(["b@example.com"])),
+    )
+    kinds = (
+        "gcp:iap/webCloudRunServiceIamMember:WebCloudRunServiceIamMember",
+        "gcp:monitoring/notificationChannel:NotificationChannel",
+    )
+
+    def names(overrides):
+        return {
+            (r.name, json.dumps(r.inputs, sort_keys=True))
+            for r in planned("dev", overrides).of_type(*kinds)
+        }
+
+    before, after = names(two), names(one)
+    assert len(before) == 4 and len(after) == 2
+    assert after <= before
+    assert {n for n, _ in after} == {
+        "mage-iap-user-group-b-example-com",
+        "monitoring-email-b-example-com",
+    }
+
+
+def test_two_members_with_the_same_name_key_are_one_sentence():
+    from infra.components.naming import keyed
+
+    with pytest.raises(ValueError, match=r"give the same resource name x-user-a-b"):
+        keyed("x", ["user:a.b", "user:a-b"])
+
+
+def _secret_versions(plan: Plan) -> dict[str, str]:
+    """secret_id -> logical name of the SecretVersion that holds its value."""
+    by_id = {s.inputs["secretId"]: s.name for s in plan.of_type("gcp:secretmanager/secret:Secret")}
+    versions = {
+        v.inputs["secret"]: v.name
+        for v in plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+    }
+    return {secret_id: versions[f"{name}-id"] for secret_id, name in by_id.items()}
+
+
+@pytest.mark.parametrize(
+    ("type_", "path"),
+    [
+        ("gcp:cloudrunv2/service:Service", ("template", "containers")),
+        ("gcp:cloudrunv2/job:Job", ("template", "template", "containers")),
+    ],
+)
+def test_containers_wait_for_every_secret_version_database_and_user(
+    dev_plan: Plan, type_: str, path: tuple[str, ...]
+):
+    versions = _secret_versions(dev_plan)
+    for r in dev_plan.of_type(type_):
+        waits_for = {urn.rsplit("::", 1)[-1] for urn in r.dependencies}
+        (container,) = r.get(*path)
+        read = [
+            e["valueSource"]["secretKeyRef"]["secret"]
+            for e in container["envs"]
+            if "valueSource" in e
+        ]
+        assert read, r.name
+        missing = {versions[s] for s in read} - waits_for
+        missing |= {
+            f"database-{kind}-{db}" for kind in ("db", "user") for db in ("mage", "taxi")
+        } - waits_for
+        assert missing == set(), f"{r.name} may start before {sorted(missing)}"
+
+
+def test_sql_disk_size_is_ignored_after_creation(dev_plan: Plan):
+    """disk_autoresize grows the disk; a later `up` must not try to shrink it."""
+    sql = dev_plan.one("gcp:sql/databaseInstance:DatabaseInstance")
+    assert sql.get("settings", "diskAutoresize") is True
+    assert "settings.diskSize" in sql.ignore_changes
+
+
+def test_ui_gets_a_generated_jwt_secret_by_reference(dev_plan: Plan):
+    """Mage's default JWT_SECRET is the public constant 'materia'."""
+    service = dev_plan.one("gcp:cloudrunv2/service:Service")
+    env = _env(service.get("template", "containers", 0))
+    ref = env["JWT_SECRET"]["valueSource"]["secretKeyRef"]["secret"]
+    assert "value" not in env["JWT_SECRET"]
+    assert ref in _secret_versions(dev_plan)
+    password = next(
+        r
+        for r in dev_plan.of_type("random:index/randomPassword:RandomPassword")
+        if r.name == "mage-jwt-secret"
+    )
+    assert password.inputs["length"] >= 32
+
+
+def test_a_project_without_an_organization_gets_invoker_only_access():
+    """IAP admits only the organization's users; without one: run.invoker for the members
+    (opened with `gcloud run services proxy`), Mage's login still required, nothing public."""
+    plan = planned("dev", (("mage-gcp:projectInOrganization", "false"),
+                           ("mage-gcp:uiAccess", "authenticated")))  # fmt: skip
+    service = plan.one("gcp:cloudrunv2/service:Service")
+    assert service.inputs["iapEnabled"] is False
+    env = _env(service.get("template", "containers", 0))
+    assert env["REQUIRE_USER_AUTHENTICATION"]["value"] == "1"
+    assert "valueSource" in env["DEFAULT_OWNER_PASSWORD"]
+    invokers = plan.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
+    assert [(r.inputs["role"], r.inputs["member"]) for r in invokers] == [
+        ("roles/run.invoker", "user:you@example.com")
+    ]
+    assert rules.plan_violations(plan.resources) == {}

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 from infra_plans import planned
-
-from infra.testing import REPO_ROOT, Plan
+from tools.offline import REPO_ROOT, Plan
 
 
 def _component(parent_urn: str) -> str:

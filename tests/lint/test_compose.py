@@ -9,20 +9,16 @@ from urllib.parse import urlparse
 
 import yaml
 
+from mage_project.utils import env_contract
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
 
 def contract_variables() -> set[str]:
-    """The variable names of the environment table in docs/CONTRACTS.md."""
-    text = (ROOT / "docs" / "CONTRACTS.md").read_text()
-    table = text.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
-    names: set[str] = set()
-    for row in table.splitlines():
-        if row.startswith("| ") and not row.startswith("| variable"):
-            names.update(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", row.split("|")[1]))
-    return names
+    """What the twin gives its Mage server, by the one contract (mage_project/utils/env_contract)."""
+    return env_contract.names("twin", server=True)
 
 
 def test_the_twins_services_are_all_there():

@@ -83,3 +83,20 @@ def test_deploy_is_gated_by_tests_and_the_production_environment():
     assert job["needs"] == "test"
     assert deploy["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
     assert deploy["concurrency"]["cancel-in-progress"] is False
+
+
+def test_deploy_is_not_skipped_by_a_job_level_environment_variable():
+    """A job-level `if:` is evaluated before the job enters its environment, so it never sees
+    the production environment's variables: deploy.yml must check them in a step."""
+    job = load("deploy.yml")["jobs"]["deploy"]
+    assert "vars." not in str(job.get("if", ""))
+    first, *rest = job["steps"]
+    assert "vars.GCP_WORKLOAD_IDENTITY_PROVIDER" in str(first["env"])
+    assert all(step.get("if") == f"steps.{first['id']}.outputs.yes == 'true'" for step in rest)
+
+
+def test_previews_run_as_the_read_only_identity():
+    auth = step_using(load("preview.yml"), "google-github-actions/auth")["with"]
+    assert auth["service_account"] == "${{ vars.GCP_PREVIEW_SERVICE_ACCOUNT }}"
+    preview = load("preview.yml")["jobs"]["preview"]
+    assert "environment" not in preview  # its OIDC subject stays repo:<owner>/<name>:pull_request

@@ -1,4 +1,4 @@
-"""`make demo` and `make backfill` (scripts/demo.py, scripts/backfill.py) on the session twin."""
+"""`make demo` and `make backfill` (python -m twin.demo, python -m twin.backfill) on the session twin."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from backfill import BackfillError, execution_dates, make_plan
+from twin.backfill import BackfillError, execution_dates, make_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def script(name: str, *args: str, state_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / name), *args, "--state-dir", str(state_dir)],
+        [sys.executable, "-m", f"twin.{name}", *args, "--state-dir", str(state_dir)],
         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
     )  # fmt: skip
 
@@ -55,7 +55,7 @@ def test_bad_backfill_arguments_are_refused_before_any_run(args, sentence):
 
 
 def test_backfill_cli_refuses_bad_arguments_with_exit_2(tmp_path):
-    result = script("backfill.py", "--pipeline", "green_taxi_etl", "--start", "2021-02",
+    result = script("backfill", "--pipeline", "green_taxi_etl", "--start", "2021-02",
                     "--end", "2021-01", state_dir=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert "is before --start" in result.stdout
@@ -64,7 +64,7 @@ def test_backfill_cli_refuses_bad_arguments_with_exit_2(tmp_path):
 
 @pytest.mark.twin
 def test_backfill_runs_one_month_each_on_the_running_twin(twin):
-    result = script("backfill.py", "--pipeline", "api_to_postgres", "--start", "2021-03",
+    result = script("backfill", "--pipeline", "api_to_postgres", "--start", "2021-03",
                     "--end", "2021-04", state_dir=twin.state_dir)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Using the twin already running" in result.stdout
@@ -90,7 +90,7 @@ def test_backfill_runs_one_month_each_on_the_running_twin(twin):
 
 @pytest.mark.twin
 def test_demo_runs_a_pipeline_and_prints_what_landed(twin):
-    result = script("demo.py", "--pipeline", "api_to_postgres", state_dir=twin.state_dir)
+    result = script("demo", "--pipeline", "api_to_postgres", state_dir=twin.state_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok     api_to_postgres" in result.stdout
     table = result.stdout.split("What landed", 1)[1]

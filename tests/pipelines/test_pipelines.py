@@ -19,7 +19,7 @@ import pytest
 from course_reading import course_frame
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from twinlib.pipelines import PIPELINES, run_pipeline
+from twin.pipelines import PIPELINES, run_pipeline
 
 pytestmark = pytest.mark.twin
 

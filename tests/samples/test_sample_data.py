@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from course_reading import COURSE_DTYPES, GREEN_DTYPES
+from twin import sample_data
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import sample_data  # noqa: E402
-from course_reading import COURSE_DTYPES, GREEN_DTYPES  # noqa: E402
 
 REAL_YELLOW_HEAD = ROOT.parent / "shared" / "data" / "yellow_tripdata_2021-01_head.csv.gz"
 DOCUMENTED_YELLOW = (
@@ -291,9 +289,11 @@ def test_rows_must_be_positive(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    script = ROOT / "scripts" / "sample_data.py"
     return subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "twin.sample_data", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -34,7 +34,7 @@ def sinks(twin, monkeypatch, tmp_path) -> Sinks:
     monkeypatch.setenv("TAXI_RETRY_ATTEMPTS", "3")
     monkeypatch.setenv("TAXI_RETRY_BACKOFF_SECONDS", "0.05")
     tag = uuid.uuid4().hex[:8]
-    return Sinks(
+    sinks = Sinks(
         table=f"ny_taxi.sinks_{tag}",
         prefix=f"sinks_{tag}",
         bq_table=f"sinks_{tag}",
@@ -42,6 +42,15 @@ def sinks(twin, monkeypatch, tmp_path) -> Sinks:
         dataset=twin.env["BIGQUERY_DATASET"],
         staging=staging,
     )
+    # The table belongs to the stack (the twin creates the real one at start): make this
+    # test's own table from the same definition; the pipelines never create it.
+    from twin.warehouse import create_table
+
+    from mage_project.utils.bigquery import warehouse_table
+
+    url, project = twin.env["BIGQUERY_EMULATOR_HOST"], twin.env["GCP_PROJECT_ID"]
+    create_table(url, project, sinks.dataset, warehouse_table(sinks.bq_table))
+    return sinks
 
 
 @pytest.fixture

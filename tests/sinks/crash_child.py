@@ -14,11 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from mage_project.utils import gcs, postgres  # noqa: E402
-from mage_project.utils.schema import schema_for  # noqa: E402
-from mage_project.utils.transform import iter_typed  # noqa: E402
+from mage_project.utils import gcs, postgres
+from mage_project.utils.schema import schema_for
+from mage_project.utils.transform import iter_typed
 
 SLICE = "2021-01"
 

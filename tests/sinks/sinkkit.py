@@ -6,7 +6,6 @@ import csv
 import gzip
 import hashlib
 import io
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,15 +15,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-for extra in (REPO_ROOT, REPO_ROOT / "scripts"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from mage_project.utils import postgres
+from mage_project.utils.clients import storage_client
+from mage_project.utils.schema import schema_for
+from mage_project.utils.slices import MonthSlice
 
-from mage_project.utils import postgres  # noqa: E402
-from mage_project.utils.clients import storage_client  # noqa: E402
-from mage_project.utils.schema import schema_for  # noqa: E402
-from mage_project.utils.slices import MonthSlice  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # --- files ------------------------------------------------------------------------------------
 

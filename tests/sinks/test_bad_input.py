@@ -15,8 +15,8 @@ import time
 
 import psycopg
 import pytest
-from sample_data import write_month
 from sinkkit import gcs_snapshot, kept_rows, pg_snapshot, row, write_rows
+from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
 from mage_project.utils import download, ingest, postgres, transform
@@ -126,7 +126,8 @@ def test_dropped_download_resumes_with_a_range_request(sinks, files):
     dest = sinks.staging / "blob.bin"
     dest.parent.mkdir(parents=True, exist_ok=True)
     download._download(f"{files.url}/blob.bin", dest)
-    assert [r.range for r in files.requests] == [None, f"bytes={download.CHUNK}-"]
+    # resumes after the last byte received (raw reads keep the partial chunk too)
+    assert [r.range for r in files.requests] == [None, f"bytes={3 << 19}-"]
     assert dest.read_bytes() == payload
     assert not dest.with_name("blob.bin.part").exists()
 
@@ -335,9 +336,10 @@ def test_bigquery_emulator_down_is_one_clear_error(twin, sinks, files, loaded, m
         ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
     print(f"\nMESSAGE: {error.value}")
     assert str(error.value) == (
-        f"BigQuery at http://127.0.0.1:{port} failed while creating the dataset after 3 attempts "
-        "([Errno 111] Connection refused); start it (`make up`) or check BIGQUERY_DATASET and "
-        "credentials, then re-run."
+        f"BigQuery at http://127.0.0.1:{port} failed while loading month 2021-01 into "
+        f"mage-gcp-local.{sinks.dataset}.{sinks.bq_table}$202101 after 3 attempts ([Errno 111] "
+        "Connection refused); start it (`make up`) or check BIGQUERY_DATASET and credentials, "
+        "then re-run."
     )
     assert time.monotonic() - started < 10, "the client library's own retries hid the error"
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", twin.env["BIGQUERY_EMULATOR_HOST"])

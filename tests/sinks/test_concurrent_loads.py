@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from sample_data import write_month
 from sinkkit import kept_rows, pg_snapshot, pg_tables
+from twin.sample_data import write_month
 
-from mage_project.utils import postgres
+from mage_project.utils import locks, postgres
 from mage_project.utils.schema import schema_for
 from mage_project.utils.transform import iter_typed, stage_typed
 
@@ -25,8 +25,8 @@ SLICE = "2021-01"
 
 
 def waiting_on_lock(*key_parts: str) -> int:
-    """Sessions waiting (not granted) on the advisory lock ``postgres.lock_key(*key_parts)``."""
-    key = postgres.lock_key(*key_parts) & 0xFFFFFFFFFFFFFFFF
+    """Sessions waiting (not granted) on the advisory lock ``locks.lock_key(*key_parts)``."""
+    key = locks.lock_key(*key_parts) & 0xFFFFFFFFFFFFFFFF
     with psycopg.connect(postgres.dsn_from_env()) as conn:
         return conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
@@ -92,11 +92,12 @@ def test_second_load_of_a_slice_waits_for_the_first(sinks, tmp_path):
     assert pg_tables(sinks.table) == [name, f"{name}__2021_01", f"{name}__2021_02"]
 
 
-# --- GCS and BigQuery have no transactions: their replacements take turns on a Postgres lock.
+# --- GCS has no transactions, and a BigQuery partition is one run's: replacements of the same
+# month take turns on a Postgres lock.
 
 
 def waiting_on(sink: str, slice_id: str) -> int:
-    """Sessions waiting on ``postgres.slice_lock(sink, slice_id)``."""
+    """Sessions waiting on ``locks.slice_lock(sink, slice_id)``."""
     return waiting_on_lock("slice", sink, slice_id)
 
 
@@ -156,23 +157,24 @@ def test_two_gcs_replacements_of_a_month_take_turns(sinks, tmp_path, monkeypatch
     assert gcs_snapshot(sinks.bucket, f"{gcs.STAGING_PREFIX}/{sinks.prefix}/") == {}
 
 
-def test_two_bigquery_replacements_take_turns_and_keep_both_months(sinks, tmp_path, monkeypatch):
+def test_two_bigquery_replacements_of_a_month_take_turns(sinks, tmp_path, monkeypatch):
+    """Each month is its own partition, replaced atomically by one load job, so different
+    months load at once (tests/sinks/test_bigquery_partitions.py); two runs of the SAME month
+    take turns, as for GCS, and the month holds one run's rows, not both."""
     from mage_project.utils import bigquery as bq
     from mage_project.utils import ingest
     from mage_project.utils.slices import MonthSlice
 
-    rows = {}
-    for month, count in ((1, 300), (2, 200)):
-        source = write_month(tmp_path / str(month), "yellow", 2021, month, rows=count, seed=month)
-        typed = stage_typed(source, "yellow", f"2021-0{month}", tmp_path / f"t{month}.parquet")
-        ingest.export_gcs_partitioned(typed, sinks.prefix)
-        rows[f"2021-0{month}"] = typed.rows_kept
+    source = write_month(tmp_path, "yellow", 2021, 1, rows=300, seed=1)
+    typed = stage_typed(source, "yellow", SLICE, tmp_path / "t.parquet")
+    ingest.export_gcs_partitioned(typed, sinks.prefix)
     sink = f"bigquery:{sinks.dataset}.{sinks.bq_table}"
-    run_second_while_first_holds(
+    month = MonthSlice("yellow", 2021, 1)
+    first, second = run_second_while_first_holds(
         monkeypatch, bq, "replace_month_from_gcs",
-        lambda: ingest.export_bigquery(MonthSlice("yellow", 2021, 1), sinks.prefix, sinks.bq_table),
-        lambda: ingest.export_bigquery(MonthSlice("yellow", 2021, 2), sinks.prefix, sinks.bq_table),
-        sink, "*",
+        lambda: ingest.export_bigquery(month, sinks.prefix, sinks.bq_table),
+        lambda: ingest.export_bigquery(month, sinks.prefix, sinks.bq_table),
+        sink, SLICE,
     )  # fmt: skip
-    # Concurrent rewrites of the table would let the later one drop the earlier one's month.
-    assert bq.slice_counts(sinks.dataset, sinks.bq_table) == rows
+    assert first.rows == second.rows == typed.rows_kept
+    assert bq.slice_counts(sinks.dataset, sinks.bq_table) == {SLICE: typed.rows_kept}

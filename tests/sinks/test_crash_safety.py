@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sample_data import write_month
 from sinkkit import REPO_ROOT, gcs_snapshot, kept_rows, pg_snapshot, pg_tables, pickup_dates
+from twin.sample_data import write_month
 
 from mage_project.utils import ingest, postgres
 from mage_project.utils.gcs import STAGING_PREFIX

@@ -10,7 +10,6 @@ import csv
 import gzip
 
 import pytest
-from sample_data import write_month
 from sinkkit import (
     gcs_snapshot,
     kept_rows,
@@ -21,6 +20,7 @@ from sinkkit import (
     row,
     write_rows,
 )
+from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
 from mage_project.utils import ingest, postgres

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 
 import pytest
-from twinlib.core import TwinError, generate_sample_data, sample_rows
+from twin.errors import TwinError
+from twin.samples import generate_sample_data, sample_rows
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("", None), ("1500", 1500), ("FULL", "full")])

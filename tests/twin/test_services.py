@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import re
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
+
+from mage_project.utils import env_contract
 
 pytestmark = pytest.mark.twin
 
@@ -39,11 +40,7 @@ def unique(prefix: str) -> str:
 
 
 def test_env_has_every_variable_of_the_contract(twin):
-    contract = (REPO_ROOT / "docs" / "CONTRACTS.md").read_text()
-    table = contract.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
-    names = set()
-    for cell in re.findall(r"^\| ([A-Z_ /]+) \|", table, flags=re.M):
-        names.update(name.strip() for name in cell.split("/"))
+    names = env_contract.names("twin")
     assert len(names) >= 15, names
     assert names <= set(twin.env), names - set(twin.env)
     assert all(twin.env[name] for name in names)

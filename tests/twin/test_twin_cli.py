@@ -1,4 +1,4 @@
-"""`make up` / `make down` as a user runs them: `scripts/twin.py` in the foreground, a second
+"""`make up` / `make down` as a user runs them: `python -m twin` in the foreground, a second
 `up` that reuses it, Ctrl-C and `down` that leave no process behind, a port already taken."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from twinlib.ports import TwinPorts
-from twinlib.state import TwinState
+from twin.ports import TwinPorts
+from twin.state import TwinState
 
 pytestmark = pytest.mark.twin
 
-TWIN = Path(__file__).resolve().parents[2] / "scripts" / "twin.py"
+TWIN = ["-m", "twin"]  # what `make up` / `make down` run
 
 
 def port_flags(ports: TwinPorts) -> list[str]:
@@ -32,23 +32,23 @@ def port_flags(ports: TwinPorts) -> list[str]:
 
 def twin_cli(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(TWIN), "--state-dir", str(state_dir), *args],
+        [sys.executable, *TWIN, "--state-dir", str(state_dir), *args],
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 
 def start_foreground(state_dir: Path, ports: TwinPorts, log: Path, *extra: str) -> subprocess.Popen:
-    """`twin.py up` as `make up` runs it, returned once it says everything is up."""
+    """`python -m twin up` as `make up` runs it, returned once it says everything is up."""
     handle = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, str(TWIN), "--state-dir", str(state_dir), "up", *port_flags(ports), *extra],
+        [sys.executable, *TWIN, "--state-dir", str(state_dir), "up", *port_flags(ports), *extra],
         stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     deadline = time.monotonic() + 240
     while "Press Ctrl-C" not in log.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise AssertionError(f"twin.py up did not come up:\n{log.read_text()}")
+            raise AssertionError(f"twin up did not come up:\n{log.read_text()}")
         time.sleep(0.3)
     return proc
 

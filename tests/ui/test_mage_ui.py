@@ -37,9 +37,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
-from twin import Twin, TwinPorts
-from twinlib.process import group_alive
-from twinlib.state import TwinState
+from twin.ports import TwinPorts
+from twin.process import group_alive
+from twin.state import TwinState
+from twin.supervisor import Twin
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 

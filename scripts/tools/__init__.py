@@ -1,0 +1,1 @@
+"""The offline tools over the Pulumi program: `make plan`, `make cost`."""

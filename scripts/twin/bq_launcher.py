@@ -1,0 +1,267 @@
+"""Start bqemulator for the twin (runs with the emulators' interpreter, ``.venv-twin``).
+
+Two adjustments before handing over to ``bqemulator start``:
+
+* DuckDB's spatial extension, which bqemulator loads at start, is installed from the
+  ``duckdb-extension-spatial`` wheel (offline) into DuckDB's extension directory.
+* Uploads whose media part is declared ``*/*`` are accepted: google-cloud-bigquery sends that
+  Content-Type for small ``load_table_from_dataframe``/``load_table_from_file`` uploads, and the
+  real service accepts it.
+* Load jobs get BigQuery's semantics that the pipelines rely on (see :func:`partition_loads`):
+  atomic, partition decorators (``table$YYYYMM``) on time-partitioned tables, and
+  ``outputRows`` counting the rows loaded.
+
+``python bq_launcher.py install-spatial`` only does the first step (used by setup_twin.sh).
+"""
+
+from __future__ import annotations
+
+import sys
+
+ACCEPTED_EXTRA_CONTENT_TYPES = ("*/*",)
+
+
+def install_spatial_extension() -> str:
+    """Install the spatial extension from its wheel unless DuckDB already has it; return its path."""
+    import duckdb
+    import duckdb_extensions
+
+    con = duckdb.connect()
+    try:
+        row = con.sql(
+            "SELECT installed, install_path FROM duckdb_extensions() WHERE extension_name = 'spatial'"
+        ).fetchone()
+        if row is None or not row[0]:
+            duckdb_extensions.import_extension("spatial", con=con)
+            row = con.sql(
+                "SELECT installed, install_path FROM duckdb_extensions() "
+                "WHERE extension_name = 'spatial'"
+            ).fetchone()
+        con.sql("LOAD spatial")
+        return str(row[1])
+    finally:
+        con.close()
+
+
+def accept_any_upload_content_type() -> None:
+    """Add ``*/*`` to bqemulator's allowed upload media types."""
+    from bqemulator.api.routes import upload
+
+    allowed = tuple(upload._PERMITTED_MEDIA_CONTENT_TYPES)
+    upload._PERMITTED_MEDIA_CONTENT_TYPES = allowed + tuple(
+        t for t in ACCEPTED_EXTRA_CONTENT_TYPES if t not in allowed
+    )
+
+
+def load_parquet_by_name() -> None:
+    """Replace bqemulator's parquet load handler with a by-name, non-hive one."""
+    from bqemulator.jobs import executor
+
+    def load_parquet(path: str, target_ref: str, ctx) -> None:
+        ctx.engine.execute(
+            f"INSERT INTO {target_ref} BY NAME "
+            "SELECT * FROM read_parquet(?, hive_partitioning = false, union_by_name = true)",
+            [path],
+        )
+
+    executor._LOAD_FORMAT_HANDLERS["PARQUET"] = load_parquet
+
+
+class LoadDataError(Exception):
+    """The loaded rows do not fit the destination; reported as the job's ``errorResult``."""
+
+
+#: Partition id format of each time-partitioning type (``table$<id>``), as BigQuery documents:
+#: https://cloud.google.com/bigquery/docs/managing-partitioned-table-data#partition_decorators
+PARTITION_ID_FORMATS = {"HOUR": "%Y%m%d%H", "DAY": "%Y%m%d", "MONTH": "%Y%m", "YEAR": "%Y"}
+
+
+def partition_loads() -> None:
+    """Replace bqemulator's load job with one that has BigQuery's semantics for what we use.
+
+    - **Atomic**: the rows are read into a temporary table first and the destination changes in
+      one DuckDB transaction, so a failing load (unreadable file, wrong rows) leaves the table
+      as before (bqemulator 1.4.0 deletes on WRITE_TRUNCATE before reading the file).
+    - **Partition decorators** ``table$<id>`` on a time-partitioned table (the id format of its
+      type, e.g. ``202101`` for MONTH): WRITE_TRUNCATE replaces that partition only,
+      WRITE_APPEND appends to it, WRITE_EMPTY requires it empty; every loaded row's partition
+      column must fall in it, else the load fails (BigQuery: "the decorator must match the
+      data"). A decorator on an unpartitioned or missing table is an error; the provided schema
+      must equal the table's (a partition write cannot change the schema).
+    - ``CREATE_NEVER`` on a missing table is ``notFound``; ``statistics.load.outputRows`` is the
+      rows this job loaded (bqemulator reported the table's total).
+
+    Loads into a missing table that may be created (``CREATE_IF_NEEDED``) keep bqemulator's path.
+    """
+    from bqemulator.api.routes import jobs as jobs_routes
+    from bqemulator.api.routes import upload as upload_routes
+    from bqemulator.jobs import executor
+
+    original = executor.execute_load_job
+
+    async def execute_load_job(project_id: str, job_id: str, config: dict, ctx):
+        load = dict(config.get("load", {}))
+        destination = dict(load.get("destinationTable", {}))
+        table_id, decorated, partition = destination.get("tableId", "").partition("$")
+        plain = {
+            **config,
+            "load": {**load, "destinationTable": {**destination, "tableId": table_id}},
+        }
+        job = executor._parse_load_job_config(project_id, plain)
+        meta = ctx.catalog.get_table(job.project_id, job.dataset_id, job.table_id)
+        if meta is None:
+            if decorated or job.create_disposition == "CREATE_NEVER":
+                return jobs_routes._failed_job_meta(
+                    project_id=project_id,
+                    job_id=job_id,
+                    job_type="LOAD",
+                    config=config,
+                    error_result={
+                        "reason": "notFound",
+                        "message": f"Not found: Table {job.project_id}:{job.dataset_id}.{job.table_id}",
+                    },
+                    now=ctx.clock.now(),
+                )
+            return await original(project_id, job_id, config, ctx)
+        where = _partition_filter(meta, partition) if decorated else None
+        if decorated:
+            _check_schema(meta, load)
+        paths = [executor._resolve_uri(uri, ctx) for uri in job.source_uris]
+        for path in paths:
+            executor._validate_local_path(path)
+        started = ctx.clock.now()
+        async with ctx.engine.write_lock():
+            loaded = _load_atomically(job, where, paths, ctx)
+        total = executor._refresh_load_row_count(job, ctx)
+        ctx.catalog.update_table(
+            meta.model_copy(update={"num_rows": total, "last_modified_time": ctx.clock.now()})
+        )
+        async with ctx.engine.write_lock():
+            ctx.snapshots.record_change(job.project_id, job.dataset_id, job.table_id)
+        return executor.JobMeta(
+            project_id=project_id,
+            job_id=job_id,
+            job_type="LOAD",
+            state="DONE",
+            configuration=config,
+            statistics={"load": {"outputRows": str(loaded), "inputFiles": str(len(paths))}},
+            creation_time=started,
+            start_time=started,
+            end_time=ctx.clock.now(),
+            etag=executor.generate_etag(project_id, job_id, str(started)),
+        )
+
+    executor.execute_load_job = execute_load_job
+    jobs_routes.execute_load_job = execute_load_job
+    upload_routes.execute_load_job = execute_load_job
+
+
+def _partition_filter(meta, partition: str) -> tuple[str, list[str]]:
+    """SQL condition (and parameters) selecting rows of partition ``partition`` of ``meta``."""
+    from datetime import datetime
+
+    from bqemulator.domain.errors import InvalidQueryError
+
+    name = f"{meta.table_id}${partition}"
+    tp = meta.time_partitioning
+    if tp is None or not tp.field:
+        raise InvalidQueryError(
+            f"Cannot load into {name}: the table is not partitioned on a column, so it has no "
+            "partition decorators here."
+        )
+    fmt = PARTITION_ID_FORMATS[tp.type]
+    try:
+        datetime.strptime(partition, fmt)
+        valid = len(partition) == len(datetime(2000, 1, 1).strftime(fmt))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise InvalidQueryError(
+            f"Invalid partition decorator {name}: a {tp.type} partition id looks like "
+            f"{datetime(2021, 1, 1).strftime(fmt)}."
+        )
+    return f"strftime(\"{tp.field}\", '{fmt}') IS NOT DISTINCT FROM ?", [partition]
+
+
+def _check_schema(meta, load: dict) -> None:
+    from bqemulator.domain.errors import InvalidQueryError
+
+    given = (load.get("schema") or {}).get("fields")
+    if not given:
+        return
+    table = [(f.name.lower(), f.type.upper()) for f in meta.schema_.fields]
+    aliases = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
+    provided = [
+        (f["name"].lower(), aliases.get(f["type"].upper(), f["type"].upper())) for f in given
+    ]
+    table = [(n, aliases.get(t, t)) for n, t in table]
+    if provided != table:
+        raise InvalidQueryError(
+            f"Provided Schema does not match Table {meta.dataset_id}.{meta.table_id}; a "
+            "partition load cannot change the table's schema."
+        )
+
+
+def _load_atomically(job, where: tuple[str, list[str]] | None, paths: list[str], ctx) -> int:
+    """Read every file into a temporary table, check it, then change the destination in one
+    transaction; returns the rows loaded. Any error rolls everything back."""
+    import uuid
+
+    from bqemulator.domain.errors import InvalidQueryError
+    from bqemulator.jobs import executor
+
+    handler = executor._LOAD_FORMAT_HANDLERS.get(job.source_format)
+    if handler is None:
+        raise InvalidQueryError(f"Unknown source format: {job.source_format}")
+    engine, staging = ctx.engine, f'"_twin_load_{uuid.uuid4().hex}"'
+    scope, params = where if where else ("TRUE", [])
+    engine.execute("BEGIN TRANSACTION")
+    try:
+        engine.execute(f"CREATE TEMP TABLE {staging} AS SELECT * FROM {job.target_ref} LIMIT 0")
+        for path in paths:
+            handler(path, staging, ctx)
+        (loaded,) = engine.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()
+        if where:
+            (outside,) = engine.execute(
+                f"SELECT COUNT(*) FROM {staging} WHERE NOT ({scope})", params
+            ).fetchone()
+            if outside:
+                raise LoadDataError(
+                    f"{outside} row(s) are outside partition {params[0]} of "
+                    f"{job.dataset_id}.{job.table_id}; the partition decorator must match the "
+                    "data's partition column."
+                )
+        if job.write_disposition == "WRITE_TRUNCATE":
+            engine.execute(f"DELETE FROM {job.target_ref} WHERE {scope}", params)
+        elif job.write_disposition == "WRITE_EMPTY":
+            (present,) = engine.execute(
+                f"SELECT COUNT(*) FROM {job.target_ref} WHERE {scope}", params
+            ).fetchone()
+            if present:
+                raise InvalidQueryError(
+                    f"{job.dataset_id}.{job.table_id} is not empty and writeDisposition is WRITE_EMPTY"
+                )
+        engine.execute(f"INSERT INTO {job.target_ref} BY NAME SELECT * FROM {staging}")
+        engine.execute(f"DROP TABLE {staging}")
+        engine.execute("COMMIT")
+    except BaseException:
+        engine.execute("ROLLBACK")
+        raise
+    return int(loaded)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["install-spatial"]:
+        print(f"DuckDB spatial extension ready: {install_spatial_extension()}")
+        return
+    install_spatial_extension()
+    accept_any_upload_content_type()
+    load_parquet_by_name()
+    partition_loads()
+    from bqemulator.cli import main as bqemulator_main
+
+    bqemulator_main(args=argv, prog_name="bqemulator")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,14 @@
+"""Where the twin lives and what it is called: paths, and the names the env contract fixes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mage_project.utils import env_contract
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = REPO_ROOT / ".twin"
+MAGE_PROJECT = "mage_project"
+PROJECT_ID = env_contract.literal("twin", "GCP_PROJECT_ID")
+BUCKET = env_contract.literal("twin", "GCS_BUCKET")
+DATASET = env_contract.literal("twin", "BIGQUERY_DATASET")

@@ -1,1 +1,0 @@
-"""Building blocks of the local GCP twin started by ``scripts/twin.py``."""

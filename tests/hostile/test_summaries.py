@@ -1,0 +1,85 @@
+"""Class 7: the one-line summary of a failed `mage run` (what `make demo`/`make backfill` print,
+scripts/twin/pipelines.py) is our sentence, or the failing block test's assertion and the
+block's file, never Mage's noise such as its event-loop fallback traceback.
+
+On today's code a failing block test is summarised as ``RuntimeError: no running event loop``,
+our exception subclasses are not recognised, and a stalled file server hangs the run until the
+harness's own timeout.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from kit import HostileFileServer
+from twin.pipelines import run_pipeline, summarise_failure
+from twin.sample_data import write_month
+
+NOISE = """Traceback (most recent call last):
+  File "/x/site-packages/mage_ai/data_preparation/executors/pipeline_executor.py", line 82, in execute
+    loop = asyncio.get_running_loop()
+RuntimeError: no running event loop
+"""
+OURS = """Traceback (most recent call last):
+  File "/x/mage_project/utils/download.py", line 200, in _download
+    raise deadline.error()
+mage_project.utils.deadline.DeadlineExceeded: The taxi file server did not finish within its 3 s deadline.
+"""
+BUG = """Traceback (most recent call last):
+  File "/x/mage_project/utils/ingest.py", line 77, in transform
+    staged["path"]
+KeyError: 'path'
+"""
+WRAPPER = "Exception: Failed to pass tests for block load_yellow_month\n"
+
+
+@given(st.lists(st.sampled_from([NOISE, WRAPPER, "INFO:mage_ai:whatever\n", "DBT library not installed.\n"]),
+                max_size=6), st.integers(0, 6))  # fmt: skip
+def test_our_sentence_wins_over_any_amount_of_mage_noise(noise, at):
+    output = "".join([*noise[:at], OURS, *noise[at:]])
+    assert summarise_failure(output, "api_to_postgres") == (
+        "The taxi file server did not finish within its 3 s deadline."
+    )
+
+
+@given(st.lists(st.sampled_from([NOISE, WRAPPER]), max_size=4), st.integers(0, 4))
+def test_a_bug_in_our_code_is_named_with_its_file_and_line_not_the_event_loop(noise, at):
+    output = "".join([*noise[:at], BUG, *noise[at:]])
+    assert summarise_failure(output, "api_to_postgres") == (
+        "KeyError: 'path' (mage_project/utils/ingest.py, line 77)"
+    )
+
+
+@pytest.mark.twin
+def test_a_failing_block_test_is_summarised_by_its_assertion_and_file(twin, tmp_path):
+    result = run_pipeline("gcs_to_bigquery", twin.subprocess_env(), {"year": 2020, "month": 7},
+                          log=tmp_path / "run.log", timeout=180)  # fmt: skip
+    assert not result.ok
+    print(f"\nSUMMARY: {result.error}")
+    assert "event loop" not in result.error
+    assert result.error.startswith(
+        "Block list_yellow_partitions (mage_project/data_loaders/list_yellow_partitions.py)"
+    )
+    assert "no objects for month 2020-07" in result.error
+
+
+@pytest.mark.twin
+def test_a_stalled_file_server_is_named_by_the_summary_within_the_deadline(twin, tmp_path):
+    write_month(tmp_path / "served", "yellow", 2021, 1, rows=300, seed=71)
+    server = HostileFileServer(tmp_path / "served", mode="trickle", pause=0.5).start()
+    env = {**twin.subprocess_env(), "TAXI_DATA_BASE_URL": server.url,
+           "TAXI_DOWNLOAD_DEADLINE_SECONDS": "3", "TAXI_STAGING_DIR": str(tmp_path / "staging")}  # fmt: skip
+    started = time.monotonic()
+    try:
+        result = run_pipeline("api_to_postgres", env, {"month": 1}, log=tmp_path / "run.log",
+                              timeout=120)  # fmt: skip
+    finally:
+        server.stop()
+    took = time.monotonic() - started
+    print(f"\nSUMMARY: {result.error} ({took:.0f} s)")
+    assert not result.ok and "Timed out" not in result.output
+    assert result.error.startswith(f"The taxi file server {server.url}")
+    assert "TAXI_DOWNLOAD_DEADLINE_SECONDS" in result.error
