@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 from infra_plans import planned
-
 from tools.offline import Plan
+
 from mage_runner.cli import _parser
 
 REPO = Path(__file__).resolve().parents[2]
