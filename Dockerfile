@@ -20,6 +20,10 @@ RUN groupadd --gid 10001 mage \
     && chown mage:mage /home/src /home/src/mage_data
 
 COPY --chown=mage:mage mage_project/ /home/src/mage_project/
+# The entrypoint of the service and the jobs (python -m mage_runner start|run), and a read-only
+# copy of the project that seeds the dev project volume on its first start (docs/hosted-ui.md).
+COPY mage_runner/ /home/src/mage_runner/
+COPY mage_project/ /opt/mage-gcp/seed/mage_project/
 
 # Defaults for everything that is the same in every deployment; the stack sets the rest
 # (POSTGRES_HOST/USER, GCS_BUCKET, GCP_PROJECT_ID, ...) and injects secrets by reference.
@@ -38,4 +42,4 @@ ENV USER_CODE_PATH=/home/src/mage_project \
 USER 10001:10001
 WORKDIR /home/src
 EXPOSE 6789
-CMD ["mage", "start", "mage_project"]
+CMD ["python", "-m", "mage_runner", "start", "mage_project"]

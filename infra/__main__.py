@@ -18,7 +18,7 @@ from infra.components.scheduled_runs import (
     ScheduledRuns,
     ScheduledRunsArgs,
 )
-from infra.components.storage import Storage, StorageArgs
+from infra.components.storage import MageState, MageStateArgs, Storage, StorageArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 
 cfg = stack_config.from_pulumi()
@@ -57,6 +57,19 @@ storage = Storage(
     ),
     after_apis,
 )
+state = MageState(
+    "state",
+    MageStateArgs(
+        project=cfg.project,
+        region=cfg.region,
+        prefix=p,
+        bucket_name=f"{cfg.project}-{p}-mage-state",
+        log_retention_days=cfg.log_retention_days,
+        variables_retention_days=cfg.variables_retention_days,
+        project_volume=cfg.ui_edits == "persist",
+    ),
+    after_apis,
+)
 warehouse = Warehouse(
     "warehouse",
     WarehouseArgs(
@@ -76,10 +89,12 @@ identity = Identity(
         project=cfg.project,
         prefix=p,
         bucket_name=storage.bucket_name,
+        state_bucket_name=state.bucket_name,
         dataset_id=warehouse.dataset_id,
         secret_ids={
             "taxi-password": database.taxi_password.secret_id,
             "mage-db-url": database.mage_url.secret_id,
+            "mage-secrets-key": state.secrets_key.secret_id,
         },
     ),
     after_apis,
@@ -95,12 +110,16 @@ env = RuntimeEnv(
     taxi_password_secret=database.taxi_password.secret_id,
     mage_url_secret=database.mage_url.secret_id,
     taxi_data_base_url=cfg.taxi_data_base_url,
+    state_bucket=state.bucket_name,
+    secrets_key_secret=state.secrets_key.secret_id,
 )
 # Containers start only once every secret version they read, the databases and the users exist.
 runtime_ready = [
     *identity.secret_grants,
+    *identity.state_grants,
     database.mage_url.version,
     database.taxi_password.version,
+    state.secrets_key.version,
     *database.ready,
 ]
 # The UI service and the pipeline jobs run the same container: image, identity, env, network.
@@ -115,6 +134,7 @@ container = dict(
     subnet=network.subnet.id,
     deletion_protection=cfg.deletion_protection,
     depends_on=runtime_ready,
+    ui_edits=cfg.ui_edits,
 )
 service = MageService(
     "mage",
@@ -173,6 +193,7 @@ monitoring = Monitoring(
 
 pulumi.export("ui_url", service.url)
 pulumi.export("bucket", storage.bucket_name)
+pulumi.export("state_bucket", state.bucket_name)
 pulumi.export("dataset", warehouse.dataset_id)
 pulumi.export("sql_connection_name", database.connection_name)
 pulumi.export("sql_private_ip", database.private_ip)

@@ -87,6 +87,9 @@ class StackConfig(BaseModel):
     # proxy` (any Google account, no organization needed); public: allUsers. Mage's own login is
     # required in every mode (docs/ui-access.md).
     ui_access: Literal["iap", "authenticated", "public"] = "iap"
+    # What happens to code edited in the hosted UI (docs/hosted-ui.md): "persist" keeps the
+    # project on a Cloud Storage volume (dev), "refuse" serves the image's code read-only (prod).
+    ui_edits: Literal["persist", "refuse"] = "persist"
     project_in_organization: bool | None = None
     ui_members: list[str] = Field(default_factory=list)
     owner_email: Annotated[str, Field(pattern=_EMAIL.pattern)] = "owner@example.com"
@@ -102,6 +105,9 @@ class StackConfig(BaseModel):
     lake_versioning: bool = False
     lake_delete_after_days: Annotated[int, Field(ge=0, le=36500)] = 0
     lake_expected_gb: Annotated[float, Field(ge=0)] = 1.0
+    # Mage's run logs and block outputs in the state bucket, deleted after these many days.
+    log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    variables_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
     # CI and alerting
     github_repository: Annotated[
         str | None, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -301,6 +307,10 @@ KEYS: dict[str, tuple[str, str]] = {
         "ui_members",
         "a list of IAM members such as user:ana@example.com or group:data@example.com",
     ),
+    f"{NAMESPACE}:uiEdits": (
+        "ui_edits",
+        "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
+    ),
     f"{NAMESPACE}:ownerEmail": ("owner_email", "an e-mail address for Mage's owner account"),
     f"{NAMESPACE}:schedules": (
         "schedules",
@@ -315,6 +325,11 @@ KEYS: dict[str, tuple[str, str]] = {
         "a number of days (0 keeps objects forever)",
     ),
     f"{NAMESPACE}:lakeExpectedGb": ("lake_expected_gb", "a number of GB (for the cost estimate)"),
+    f"{NAMESPACE}:logRetentionDays": ("log_retention_days", "a number of days from 1 to 3650"),
+    f"{NAMESPACE}:variablesRetentionDays": (
+        "variables_retention_days",
+        "a number of days from 1 to 3650",
+    ),
     f"{NAMESPACE}:githubRepository": ("github_repository", "a GitHub repository as owner/name"),
     f"{NAMESPACE}:pulumiStateBucket": (
         "pulumi_state_bucket",

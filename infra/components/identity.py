@@ -12,6 +12,10 @@ import pulumi_gcp as gcp
 from infra.components.base import Component
 
 RUNTIME_PROJECT_ROLES = ("roles/bigquery.jobUser", "roles/cloudsql.client")
+#: On the state bucket: objects (logs, block outputs, the project volume) and storage.buckets.get,
+#: which Mage's GCS logger calls (``client.get_bucket``) and objectAdmin lacks
+#: (https://cloud.google.com/storage/docs/access-control/iam-roles).
+STATE_BUCKET_ROLES = ("roles/storage.objectAdmin", "roles/storage.legacyBucketReader")
 
 
 def service_account(
@@ -53,6 +57,8 @@ class IdentityArgs:
     prefix: str
     bucket_name: pulumi.Input[str]
     dataset_id: pulumi.Input[str]
+    #: The hosted Mage's state bucket (logs, block outputs, dev project volume), if any.
+    state_bucket_name: pulumi.Input[str] | None = None
     secret_ids: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
@@ -77,6 +83,16 @@ class Identity(Component, area="identity"):
             member=runtime_member,
             opts=self.child,
         )
+        self.state_grants = [
+            gcp.storage.BucketIAMMember(
+                f"{name}-runtime-state-{role.split('.')[-1]}",
+                bucket=args.state_bucket_name,
+                role=role,
+                member=runtime_member,
+                opts=self.child,
+            )
+            for role in (STATE_BUCKET_ROLES if args.state_bucket_name is not None else ())
+        ]
         self.dataset_grant = gcp.bigquery.DatasetIamMember(
             f"{name}-runtime-dataset",
             project=args.project,

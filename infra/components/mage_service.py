@@ -15,8 +15,12 @@ from infra.components.runtime_env import (
     MAGE_PORT,
     PROJECT_DIR,
     PROJECT_NAME,
+    RUNNER,
     ContainerArgs,
+    edit_env,
     env_list,
+    project_mount,
+    project_volume,
     vpc_access,
 )
 from infra.components.secrets import store_secret
@@ -98,7 +102,7 @@ class MageService(Component, area="mage_service"):
         server_plain, server_secrets = args.env.server(
             args.owner_email, self.owner_secret.secret_id, self.jwt_secret.secret_id
         )
-        plain = args.env.plain() | server_plain
+        plain = args.env.plain() | server_plain | edit_env(args.ui_edits)
         secrets = args.env.secrets() | server_secrets
         iap = args.ui_access == "iap"
         self.service = gcp.cloudrunv2.Service(
@@ -121,10 +125,13 @@ class MageService(Component, area="mage_service"):
                     "max_instance_count": 1,
                 },
                 "vpc_access": vpc_access(args.network, args.subnet),
+                "volumes": [project_volume(args.env.state_bucket)] if args.persist else [],
                 "containers": [
                     {
                         "image": args.image,
-                        "commands": ["mage"],
+                        # mage_runner start: Mage's secrets key from Secret Manager, the dev
+                        # volume seeded once, then `mage start` with these args.
+                        "commands": RUNNER,
                         # Scheduled runs belong to Cloud Scheduler + the job in both modes (ENV=prod
                         # keeps Mage from creating the twin's `envs: [dev]` triggers). Cost mode:
                         # the UI only, as an instance that scales to zero cannot keep a scheduler.
@@ -138,6 +145,7 @@ class MageService(Component, area="mage_service"):
                         "working_dir": PROJECT_DIR,
                         "ports": {"container_port": MAGE_PORT},
                         "envs": env_list(plain, secrets),
+                        "volume_mounts": [project_mount()] if args.persist else [],
                         "resources": {
                             "limits": {"cpu": args.cpu, "memory": args.memory},
                             "cpu_idle": not args.always_on,

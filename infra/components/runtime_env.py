@@ -13,6 +13,11 @@ from mage_project.utils import env_contract
 MAGE_PORT = 6789
 PROJECT_DIR = "/home/src"
 PROJECT_NAME = "mage_project"
+#: The image's copy of the project (Dockerfile), seeded into the dev project volume once.
+PROJECT_SEED = "/opt/mage-gcp/seed/mage_project"
+#: The one entrypoint of the service and the jobs (mage_runner/): ``run`` makes a Mage
+#: pipeline run, ``start`` writes Mage's secrets key (and seeds the volume) then `mage start`.
+RUNNER = ["python", "-m", "mage_runner"]
 
 
 @dataclass
@@ -27,6 +32,10 @@ class RuntimeEnv:
     taxi_password_secret: pulumi.Input[str]
     mage_url_secret: pulumi.Input[str]
     taxi_data_base_url: str
+    #: The hosted Mage's state bucket (MageState): run logs, block outputs, the dev project.
+    state_bucket: pulumi.Input[str]
+    #: Mage's secrets key in Secret Manager (MageState).
+    secrets_key_secret: pulumi.Input[str]
 
     def plain(self) -> dict[str, pulumi.Input[str]]:
         return env_contract.resolve(
@@ -40,6 +49,10 @@ class RuntimeEnv:
                 "GCP_REGION": self.region,
                 "BIGQUERY_DATASET": self.dataset_id,
                 "TAXI_DATA_BASE_URL": self.taxi_data_base_url,
+                "MAGE_STATE_BUCKET": self.state_bucket,
+                "MAGE_REMOTE_VARIABLES_DIR": pulumi.Output.format(
+                    "gs://{0}/variables", self.state_bucket
+                ),
             },
             secret=False,
         )
@@ -50,6 +63,7 @@ class RuntimeEnv:
             {
                 "POSTGRES_PASSWORD": self.taxi_password_secret,
                 "MAGE_DATABASE_CONNECTION_URL": self.mage_url_secret,
+                "MAGE_SECRETS_KEY": self.secrets_key_secret,
             },
             secret=True,
         )
@@ -90,6 +104,13 @@ class ContainerArgs:
     memory: str = "2Gi"
     deletion_protection: bool = True
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    #: "persist": the project on a Cloud Storage volume of ``env.state_bucket`` (UI edits kept,
+    #: jobs run them too); "refuse": the image's code, the UI refuses edits.
+    ui_edits: str = "persist"
+
+    @property
+    def persist(self) -> bool:
+        return self.ui_edits == "persist"
 
 
 def env_list(
@@ -110,3 +131,27 @@ def vpc_access(network: pulumi.Input[str], subnet: pulumi.Input[str]) -> dict:
         "network_interfaces": [{"network": network, "subnetwork": subnet}],
         "egress": "PRIVATE_RANGES_ONLY",
     }
+
+
+def project_volume(bucket: pulumi.Input[str], prefix: str = "project") -> dict:
+    """The dev project folder as a Cloud Storage volume (gcsfuse, gen2 only), the bucket's
+    ``project/`` prefix: https://cloud.google.com/run/docs/configuring/services/cloud-storage-volume-mounts
+    (no file locking: the last writer of a file wins; writes are staged in instance memory)."""
+    return {"name": "project", "gcs": {"bucket": bucket, "mount_options": [f"only-dir={prefix}"]}}
+
+
+def project_mount() -> dict:
+    """Mounted where the image keeps the project, so service and jobs share one repo path
+    (Mage's triggers and runs are keyed by it)."""
+    return {"name": "project", "mount_path": f"{PROJECT_DIR}/{PROJECT_NAME}"}
+
+
+def edit_env(ui_edits: str) -> dict[str, str]:
+    """The UI's edit model (set by stack kind, so beside the env contract): ``persist`` seeds the
+    project volume from the image once; ``refuse`` sets Mage's DISABLE_NOTEBOOK_EDIT_ACCESS=2 --
+    pipeline, block and file edits refused (mage_ai/settings/server.py
+    is_disable_pipeline_edit_access), while secrets and runs stay possible (1 also refuses
+    creating secrets)."""
+    if ui_edits == "refuse":
+        return {"DISABLE_NOTEBOOK_EDIT_ACCESS": "2"}
+    return {"MAGE_PROJECT_SEED": PROJECT_SEED}

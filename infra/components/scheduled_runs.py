@@ -13,10 +13,17 @@ from infra.components.base import Component
 from infra.components.runtime_env import (
     PROJECT_DIR,
     PROJECT_NAME,
+    RUNNER,
     ContainerArgs,
+    edit_env,
     env_list,
+    project_mount,
+    project_volume,
     vpc_access,
 )
+
+#: The Mage trigger the jobs' runs belong to (mage_runner creates it, type API, inactive).
+TRIGGER = "cloud_scheduler"
 
 
 @dataclass
@@ -35,9 +42,10 @@ class ScheduledRunsArgs(ContainerArgs):
 
 
 def mage_run_args(pipeline: str, variables: dict) -> list[str]:
-    """The `mage run` arguments for one pipeline and its runtime variables (``--test``: the
-    blocks' @test functions run, as under Mage's scheduler; `mage run` skips them by default)."""
-    args = ["run", PROJECT_NAME, pipeline, "--test"]
+    """The ``mage_runner run`` arguments for one pipeline and its runtime variables: migrations,
+    then a Mage pipeline run of the ``cloud_scheduler`` trigger (blocks' @test functions run, as
+    under Mage's scheduler)."""
+    args = ["run", PROJECT_NAME, pipeline, "--test", "--trigger", TRIGGER]
     if variables:
         args += ["--runtime-vars", json.dumps(variables, sort_keys=True)]
     return args
@@ -56,6 +64,7 @@ class ScheduledRuns(Component, area="scheduled_runs"):
         )
         self.jobs: dict[str, gcp.cloudrunv2.Job] = {}
         self.triggers: dict[str, gcp.cloudscheduler.Job] = {}
+        plain = args.env.plain() | (edit_env(args.ui_edits) if args.persist else {})
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
             job = gcp.cloudrunv2.Job(
@@ -72,13 +81,15 @@ class ScheduledRuns(Component, area="scheduled_runs"):
                         "max_retries": 1,
                         "timeout": f"{args.timeout_minutes * 60}s",
                         "vpc_access": vpc_access(args.network, args.subnet),
+                        "volumes": [project_volume(args.env.state_bucket)] if args.persist else [],
                         "containers": [
                             {
                                 "image": args.image,
-                                "commands": ["mage"],
+                                "commands": RUNNER,
                                 "args": mage_run_args(schedule.pipeline, schedule.variables),
                                 "working_dir": PROJECT_DIR,
-                                "envs": env_list(args.env.plain(), args.env.secrets()),
+                                "envs": env_list(plain, args.env.secrets()),
+                                "volume_mounts": [project_mount()] if args.persist else [],
                                 "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
                             }
                         ],

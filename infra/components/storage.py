@@ -1,12 +1,15 @@
-"""The GCS lake bucket: private, uniform access, with lifecycle rules."""
+"""The GCS lake bucket, and the hosted Mage's state (bucket + secrets key): private, uniform
+access, with lifecycle rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi_gcp as gcp
+import pulumi_random as random
 
 from infra.components.base import Component
+from infra.components.secrets import store_secret
 
 
 @dataclass
@@ -48,6 +51,83 @@ class Storage(Component, area="storage"):
             lifecycle_rules=lifecycle_rules(args.versioning, args.delete_after_days),
             force_destroy=False,
             opts=self.child,
+        )
+        self.bucket_name = self.bucket.name
+        return {"bucket": self.bucket.name}
+
+
+#: Prefixes of the state bucket (docs/hosted-ui.md): Mage's run logs, block outputs, and (dev)
+#: the project folder the UI edits.
+LOGS_PREFIX = "logs"
+VARIABLES_PREFIX = "variables"
+PROJECT_PREFIX = "project"
+
+
+@dataclass
+class MageStateArgs:
+    project: str
+    region: str
+    prefix: str
+    bucket_name: str
+    log_retention_days: int = 30
+    variables_retention_days: int = 7
+    project_volume: bool = True
+
+
+def state_lifecycle_rules(log_days: int, variables_days: int) -> list[dict]:
+    """Logs and block outputs expire by prefix; the project folder only loses old versions."""
+    return [
+        {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 1}},
+        {
+            "action": {"type": "Delete"},
+            "condition": {"age": log_days, "matches_prefixes": [f"{LOGS_PREFIX}/"]},
+        },
+        {
+            "action": {"type": "Delete"},
+            "condition": {"age": variables_days, "matches_prefixes": [f"{VARIABLES_PREFIX}/"]},
+        },
+        {"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": 30}},
+    ]
+
+
+class MageState(Component, area="storage"):
+    """What the hosted Mage remembers beyond an instance: a state bucket (run logs, block
+    outputs, the dev project volume) and Mage's secrets key in Secret Manager."""
+
+    def build(self, name: str, args: MageStateArgs) -> dict:
+        self.bucket = gcp.storage.Bucket(
+            f"{name}-bucket",
+            project=args.project,
+            name=args.bucket_name,
+            location=args.region.upper(),
+            storage_class="STANDARD",
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            # Versioning: a UI edit overwritten on the project volume can be restored (30 days).
+            versioning={"enabled": True},
+            lifecycle_rules=state_lifecycle_rules(
+                args.log_retention_days, args.variables_retention_days
+            ),
+            force_destroy=False,
+            opts=self.child,
+        )
+        if args.project_volume:
+            # The folder the volume mounts (gcsfuse only-dir); the service seeds it on first start.
+            gcp.storage.BucketObject(
+                f"{name}-project-folder",
+                bucket=self.bucket.name,
+                name=f"{PROJECT_PREFIX}/",
+                content=" ",
+                opts=self.child,
+            )
+        # Mage's Fernet key: 32 random bytes, base64 (mage_runner writes it where Mage reads it).
+        key = random.RandomBytes(f"{name}-secrets-key", length=32, opts=self.child)
+        self.secrets_key = store_secret(
+            f"{name}-secrets-key",
+            args.project,
+            f"{args.prefix}-secrets-key",
+            key.base64,
+            parent=self,
         )
         self.bucket_name = self.bucket.name
         return {"bucket": self.bucket.name}

@@ -112,6 +112,21 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", lit("false"), lit("false")),
     Variable("MAGE_DATA_DIR", given("`<state dir>/mage_data`"), lit("/home/src/mage_data")),
+    # The hosted Mage's state (docs/hosted-ui.md): logging_config bucket, remote_variables_dir,
+    # and Mage's secrets key (mage_runner writes Mage's key file from it).
+    Variable("MAGE_STATE_BUCKET", None, given("the state bucket"), "Mage's run logs (GCS)"),
+    Variable(
+        "MAGE_REMOTE_VARIABLES_DIR",
+        None,
+        given("`gs://<state bucket>/variables`"),
+        "Mage's block outputs",
+    ),
+    Variable(
+        "MAGE_SECRETS_KEY",
+        None,
+        given("a generated key", secret=True),
+        "Mage's secrets encryption key",
+    ),
     # Mage's environment: triggers.yaml entries with `envs: [dev]` (the local twin's schedules)
     # are not created on Cloud Run; Cloud Scheduler runs the cloud's schedules.
     Variable("ENV", lit("dev", server_only=True), lit("prod"), "Mage's environment"),

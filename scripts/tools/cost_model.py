@@ -29,6 +29,8 @@ RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+#: The hosted Mage's state bucket (infra/components/storage.py MageState, logical name).
+STATE_BUCKET = "state-bucket"
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 REGISTRY = "gcp:artifactregistry/repository:Repository"
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -101,6 +103,7 @@ class Assumptions:
     warehouse_gb: float = 1.0
     image_gb: float = 3.0
     run_minutes: float = 10.0
+    state_gb: float = 0.5
 
 
 @cache
@@ -269,6 +272,14 @@ def idle_items(
                 assume.image_gb,
                 f"{assume.image_gb:g} GB assumed",
             )
+        elif r.type == BUCKET and r.name == STATE_BUCKET:
+            flat(
+                r,
+                "gcs_standard_regional_gb_month",
+                "GCS Mage state (run logs, block outputs, dev project)",
+                assume.state_gb,
+                f"{assume.state_gb:g} GB assumed",
+            )
         elif r.type == BUCKET:
             flat(
                 r,
@@ -408,6 +419,7 @@ def assumptions_for(cfg: Any, prices: dict | None = None) -> Assumptions:
         warehouse_gb=float(prices["assumptions"]["warehouse_gb"]),
         image_gb=float(prices["assumptions"]["image_gb"]),
         run_minutes=cfg.expected_run_minutes,
+        state_gb=float(prices["assumptions"].get("state_gb", 0.5)),
     )
 
 

@@ -6,6 +6,7 @@ Used by tests/infra, `make plan` (tools.plan) and `make cost` (tools.cost) — a
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import json
@@ -92,6 +93,9 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"digest": fake_digest(args.name), "ref": f"{i['tags'][0]}@{fake_digest(args.name)}"}
     if t == "random:index/randomPassword:RandomPassword":
         return {"result": f"mock-password-{args.name}"}
+    if t == "random:index/randomBytes:RandomBytes":
+        raw = hashlib.sha256(args.name.encode()).digest()[: int(i.get("length", 32))]
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
     if t == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
         pool = i["workloadIdentityPoolId"]
         return {

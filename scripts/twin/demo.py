@@ -1,9 +1,10 @@
-"""`make demo`: the local twin, every pipeline headless (`mage run`), then what landed.
+"""`make demo`: the local twin, every pipeline headless (as Mage runs), then what landed.
 
     .venv/bin/python -m twin.demo [--state-dir DIR] [--pipeline NAME ...]
 
 Uses the twin `make up` is running, if any (and leaves it running); otherwise starts one
-without Mage and stops it at the end. Exits 1 if a pipeline failed or a sink is empty.
+without Mage and stops it at the end. Every run is a Mage pipeline run of the trigger
+``make_demo``: `make up`'s UI lists it with its block runs and logs. Exits 1 if a pipeline failed or a sink is empty.
 """
 
 from __future__ import annotations
@@ -50,10 +51,15 @@ def main(argv: list[str] | None = None) -> int:
             logs = twin.state_dir / "logs" / "runs"
             failed = []
             for name in pipelines:
-                with console.status(f"mage run mage_project {name} …"):
-                    result = run_pipeline(name, twin.subprocess_env(), log=logs / f"{name}.log")
+                with console.status(f"Mage run of {name} …"):
+                    result = run_pipeline(
+                        name, twin.subprocess_env(), log=logs / f"{name}.log", trigger="make_demo"
+                    )
                 if result.ok:
-                    console.print(f"[green]ok[/]     {name:<26} {result.seconds:5.1f} s")
+                    console.print(
+                        f"[green]ok[/]     {name:<26} {result.seconds:5.1f} s  "
+                        f"Mage run #{result.mage_run_id}"
+                    )
                 else:
                     failed.append(name)
                     console.print(

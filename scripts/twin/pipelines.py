@@ -1,4 +1,7 @@
-"""Run the Mage project's pipelines headless (`mage run`) and report each run in one line.
+"""Run the Mage project's pipelines headless and report each run in one line.
+
+Each run is a Mage pipeline run (``python -m mage_runner run``, the Cloud Run job's entrypoint
+too): the twin's Mage UI lists it under its trigger or backfill, with block runs and logs.
 
 Used by `make demo`, `make backfill` and the pipeline tests. A failed run is summarised by the
 sentence our blocks raise (``TaxiDataError``), not Mage's 200-line traceback; the whole output
@@ -36,6 +39,7 @@ _FAILED_TEST = re.compile(r"^FAIL: (\w+) \(block: ([\w-]+)\)$", re.M)
 _NOISE = re.compile(
     r"event loop|Failed to pass tests for block|^Exception: Pipeline run|DBT library", re.I
 )
+_MAGE_RUN = re.compile(r"^Mage pipeline run (\d+)", re.M)
 _QUIET = {
     "PYTHONWARNINGS": "ignore",
     "_TYPER_STANDARD_TRACEBACK": "1",  # plain traceback: the error stays on one line
@@ -59,6 +63,12 @@ class RunResult:
     log: Path | None = None
 
     @property
+    def mage_run_id(self) -> int | None:
+        """The id of the Mage pipeline run (as in the UI's Runs page), once it was created."""
+        found = _MAGE_RUN.search(self.output)
+        return int(found[1]) if found else None
+
+    @property
     def ok(self) -> bool:
         return self.returncode == 0 and "Pipeline run completed" in self.output
 
@@ -70,7 +80,7 @@ class RunResult:
         if self.ok:
             return None
         return summarise_failure(self.output, self.pipeline) or (
-            f"`mage run` exited with code {self.returncode}; see {self.log or 'its output'}."
+            f"The run exited with code {self.returncode}; see {self.log or 'its output'}."
         )
 
 
@@ -144,21 +154,50 @@ def check_pipeline(name: str, project: Path = REPO_ROOT / MAGE_PROJECT) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Backfill:
+    """The Mage backfill a run belongs to (``make backfill`` makes one per invocation)."""
+
+    name: str
+    start: str
+    end: str
+    interval: str
+    runs: int
+
+    def args(self) -> list[str]:
+        return [
+            "--backfill", self.name, "--backfill-start", self.start, "--backfill-end", self.end,
+            "--backfill-interval", self.interval, "--backfill-runs", str(self.runs),
+        ]  # fmt: skip
+
+
+def runner_command(
+    pipeline: str,
+    variables: dict[str, object],
+    trigger: str = "cli",
+    backfill: Backfill | None = None,
+) -> list[str]:
+    """``python -m mage_runner run mage_project <pipeline> ...`` in the project's environment."""
+    python = mage_executable().parent / "python"
+    command = [str(python), "-m", "mage_runner", "run", MAGE_PROJECT, pipeline, "--test"]
+    command += ["--runtime-vars", json.dumps(variables, default=str, sort_keys=True)]
+    return command + (backfill.args() if backfill else ["--trigger", trigger])
+
+
 def run_pipeline(
     pipeline: str,
     env: dict[str, str],
     variables: dict[str, object] | None = None,
     log: Path | None = None,
     timeout: float = 1800,
+    trigger: str = "cli",
+    backfill: Backfill | None = None,
 ) -> RunResult:
-    """``mage run mage_project <pipeline> --runtime-vars <json>`` with ``env``; never raises on
-    a failed run (see :attr:`RunResult.error`)."""
+    """Run ``pipeline`` as a Mage pipeline run of ``trigger`` (or ``backfill``) with ``env``;
+    never raises on a failed run (see :attr:`RunResult.error`)."""
     check_pipeline(pipeline)
     variables = dict(variables or {})
-    # --test: run the blocks' @test functions, as Mage's scheduler does (`mage run` skips them).
-    command = [str(mage_executable()), "run", MAGE_PROJECT, pipeline, "--test"]
-    if variables:
-        command += ["--runtime-vars", json.dumps(variables, default=str)]
+    command = runner_command(pipeline, variables, trigger, backfill)
     started = time.monotonic()
     try:
         proc = subprocess.run(

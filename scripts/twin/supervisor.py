@@ -183,7 +183,7 @@ class Twin:
         command = [
             str(emulator_python()),
             "-m",
-            "gcp_storage_emulator",
+            "twin.gcs_launcher",
             "--data-dir",
             str(self.gcs_root.parent),
             "start",

@@ -188,8 +188,10 @@ def backfill_job(plan: Plan) -> PlannedResource:
 def test_pipeline_job_and_daily_schedule(dev_plan: Plan):
     job = scheduled_job(dev_plan)
     container = job.get("template", "template", "containers", 0)
-    assert container["commands"] == ["mage"]
-    assert container["args"] == ["run", "mage_project", "green_taxi_etl", "--test"]
+    assert container["commands"] == ["python", "-m", "mage_runner"]
+    assert container["args"] == [
+        "run", "mage_project", "green_taxi_etl", "--test", "--trigger", "cloud_scheduler",
+    ]  # fmt: skip
     assert _env(container)["POSTGRES_PASSWORD"]["valueSource"]["secretKeyRef"]["secret"]
     trigger = dev_plan.one("gcp:cloudscheduler/job:Job")
     assert (trigger.inputs["schedule"], trigger.inputs["timeZone"]) == ("0 5 * * *", "Etc/UTC")
@@ -226,6 +228,7 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
         ("IAMMember", "roles/bigquery.jobUser"),
         ("IAMMember", "roles/cloudsql.client"),
         ("BucketIAMMember", "roles/storage.objectAdmin"),
+        ("BucketIAMMember", "roles/storage.legacyBucketReader"),  # state bucket (Mage's logger)
         ("DatasetIamMember", "roles/bigquery.dataEditor"),
         ("SecretIamMember", "roles/secretmanager.secretAccessor"),
     }
@@ -236,6 +239,7 @@ def test_runtime_account_grants_are_scoped(dev_plan: Plan):
         "mage-metadata-db-url",
         "mage-owner-password",
         "mage-jwt-secret",
+        "mage-secrets-key",
     }
 
 
@@ -316,13 +320,18 @@ def test_image_is_built_from_this_repo_and_pushed(dev_plan: Plan):
     assert image.inputs["tags"] == ["us-central1-docker.pkg.dev/my-mage-dev/mage/mage-project:dev"]
 
 
+def _lake(plan: Plan):
+    (lake,) = [b for b in plan.of_type("gcp:storage/bucket:Bucket") if b.name == "storage-lake"]
+    return lake
+
+
 def test_lake_bucket_lifecycle(dev_plan: Plan, prod_plan: Plan):
-    dev = dev_plan.one("gcp:storage/bucket:Bucket")
+    dev = _lake(dev_plan)
     assert dev.inputs["versioning"] == {"enabled": False}
     assert [r["action"]["type"] for r in dev.inputs["lifecycleRules"]] == [
         "AbortIncompleteMultipartUpload"
     ]
-    prod = prod_plan.one("gcp:storage/bucket:Bucket")
+    prod = _lake(prod_plan)
     assert prod.inputs["versioning"] == {"enabled": True}
     assert {"daysSinceNoncurrentTime": 30} in [
         r["condition"] for r in prod.inputs["lifecycleRules"]
@@ -353,15 +362,20 @@ def test_failed_runs_alert(dev_plan: Plan):
 
 
 def test_cloud_run_env_is_the_contract(stack_plan: Plan):
-    """The service and every job set exactly the contract's Cloud Run variables."""
+    """The service and every job set exactly the contract's Cloud Run variables, plus the
+    stack kind's edit model (runtime_env.edit_env: dev seeds the project volume, prod refuses
+    edits) where the container runs the edited project."""
+    from infra.components.runtime_env import edit_env
     from mage_project.utils import env_contract
 
+    edits = set(edit_env("persist" if stack_plan.stack == "dev" else "refuse"))
     service = stack_plan.one("gcp:cloudrunv2/service:Service")
     envs = service.get("template", "containers", 0, "envs")
-    assert {e["name"] for e in envs} == env_contract.names("cloud", server=True)
+    assert {e["name"] for e in envs} == env_contract.names("cloud", server=True) | edits
     for job in stack_plan.of_type("gcp:cloudrunv2/job:Job"):
-        envs = job.get("template", "template", "containers", 0, "envs")
-        assert {e["name"] for e in envs} == env_contract.names("cloud")
+        envs = {e["name"] for e in job.get("template", "template", "containers", 0, "envs")}
+        mounted = bool(job.get("template", "template", "volumes"))
+        assert envs == env_contract.names("cloud") | (edits if mounted else set())
 
 
 def test_grants_and_channels_are_keyed_by_member_not_position():

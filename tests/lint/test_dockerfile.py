@@ -79,7 +79,7 @@ def test_runtime_settings():
     ):
         assert setting in env
     assert ("EXPOSE", "6789") in steps
-    assert steps[-1] == ("CMD", '["mage", "start", "mage_project"]')
+    assert steps[-1] == ("CMD", '["python", "-m", "mage_runner", "start", "mage_project"]')
     users = [args for name, args in steps if name == "USER"]
     assert users and not users[-1].startswith(("0", "root")), "the image must not run as root"
 
@@ -89,7 +89,7 @@ def test_dockerignore_sends_only_what_the_dockerfile_copies():
         r for r in (ROOT / ".dockerignore").read_text().splitlines() if r and not r.startswith("#")
     ]
     assert rules[0] == "*", "the build context should be an allowlist"
-    assert {"!mage_project/", "!docker/requirements.txt"} <= set(rules)
+    assert {"!mage_project/", "!mage_runner/", "!docker/requirements.txt"} <= set(rules)
     assert "mage_project/.file_versions/" in rules
 
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from twin.backfill import confirmed, make_plan, refusal
 from rich.console import Console
+from twin.backfill import confirmed, make_plan, refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 

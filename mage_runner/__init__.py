@@ -1,0 +1,9 @@
+"""The one entrypoint of the hosted and local Mage: ``python -m mage_runner``.
+
+``run``   -- a pipeline as a Mage pipeline run (trigger or backfill, block runs, logs), used by the
+             Cloud Run job, ``make demo`` and ``make backfill``;
+``start`` -- prepare the instance (Mage's secrets key, the dev project volume) and exec
+             ``mage start``; used by the Cloud Run service.
+
+Runs in the mageai/mageai:0.9.80 image (Python 3.10) and in the twin's .venv (3.11).
+"""

@@ -1,0 +1,99 @@
+"""Command line: ``run`` a pipeline as a Mage pipeline run, or ``start`` Mage on a prepared instance.
+
+    python -m mage_runner run mage_project green_taxi_etl [--runtime-vars JSON]
+        [--trigger cloud_scheduler] [--backfill NAME --backfill-start D --backfill-end D
+        --backfill-interval month --backfill-runs N]
+    python -m mage_runner start mage_project [mage start options...]
+
+``run`` prints ``Pipeline run completed.`` and exits 0 when every block completed; otherwise it
+prints the failing block and its error and exits 1 (the Cloud Run job execution fails too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from mage_runner import instance
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mage_runner", description=__doc__.splitlines()[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a pipeline as a Mage pipeline run")
+    run.add_argument("project", help="the Mage project folder, e.g. mage_project")
+    run.add_argument("pipeline", help="the pipeline uuid, e.g. green_taxi_etl")
+    run.add_argument("--runtime-vars", default="{}", help="runtime variables as a JSON object")
+    run.add_argument("--trigger", default="cli", help="the trigger name the run belongs to")
+    run.add_argument("--backfill", help="the backfill name the run belongs to")
+    run.add_argument("--backfill-start", help="the backfill's first date (YYYY-MM-DD)")
+    run.add_argument("--backfill-end", help="the backfill's last date (YYYY-MM-DD)")
+    run.add_argument("--backfill-interval", choices=["day", "month"], default="month")
+    run.add_argument("--backfill-runs", type=int, default=1, help="how many runs it plans")
+    run.add_argument("--test", action="store_true", help="accepted for `mage run` parity; "
+                     "Mage's block executor always runs the blocks' tests")  # fmt: skip
+    start = sub.add_parser("start", help="prepare the instance, then exec `mage start`")
+    start.add_argument("project")
+    start.add_argument("mage_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _variables(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise SystemExit(
+            f'--runtime-vars {text!r} is not a JSON object; pass e.g. \'{{"months": "2020-10"}}\'.'
+        )
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mage_runner.runs import BackfillSpec, parse_day, run_pipeline
+
+    variables = _variables(args.runtime_vars)
+    for line in instance.prepare(Path(args.project).resolve()):
+        print(f"mage_runner: {line}", flush=True)
+    backfill = None
+    if args.backfill:
+        backfill = BackfillSpec(
+            name=args.backfill,
+            start=parse_day(args.backfill_start),
+            end=parse_day(args.backfill_end),
+            interval=args.backfill_interval,
+            planned_runs=args.backfill_runs,
+        )
+    outcome = run_pipeline(args.project, args.pipeline, variables, args.trigger, backfill)
+    summary = ", ".join(f"{b}={s}" for b, s in outcome.block_statuses.items())
+    print(f"Mage pipeline run {outcome.pipeline_run_id}: {outcome.status} ({summary}).", flush=True)
+    if outcome.error:
+        print(f"Block {outcome.failed_block} failed.\n{outcome.error}", flush=True)
+        return 1
+    print("Pipeline run completed.", flush=True)
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    project = Path(args.project).resolve()
+    for line in instance.prepare(project):
+        print(f"mage_runner: {line}", flush=True)
+    mage = shutil.which("mage") or str(Path(sys.executable).parent / "mage")
+    os.execv(mage, [mage, "start", args.project, *args.mage_args])
+    return 1  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args) if args.command == "run" else _start(args)
+    except instance.InstanceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
