@@ -136,6 +136,9 @@ container = dict(
     depends_on=runtime_ready,
     ui_edits=cfg.ui_edits,
 )
+job_resources = dict(
+    cpu=cfg.job_cpu, memory=cfg.job_memory, timeout_minutes=cfg.job_timeout_minutes
+)
 service = MageService(
     "mage",
     MageServiceArgs(
@@ -159,29 +162,17 @@ runs = ScheduledRuns(
             ScheduledPipeline(s.pipeline, s.cron, s.time_zone, dict(s.variables))
             for s in cfg.schedules
         ],
-        cpu=cfg.job_cpu,
-        memory=cfg.job_memory,
-        timeout_minutes=cfg.job_timeout_minutes,
+        **job_resources,
     ),
     after_apis,
 )
 backfill = Backfill(
     "backfill",
     BackfillArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
-        image=image.ref,
-        service_account=identity.runtime.email,
-        env=env,
-        network=network.vpc.id,
-        subnet=network.subnet.id,
+        # the image's code only: no dev project volume (ui_edits) for backfill tasks
+        **{k: v for k, v in container.items() if k != "ui_edits"},
         parallelism=cfg.backfill_parallelism,
-        cpu=cfg.job_cpu,
-        memory=cfg.job_memory,
-        timeout_minutes=cfg.job_timeout_minutes,
-        deletion_protection=cfg.deletion_protection,
-        depends_on=runtime_ready,
+        **job_resources,
     ),
     after_apis,
 )
