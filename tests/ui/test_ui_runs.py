@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from twin import Twin, TwinPorts
+from twin.ports import TwinPorts
+from twin.supervisor import Twin
 from twin.pipelines import PIPELINES, run_pipeline
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
