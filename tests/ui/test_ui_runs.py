@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from twin.pipelines import PIPELINES, run_pipeline
 from twin.ports import TwinPorts
 from twin.supervisor import Twin
-from twin.pipelines import PIPELINES, run_pipeline
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 REPO = Path(__file__).resolve().parents[2]
