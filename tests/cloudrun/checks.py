@@ -20,8 +20,10 @@ def assert_runs_as_planned(instance: Instance) -> None:
     )
     cmdline = instance.proc_cmdline()
     resolved = shutil.which(container.command[0], path=instance.env["PATH"])
-    assert resolved and resolved in cmdline, f"{cmdline} is not the planned {container.command}"
-    assert cmdline[cmdline.index(resolved) + 1 :] == container.args, (
+    # a script shows its resolved path after its interpreter; an executable its argv[0] as given
+    starts = [i for i, part in enumerate(cmdline) if part in (resolved, container.command[0])]
+    assert resolved and starts, f"{cmdline} is not the planned {container.command}"
+    assert cmdline[starts[0] + 1 :] == [*container.command[1:], *container.args], (
         f"{container.resource} runs {cmdline}, planned {container.argv}"
     )
     assert instance.proc_cwd() == (container.working_dir or image.workdir)

@@ -20,6 +20,8 @@ def mount(kind: str, source: str, target: str) -> None:
         os.makedirs(target)
     if kind == "bind":
         command = ["mount", "--bind", source, target]
+    elif kind == "rbind":  # with the binds made inside source
+        command = ["mount", "--rbind", source, target]
     elif kind == "tmpfs":
         command = ["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "tmpfs", target]
     else:

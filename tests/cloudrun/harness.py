@@ -399,7 +399,7 @@ def instance_env(cloud: Cloud, container: Container, image: Image, kind: str) ->
 
 
 def create_stack_storage(cloud: Cloud) -> None:
-    """The stack's bucket and dataset in the twin's emulators (``pulumi up`` creates them)."""
+    """The stack's buckets and dataset in the twin's emulators (``pulumi up`` creates them)."""
     from google.api_core.client_options import ClientOptions
     from google.api_core.exceptions import Conflict
     from google.auth.credentials import AnonymousCredentials
@@ -412,8 +412,9 @@ def create_stack_storage(cloud: Cloud) -> None:
         credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=cloud.twin_urls["gcs"]),
     )
-    with contextlib.suppress(Conflict):
-        client.create_bucket(cloud.plan.outputs["bucket"])
+    for bucket in ("bucket", "state_bucket"):  # the lake, and Mage's logs/outputs/project
+        with contextlib.suppress(Conflict):
+            client.create_bucket(cloud.plan.outputs[bucket])
     create_dataset(cloud.twin_urls["bigquery"], project, cloud.plan.outputs["dataset"])
 
 
@@ -480,7 +481,11 @@ class Instance:
         tmp = self.root / "tmp"
         tmp.mkdir()
         tmp.chmod(0o1777)
-        mounts.append(["bind", str(tmp), "/tmp"])
+        # a checkout under /tmp (e.g. a fresh clone) keeps its .venv inside the private /tmp
+        for path in keep:
+            if path.is_relative_to("/tmp"):
+                mounts.append(["bind", str(path), str(tmp / path.relative_to("/tmp"))])
+        mounts.append(["rbind", str(tmp), "/tmp"])
         return mounts
 
     def start(self) -> Instance:
