@@ -36,6 +36,7 @@ def test_secrets_are_only_references_on_cloud_run():
         "MAGE_DATABASE_CONNECTION_URL",
         "DEFAULT_OWNER_PASSWORD",
         "JWT_SECRET",
+        "MAGE_SECRETS_KEY",
     }
     assert not secret & env_contract.names("cloud", server=True, secret=False)
 
