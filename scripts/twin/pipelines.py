@@ -40,6 +40,8 @@ _NOISE = re.compile(
     r"event loop|Failed to pass tests for block|^Exception: Pipeline run|DBT library", re.I
 )
 _MAGE_RUN = re.compile(r"^Mage pipeline run (\d+)", re.M)
+#: A line of Mage's structured run/block logs: ``LEVEL:logger:{"message": ..., "error": ...}``.
+_MAGE_LOG_LINE = re.compile(r"^[A-Z]+:[^{\s]*:(\{.*\})$", re.M)
 _QUIET = {
     "PYTHONWARNINGS": "ignore",
     "_TYPER_STANDARD_TRACEBACK": "1",  # plain traceback: the error stays on one line
@@ -120,8 +122,26 @@ def _block_file(pipeline: str, block: str) -> str:
     return f"the block {block}"
 
 
+def _unwrap_mage_logs(output: str) -> str:
+    """``output`` with each of Mage's JSON log lines replaced by its message (and its error's
+    traceback), as `mage run` printed them: a block test's failure and its assertion are
+    logged that way by Mage's block executor."""
+
+    def text(line: re.Match) -> str:
+        try:
+            record = json.loads(line[1])
+        except ValueError:
+            return line[0]
+        if not isinstance(record, dict) or "message" not in record:
+            return line[0]
+        return "\n".join(str(record[k]).rstrip("\n") for k in ("message", "error") if record.get(k))
+
+    return _MAGE_LOG_LINE.sub(text, output)
+
+
 def summarise_failure(output: str, pipeline: str) -> str | None:
     """The one-line reason of a failed `mage run` (see :attr:`RunResult.error`)."""
+    output = _unwrap_mage_logs(output)
     ours = _ERROR_LINE.findall(output)
     if ours:
         return ours[-1].strip()

@@ -3,7 +3,8 @@ with the sink unchanged; and ONE policy for a slice whose rows are all filtered 
 
 Postgres, the single object, the partitioned objects and BigQuery must hold the same row count
 per slice: each export checks what landed against the transform's ``rows_kept`` (Postgres before
-COMMIT, GCS before the commit phase and after it, BigQuery before the swap and after it).
+COMMIT, GCS before the commit phase and after it, BigQuery before its one load job
+and after it).
 """
 
 from __future__ import annotations
@@ -121,16 +122,28 @@ def test_gcs_upload_that_lands_a_different_object_fails_and_keeps_the_slice(
 def test_bigquery_load_that_misses_objects_fails_and_keeps_the_month(
     sinks, files, landed, monkeypatch
 ):
-    from google.cloud import bigquery
+    """An object of the month vanishes from the listing between the count of its rows and the
+    staging of the load file (a concurrent delete, a listing that misses one): the load job
+    would replace the partition with fewer rows, so it is never started."""
+    from mage_project.utils import bigquery as bq
 
-    real = bigquery.Client.load_table_from_uri
+    real = bq.storage_client
+    staged = []
 
-    def one_day_only(self, uri, *args, **kwargs):  # a load job that reads only one partition
-        return real(self, uri.replace("/*/", "/tpep_pickup_date=2021-01-01/"), *args, **kwargs)
+    class OneObjectShort:  # the client the staging step lists the month's objects with
+        def __init__(self):
+            self.client = real()
 
-    monkeypatch.setattr(bigquery.Client, "load_table_from_uri", one_day_only)
+        def list_blobs(self, bucket, *args, **kwargs):
+            blobs = list(self.client.list_blobs(bucket, *args, **kwargs))
+            month = [b for b in blobs if b.name.endswith(f"/{A.name}.parquet")]
+            staged.append(len(month))
+            return [b for b in blobs if not month or b is not month[0]]
+
+    monkeypatch.setattr(bq, "storage_client", OneObjectShort)
     message = refused(sinks, landed, ingest.export_bigquery, A, sinks.prefix, sinks.bq_table)
-    assert "BigQuery" in message and "partitioned objects in GCS hold" in message
+    assert staged and staged[0] > 1, "the staging step did not list the month's objects"
+    assert "BigQuery" in message and "its objects in GCS hold" in message
 
 
 # --- the empty-slice policy: refused, with one sentence, every sink unchanged -----------------

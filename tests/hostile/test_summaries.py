@@ -9,6 +9,7 @@ harness's own timeout.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -50,6 +51,29 @@ def test_a_bug_in_our_code_is_named_with_its_file_and_line_not_the_event_loop(no
     output = "".join([*noise[:at], BUG, *noise[at:]])
     assert summarise_failure(output, "api_to_postgres") == (
         "KeyError: 'path' (mage_project/utils/ingest.py, line 77)"
+    )
+
+
+def mage_logged(*messages: str, block: str = "list_yellow_partitions") -> str:
+    """``messages`` as Mage's block executor logs them under `python -m mage_runner run`."""
+    return "".join(
+        f"INFO:gcs_to_bigquery/1/20261201T235546/{block}:"
+        + json.dumps({"block_uuid": block, "level": "INFO", "message": m, "uuid": "x"}) + "\n"
+        for m in messages
+    )
+
+
+@given(st.lists(st.sampled_from([NOISE, WRAPPER]), max_size=3), st.integers(0, 3))
+def test_a_block_test_failure_in_mage_structured_logs_is_read(noise, at):
+    logged = mage_logged(
+        "FAIL: test_output (block: list_yellow_partitions)", "-" * 62,
+        "Traceback (most recent call last):", '  File "<string>", line 38, in test_output',
+        "AssertionError: no objects for month 2020-07", "-" * 62, "0/1 tests passed.",
+    )  # fmt: skip
+    output = "".join([*noise[:at], logged, *noise[at:]])
+    assert summarise_failure(output, "gcs_to_bigquery") == (
+        "Block list_yellow_partitions (mage_project/data_loaders/list_yellow_partitions.py) "
+        "failed its test test_output: no objects for month 2020-07"
     )
 
 

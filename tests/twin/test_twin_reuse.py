@@ -17,7 +17,7 @@ pytestmark = pytest.mark.twin
 
 def second_up(state_dir: Path, *args: str, **env: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(TWIN), "--state-dir", str(state_dir), "up", "--no-mage", *args],
+        [sys.executable, *TWIN, "--state-dir", str(state_dir), "up", "--no-mage", *args],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "COLUMNS": "400", **env},
     )  # fmt: skip
