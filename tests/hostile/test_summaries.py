@@ -58,7 +58,8 @@ def mage_logged(*messages: str, block: str = "list_yellow_partitions") -> str:
     """``messages`` as Mage's block executor logs them under `python -m mage_runner run`."""
     return "".join(
         f"INFO:gcs_to_bigquery/1/20261201T235546/{block}:"
-        + json.dumps({"block_uuid": block, "level": "INFO", "message": m, "uuid": "x"}) + "\n"
+        + json.dumps({"block_uuid": block, "level": "INFO", "message": m, "uuid": "x"})
+        + "\n"
         for m in messages
     )
 
