@@ -27,6 +27,8 @@ COPY mage_project/ /opt/mage-gcp/seed/mage_project/
 
 # Defaults for everything that is the same in every deployment; the stack sets the rest
 # (POSTGRES_HOST/USER, GCS_BUCKET, GCP_PROJECT_ID, ...) and injects secrets by reference.
+# LANG: a UTF-8 locale, so Python does not coerce the C locale (PEP 538) by adding LC_CTYPE to
+# the env that `mage_runner start` hands to `mage start`.
 ENV USER_CODE_PATH=/home/src/mage_project \
     MAGE_DATA_DIR=/home/src/mage_data \
     REQUIRE_USER_AUTHENTICATION=1 \
@@ -37,7 +39,8 @@ ENV USER_CODE_PATH=/home/src/mage_project \
     GCP_REGION=us-central1 \
     TAXI_DATA_BASE_URL=https://github.com/DataTalksClub/nyc-tlc-data/releases/download \
     GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    LANG=C.UTF-8
 
 USER 10001:10001
 WORKDIR /home/src

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from mage_runner import instance
@@ -81,12 +82,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def mage_start_argv(project: str, mage_args: Sequence[str]) -> list[str]:
+    """The command ``start`` execs once the instance is prepared (argv[0] is looked up on PATH)."""
+    return ["mage", "start", project, *mage_args]
+
+
+def exec_argv(argv: Sequence[str]) -> list[str] | None:
+    """What a process started as ``argv`` becomes: ``… -m mage_runner start P ARGS`` execs
+    :func:`mage_start_argv` (Cloud Run sees Mage itself, and signals reach it); None when
+    ``argv`` does not exec."""
+    argv = list(argv)
+    for i in range(len(argv) - 3):
+        if argv[i : i + 3] == ["-m", "mage_runner", "start"]:
+            return mage_start_argv(argv[i + 3], argv[i + 4 :])
+    return None
+
+
 def _start(args: argparse.Namespace) -> int:
     project = Path(args.project).resolve()
     for line in instance.prepare(project):
         print(f"mage_runner: {line}", flush=True)
-    mage = shutil.which("mage") or str(Path(sys.executable).parent / "mage")
-    os.execv(mage, [mage, "start", args.project, *args.mage_args])
+    argv = mage_start_argv(args.project, args.mage_args)
+    mage = shutil.which(argv[0]) or str(Path(sys.executable).parent / argv[0])
+    os.execv(mage, [mage, *argv[1:]])
     return 1  # not reached
 
 

@@ -8,6 +8,8 @@ import shutil
 
 from cloudrun.harness import SUBSTITUTIONS, Instance, cloud_env
 
+from mage_runner.cli import exec_argv
+
 
 def assert_runs_as_planned(instance: Instance) -> None:
     """uid/gid, command + args, working dir and env of the live process (read from /proc)."""
@@ -19,16 +21,21 @@ def assert_runs_as_planned(instance: Instance) -> None:
         f"{image.uid}:{image.gid}"
     )
     cmdline = instance.proc_cmdline()
-    resolved = shutil.which(container.command[0], path=instance.env["PATH"])
+    # the planned command, or what it execs into (the runner's `start` becomes `mage start`)
+    argv = exec_argv(container.argv) or container.argv
+    resolved = shutil.which(argv[0], path=instance.env["PATH"])
     # a script shows its resolved path after its interpreter; an executable its argv[0] as given
-    starts = [i for i, part in enumerate(cmdline) if part in (resolved, container.command[0])]
-    assert resolved and starts, f"{cmdline} is not the planned {container.command}"
-    assert cmdline[starts[0] + 1 :] == [*container.command[1:], *container.args], (
-        f"{container.resource} runs {cmdline}, planned {container.argv}"
+    starts = [i for i, part in enumerate(cmdline) if part in (resolved, argv[0])]
+    assert resolved and starts, f"{cmdline} is not the planned {container.argv} ({argv})"
+    assert cmdline[starts[0] + 1 :] == argv[1:], (
+        f"{container.resource} runs {cmdline}, planned {container.argv} ({argv})"
     )
     assert instance.proc_cwd() == (container.working_dir or image.workdir)
     live = instance.proc_env()
-    assert live == instance.env
+    changed = sorted(
+        k for k in live.keys() | instance.env.keys() if live.get(k) != instance.env.get(k)
+    )
+    assert not changed, f"the live env is not the env the instance was started with: {changed}"
     planned = cloud_env(instance.cloud, container, image, instance.kind)
     differ = {k for k in planned.keys() | live.keys() if planned.get(k) != live.get(k)}
     assert differ <= {s.name for s in SUBSTITUTIONS}, (

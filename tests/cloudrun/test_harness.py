@@ -49,21 +49,29 @@ def test_image_is_user_10001_in_home_src():
 
 
 def test_image_tree_is_what_docker_build_copies(tmp_path):
+    """/home/src holds the project and the runner, each exactly its repository folder minus
+    what .dockerignore drops; the runner lives beside the project, not in it, so the dev
+    project volume mounted over /home/src/mage_project never shadows it (docs/hosted-ui.md)."""
     image = Image.from_dockerfile()
     home = image.build_home(tmp_path)
     files = {str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()}
-    assert "src/mage_project/metadata.yaml" in files
-    assert all(f.startswith("src/mage_project/") for f in files), files
+    assert "src/mage_project/metadata.yaml" in files and "src/mage_runner/cli.py" in files
     assert not [f for f in files if "__pycache__" in f or ".file_versions" in f]
-    expected = {
-        str(p.relative_to(REPO_ROOT / "mage_project"))
-        for p in (REPO_ROOT / "mage_project").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
-        and not {".file_versions", ".cache", "mage_data"} & set(p.parts)
-    }  # fmt: skip
-    assert {f.removeprefix("src/mage_project/") for f in files} == expected
+    for package in ("mage_project", "mage_runner"):
+        expected = {
+            str(p.relative_to(REPO_ROOT / package))
+            for p in (REPO_ROOT / package).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+            and not {".file_versions", ".cache", "mage_data"} & set(p.parts)
+        }  # fmt: skip
+        copied = {
+            f.removeprefix(f"src/{package}/") for f in files if f.startswith(f"src/{package}/")
+        }
+        assert copied == expected, package
+    assert all(f.startswith(("src/mage_project/", "src/mage_runner/")) for f in files), files
     for path in ["src", "src/mage_data", "mage", "src/mage_project/metadata.yaml"]:
         assert (home / path).stat().st_uid == image.uid, f"/home/{path} is not the user's"
+    assert (home / "src/mage_runner/cli.py").stat().st_uid != image.uid, "the user owns its runner"
 
 
 def test_dockerignore_follows_dockers_rules(tmp_path):
