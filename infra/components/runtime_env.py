@@ -18,6 +18,9 @@ PROJECT_SEED = "/opt/mage-gcp/seed/mage_project"
 #: The one entrypoint of the service and the jobs (mage_runner/): ``run`` makes a Mage
 #: pipeline run, ``start`` writes Mage's secrets key (and seeds the volume) then `mage start`.
 RUNNER = ["python", "-m", "mage_runner"]
+#: The Dockerfile's ``USER`` (uid, gid): Cloud Run runs the image as it, so the dev project
+#: volume is mounted as it (tests/lint/test_dockerfile.py keeps the two equal).
+IMAGE_USER = (10001, 10001)
 
 
 @dataclass
@@ -136,8 +139,13 @@ def vpc_access(network: pulumi.Input[str], subnet: pulumi.Input[str]) -> dict:
 def project_volume(bucket: pulumi.Input[str], prefix: str = "project") -> dict:
     """The dev project folder as a Cloud Storage volume (gcsfuse, gen2 only), the bucket's
     ``project/`` prefix: https://cloud.google.com/run/docs/configuring/services/cloud-storage-volume-mounts
-    (no file locking: the last writer of a file wins; writes are staged in instance memory)."""
-    return {"name": "project", "gcs": {"bucket": bucket, "mount_options": [f"only-dir={prefix}"]}}
+    (no file locking: the last writer of a file wins; writes are staged in instance memory).
+    Owned by the image's user (gcsfuse ``uid``/``gid``; without them every inode belongs to the
+    mounting process, not to the unprivileged user Mage runs as, and the seed cannot be
+    written: https://cloud.google.com/storage/docs/cloud-storage-fuse/cli-options)."""
+    uid, gid = IMAGE_USER
+    options = [f"only-dir={prefix}", f"uid={uid}", f"gid={gid}"]
+    return {"name": "project", "gcs": {"bucket": bucket, "mount_options": options}}
 
 
 def project_mount() -> dict:

@@ -60,6 +60,22 @@ class ContractError(AssertionError):
 
 
 @dataclass(frozen=True)
+class GcsVolume:
+    """A planned Cloud Storage volume mounted into a container (Cloud Run runs Cloud Storage
+    FUSE for it: https://cloud.google.com/run/docs/configuring/services/cloud-storage-volume-mounts)."""
+
+    name: str
+    mount_path: str
+    bucket: str
+    options: tuple[str, ...] = ()
+
+    def option(self, key: str) -> str | None:
+        """A ``key=value`` mount option's value (None when not set)."""
+        found = [o.split("=", 1)[1] for o in self.options if o.startswith(f"{key}=")]
+        return found[-1] if found else None
+
+
+@dataclass(frozen=True)
 class Container:
     """One planned Cloud Run container: what Cloud Run is told to run."""
 
@@ -73,6 +89,7 @@ class Container:
     port: int | None = None
     startup_probe: dict[str, Any] | None = None
     liveness_probe: dict[str, Any] | None = None
+    volumes: tuple[GcsVolume, ...] = ()
 
     @property
     def argv(self) -> list[str]:
@@ -90,7 +107,24 @@ def _ints(value: Any) -> Any:
     return value
 
 
-def _container(resource: PlannedResource, spec: dict) -> Container:
+def _gcs_volumes(spec: dict, template_volumes: list[dict]) -> tuple[GcsVolume, ...]:
+    """The container's mounts of the template's Cloud Storage volumes."""
+    sources = {v.get("name"): v.get("gcs") for v in template_volumes or [] if v.get("gcs")}
+    volumes = []
+    for mount in spec.get("volumeMounts") or []:
+        gcs = sources.get(mount.get("name"))
+        if gcs is None:
+            raise ContractError(f"volume mount {mount.get('name')!r} names no planned volume")
+        volumes.append(GcsVolume(
+            mount["name"], mount["mountPath"], str(gcs["bucket"]),
+            tuple(gcs.get("mountOptions") or []),
+        ))  # fmt: skip
+    return tuple(volumes)
+
+
+def _container(
+    resource: PlannedResource, spec: dict, template_volumes: list[dict] | None = None
+) -> Container:
     spec = _ints(spec)
     plain, refs = {}, {}
     for entry in spec.get("envs") or []:
@@ -114,6 +148,7 @@ def _container(resource: PlannedResource, spec: dict) -> Container:
         port=ports.get("containerPort"),
         startup_probe=spec.get("startupProbe"),
         liveness_probe=spec.get("livenessProbe"),
+        volumes=_gcs_volumes(spec, template_volumes or []),
     )
 
 
@@ -122,12 +157,13 @@ def planned_containers(plan: Plan) -> dict[str, Container]:
     out: dict[str, Container] = {}
     (service,) = plan.of_type(SERVICE)
     (container,) = service.get("template", "containers")
-    out["ui"] = _container(service, container)
+    out["ui"] = _container(service, container, service.get("template", "volumes"))
     job_names = {name: pipeline for pipeline, name in plan.outputs["pipeline_jobs"].items()}
     job_names[plan.outputs["backfill_job"]] = "backfill"  # started with per-execution overrides
     for job in plan.of_type(JOB):
         (container,) = job.get("template", "template", "containers")
-        out[job_names[job.get("name")]] = _container(job, container)
+        volumes = job.get("template", "template", "volumes")
+        out[job_names[job.get("name")]] = _container(job, container, volumes)
     return out
 
 
@@ -280,6 +316,10 @@ class Cloud:
     secrets: PlannedSecrets
     sql: CloudSqlStandIn
     twin_urls: dict[str, str]  # gcs, bigquery, files
+    #: What Cloud Storage volumes hold: outlives every instance of this Cloud, as a bucket does.
+    volumes_root: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="gcs-volumes-", dir="/tmp"))
+    )
 
     @property
     def private_ip(self) -> str:
@@ -465,6 +505,7 @@ class Instance:
         )
         mounts = [["bind", str(home), "/home"]]
         mounts += [["bind", str(etc / n), f"/etc/{n}"] for n in ("passwd", "group")]
+        mounts += [["bind", str(self.volume_dir(v)), v.mount_path] for v in self.container.volumes]
         keep = [VENV_BIN.parent, Path(sys.base_prefix)]
         stage = self.root / "stage"
         hides = {REPO_ROOT: [VENV_BIN.parent]}
@@ -487,6 +528,23 @@ class Instance:
                 mounts.append(["bind", str(path), str(tmp / path.relative_to("/tmp"))])
         mounts.append(["rbind", str(tmp), "/tmp"])
         return mounts
+
+    def volume_dir(self, volume: GcsVolume) -> Path:
+        """The stand-in of a Cloud Storage FUSE mount: a folder per bucket (and ``only-dir``)
+        that every instance of the Cloud shares. Like gcsfuse it is owned by the ``uid``/``gid``
+        mount options and has their ``dir-mode``; without them the mount is the mounting
+        process's -- Cloud Run's, not the container user's -- so it is root's, 0755
+        (https://cloud.google.com/storage/docs/cloud-storage-fuse/cli-options: --uid, --gid,
+        --dir-mode). gcsfuse's own semantics (no locking, no atomic rename) are not modelled."""
+        path = self.cloud.volumes_root / volume.bucket / (volume.option("only-dir") or "")
+        path.mkdir(parents=True, exist_ok=True)
+        self.cloud.volumes_root.chmod(0o755)
+        for parent in path.relative_to(self.cloud.volumes_root).parents:
+            (self.cloud.volumes_root / parent).chmod(0o755)
+        uid, gid = (int(volume.option(k) or 0) for k in ("uid", "gid"))
+        os.chown(path, uid, gid)
+        path.chmod(int(volume.option("dir-mode") or "755", 8))
+        return path
 
     def start(self) -> Instance:
         spec = {

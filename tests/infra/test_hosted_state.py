@@ -97,7 +97,11 @@ def test_dev_keeps_ui_edits_on_a_volume_of_the_state_bucket_shared_with_the_job(
     assert pod(service)["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"  # gcsfuse
     for resource in (service, scheduled_job(dev_plan)):
         (volume,) = pod(resource)["volumes"]
-        assert volume["gcs"] == {"bucket": bucket["name"], "mountOptions": ["only-dir=project"]}
+        # mounted as the image's user (the contract layer's volume stand-in enforces it)
+        assert volume["gcs"] == {
+            "bucket": bucket["name"],
+            "mountOptions": ["only-dir=project", "uid=10001", "gid=10001"],
+        }
         (mount,) = container(resource)["volumeMounts"]
         assert (mount["name"], mount["mountPath"]) == (volume["name"], "/home/src/mage_project")
         seed = env(resource)["MAGE_PROJECT_SEED"]["value"]

@@ -15,6 +15,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from infra.components.runtime_env import IMAGE_USER
+
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "docker" / "requirements.txt"
 # mageai/mageai images are built FROM python:3.10 (mage-ai's Dockerfile; mage-ai issue #5368).
@@ -82,6 +84,8 @@ def test_runtime_settings():
     assert steps[-1] == ("CMD", '["python", "-m", "mage_runner", "start", "mage_project"]')
     users = [args for name, args in steps if name == "USER"]
     assert users and not users[-1].startswith(("0", "root")), "the image must not run as root"
+    uid, gid = IMAGE_USER
+    assert users[-1] == f"{uid}:{gid}", "the dev project volume is mounted as another user"
 
 
 def test_dockerignore_sends_only_what_the_dockerfile_copies():
