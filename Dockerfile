@@ -22,7 +22,7 @@ RUN groupadd --gid 10001 mage \
 COPY --chown=mage:mage mage_project/ /home/src/mage_project/
 # The entrypoint of the service and the jobs (python -m mage_runner start|run), and a read-only
 # copy of the project that seeds the dev project volume on its first start (docs/hosted-ui.md).
-COPY mage_runner/ /home/src/mage_runner/
+COPY scripts/mage_runner/ /home/src/mage_runner/
 COPY mage_project/ /opt/mage-gcp/seed/mage_project/
 
 # Defaults for everything that is the same in every deployment; the stack sets the rest

@@ -15,7 +15,7 @@ PROJECT_DIR = "/home/src"
 PROJECT_NAME = "mage_project"
 #: The image's copy of the project (Dockerfile), seeded into the dev project volume once.
 PROJECT_SEED = "/opt/mage-gcp/seed/mage_project"
-#: The one entrypoint of the service and the jobs (mage_runner/): ``run`` makes a Mage
+#: The one entrypoint of the service and the jobs (scripts/mage_runner/): ``run`` makes a Mage
 #: pipeline run, ``start`` writes Mage's secrets key (and seeds the volume) then `mage start`.
 RUNNER = ["python", "-m", "mage_runner"]
 #: The Dockerfile's ``USER`` (uid, gid): Cloud Run runs the image as it, so the dev project

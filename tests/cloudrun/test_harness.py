@@ -57,10 +57,13 @@ def test_image_tree_is_what_docker_build_copies(tmp_path):
     files = {str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()}
     assert "src/mage_project/metadata.yaml" in files and "src/mage_runner/cli.py" in files
     assert not [f for f in files if "__pycache__" in f or ".file_versions" in f]
-    for package in ("mage_project", "mage_runner"):
+    for package, source in (
+        ("mage_project", "mage_project"),
+        ("mage_runner", "scripts/mage_runner"),
+    ):
         expected = {
-            str(p.relative_to(REPO_ROOT / package))
-            for p in (REPO_ROOT / package).rglob("*")
+            str(p.relative_to(REPO_ROOT / source))
+            for p in (REPO_ROOT / source).rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
             and not {".file_versions", ".cache", "mage_data"} & set(p.parts)
         }  # fmt: skip

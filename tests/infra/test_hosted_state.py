@@ -9,9 +9,8 @@ from pathlib import Path
 
 import yaml
 from infra_plans import planned
-from tools.offline import Plan
-
 from mage_runner.cli import _parser
+from tools.offline import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "gcp:cloudrunv2/service:Service"

@@ -93,7 +93,7 @@ def test_dockerignore_sends_only_what_the_dockerfile_copies():
         r for r in (ROOT / ".dockerignore").read_text().splitlines() if r and not r.startswith("#")
     ]
     assert rules[0] == "*", "the build context should be an allowlist"
-    assert {"!mage_project/", "!mage_runner/", "!docker/requirements.txt"} <= set(rules)
+    assert {"!mage_project/", "!scripts/mage_runner/", "!docker/requirements.txt"} <= set(rules)
     assert "mage_project/.file_versions/" in rules
 
 
