@@ -19,7 +19,10 @@ RUN groupadd --gid 10001 mage \
     && mkdir -p /home/src/mage_data \
     && chown mage:mage /home/src /home/src/mage_data
 
-COPY --chown=mage:mage mage_project/ /home/src/mage_project/
+# The project is root's: the user can read and run it, not change it. prod refuses UI edits this
+# way even for the owner account (Mage's DISABLE_NOTEBOOK_EDIT_ACCESS does not bind its owner);
+# dev mounts its project volume, owned by the user, over this folder (docs/hosted-ui.md).
+COPY mage_project/ /home/src/mage_project/
 # The entrypoint of the service and the jobs (python -m mage_runner start|run), and a read-only
 # copy of the project that seeds the dev project volume on its first start (docs/hosted-ui.md).
 COPY scripts/mage_runner/ /home/src/mage_runner/

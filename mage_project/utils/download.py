@@ -280,8 +280,7 @@ def check_header(columns: list[str], color: str, name: str) -> list[str]:
         )
     if missing:
         raise TaxiDataError(
-            f"{name} is missing the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-            f"a {color} file needs {', '.join(required)}."
+            f"{name} is missing the required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} of the {len(required)} a {color} file has (mage_project/utils/schema.py); replace it with the original file and re-run."
         )
     return [c for c in columns if c not in required]
 

@@ -274,8 +274,19 @@ class Image:
 
     def build_home(self, root: Path, context: Path = REPO_ROOT) -> Path:
         """The image's ``/home`` under ``root/home``: COPY steps into /home, the user's dirs."""
-        home = root / "home"
-        (home / self.user_home.removeprefix("/home/")).mkdir(parents=True)
+        home = self.build_tree(root, "/home", context)
+        (home / self.user_home.removeprefix("/home/")).mkdir(parents=True, exist_ok=True)
+        for directory in [*self.owned_dirs, self.user_home]:
+            path = home / directory.removeprefix("/home/")
+            path.mkdir(parents=True, exist_ok=True)
+            os.chown(path, self.uid, self.gid)
+        return home
+
+    def build_tree(self, root: Path, top: str, context: Path = REPO_ROOT) -> Path:
+        """The image's ``top`` (e.g. ``/opt``) under ``root/<top>``: its COPY steps, with the
+        build context filtered by Docker's own .dockerignore rules."""
+        tree = root / top.strip("/")
+        tree.mkdir(parents=True, exist_ok=True)
         ignore = context / ".dockerignore"
         patterns = [
             line.strip()
@@ -284,10 +295,10 @@ class Image:
         ]
         sent = exclude_paths(str(context), patterns, dockerfile="Dockerfile")
         for source, dest, chown in self.copies:
-            if not dest.startswith("/home/"):
-                continue  # build-time files (e.g. requirements) the RUN steps consume
+            if not dest.startswith(f"{top}/"):
+                continue
             src = source.rstrip("/")
-            target = home / dest.removeprefix("/home/")
+            target = tree / dest.removeprefix(f"{top}/")
             for path in sorted(p for p in sent if p == src or p.startswith(src + "/")):
                 rel = path[len(src) :].lstrip("/")
                 dst = target / rel if rel else target
@@ -298,11 +309,7 @@ class Image:
                     shutil.copy2(context / path, dst)
                 if chown:
                     os.chown(dst, self.uid, self.gid)
-        for directory in [*self.owned_dirs, self.user_home]:
-            path = home / directory.removeprefix("/home/")
-            path.mkdir(parents=True, exist_ok=True)
-            os.chown(path, self.uid, self.gid)
-        return home
+        return tree
 
 
 # -- what outlives instances: the stand-ins and the one substitution list ----------------------
@@ -490,7 +497,8 @@ class Instance:
         return self.root / "container.log"
 
     def _mounts(self) -> list[list[str]]:
-        """Fresh /home from the image; /etc/passwd knows the user; the repository and /root are
+        """Fresh /home and /opt from the image (other COPY destinations are build-time files the
+        RUN steps consume); /etc/passwd knows the user; the repository and /root are
         hidden (only the .venv and its base Python stay); a private /tmp (mounted last)."""
         home = self.image.build_home(self.root)
         etc = self.root / "etc"
@@ -504,6 +512,8 @@ class Instance:
             Path("/etc/group").read_text() + f"{self.image.user_name}:x:{self.image.gid}:\n"
         )
         mounts = [["bind", str(home), "/home"]]
+        # the image's /opt is what the Dockerfile puts there (the seed), not the host's
+        mounts.append(["bind", str(self.image.build_tree(self.root, "/opt")), "/opt"])
         mounts += [["bind", str(etc / n), f"/etc/{n}"] for n in ("passwd", "group")]
         mounts += [["bind", str(self.volume_dir(v)), v.mount_path] for v in self.container.volumes]
         keep = [VENV_BIN.parent, Path(sys.base_prefix)]

@@ -172,7 +172,8 @@ def test_header_missing_a_required_column(sinks, files, loaded):
     write_rows(files.root, A, GOOD, header=header)
     message = fails(sinks)
     assert message.startswith(
-        "yellow_tripdata_2021-01.csv.gz is missing the required column passenger_count; a yellow file needs VendorID,"
+        "yellow_tripdata_2021-01.csv.gz is missing the required column passenger_count of the 18 a "
+        "yellow file has (mage_project/utils/schema.py); replace it with the original file and re-run."
     )
     assert state(sinks) == loaded
 
