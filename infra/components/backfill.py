@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
 
 from infra.components.base import Component
 from infra.components.runtime_env import ContainerArgs
@@ -44,23 +43,17 @@ class Backfill(Component, area="backfill"):
     """``job``: the backfill job (no schedule: started on demand with per-execution overrides)."""
 
     def build(self, name: str, args: BackfillArgs) -> dict:
-        self.job = gcp.cloudrunv2.Job(
+        task = args.template(
+            args.container(ENTRYPOINT[:1], ENTRYPOINT[1:], args.env.plain(), args.env.secrets()),
+            max_retries=TASK_RETRIES,
+            timeout=f"{args.timeout_minutes * 60}s",
+        )
+        # task_count 1: each execution overrides it with the number of slices.
+        self.job = args.job(
             f"{name}-job",
-            project=args.project,
-            location=args.region,
-            name=backfill_job_name(args.prefix),
-            deletion_protection=args.deletion_protection,
-            template={
-                "task_count": 1,  # each execution overrides it with the number of slices
-                "parallelism": args.parallelism,
-                "template": args.template(
-                    args.container(
-                        ENTRYPOINT[:1], ENTRYPOINT[1:], args.env.plain(), args.env.secrets()
-                    ),
-                    max_retries=TASK_RETRIES,
-                    timeout=f"{args.timeout_minutes * 60}s",
-                ),
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            backfill_job_name(args.prefix),
+            task,
+            pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            parallelism=args.parallelism,
         )
         return {"job": self.job.name}

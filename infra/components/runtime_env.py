@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_gcp as gcp
 
 from mage_project.utils import env_contract
 
@@ -127,6 +128,26 @@ class ContainerArgs:
             "resources": {"limits": {"cpu": self.cpu, "memory": self.memory}},
             **extra,
         }
+
+    def job(
+        self,
+        logical: str,
+        job_name: str,
+        task: dict,
+        opts: pulumi.ResourceOptions,
+        **execution: object,
+    ) -> gcp.cloudrunv2.Job:
+        """A Cloud Run v2 job running ``task`` (a :meth:`template`): one task per execution
+        unless the execution overrides it; ``execution`` adds settings such as parallelism."""
+        return gcp.cloudrunv2.Job(
+            logical,
+            project=self.project,
+            location=self.region,
+            name=job_name,
+            deletion_protection=self.deletion_protection,
+            template={"task_count": 1, **execution, "template": task},
+            opts=opts,
+        )
 
     def template(self, container: dict, **settings: object) -> dict:
         """A gen2 revision or task template: the runtime account, Direct VPC egress,

@@ -57,28 +57,23 @@ class ScheduledRuns(Component, area="scheduled_runs"):
         plain = args.env.plain() | (edit_env(args.ui_edits) if args.persist else {})
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
-            job = gcp.cloudrunv2.Job(
+            task = args.template(
+                args.container(
+                    RUNNER,
+                    mage_run_args(schedule.pipeline, schedule.variables),
+                    plain,
+                    args.env.secrets(),
+                    volume_mounts=args.volume_mounts(),
+                ),
+                max_retries=1,
+                timeout=f"{args.timeout_minutes * 60}s",
+                volumes=args.volumes(),
+            )
+            job = args.job(
                 f"{name}-{key}",
-                project=args.project,
-                location=args.region,
-                name=job_name(args.prefix, schedule.pipeline),
-                deletion_protection=args.deletion_protection,
-                template={
-                    "task_count": 1,
-                    "template": args.template(
-                        args.container(
-                            RUNNER,
-                            mage_run_args(schedule.pipeline, schedule.variables),
-                            plain,
-                            args.env.secrets(),
-                            volume_mounts=args.volume_mounts(),
-                        ),
-                        max_retries=1,
-                        timeout=f"{args.timeout_minutes * 60}s",
-                        volumes=args.volumes(),
-                    ),
-                },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+                job_name(args.prefix, schedule.pipeline),
+                task,
+                pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             )
             invoker = gcp.cloudrunv2.JobIamMember(
                 f"{name}-{key}-invoker",
