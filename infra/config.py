@@ -274,72 +274,60 @@ def project_pipelines() -> frozenset[str]:
     return frozenset(p.parent.name for p in PIPELINES_DIR.glob("*/metadata.yaml"))
 
 
-# Config key -> (model field, what is allowed), used both to read values and to word errors.
+# Model field -> what is allowed, used both to read values and to word errors. A field's config
+# key is its name in camelCase under mage-gcp: (gcp:project and gcp:region under gcp:).
+ALLOWED: dict[str, str] = {
+    "project": "a GCP project id (6-30 lowercase letters, digits, hyphens)",
+    "region": "a GCP region such as us-central1",
+    "name_prefix": "2-12 lowercase letters, digits or hyphens",
+    "mode": "'cost' (scale to zero) or 'always-on'",
+    "sql_tier": "db-f1-micro, db-g1-small or db-custom-<vCPUs>-<MiB>",
+    "sql_disk_gb": "an integer from 10 to 2000",
+    "sql_disk_type": "PD_SSD or PD_HDD",
+    "sql_availability": "ZONAL or REGIONAL",
+    "sql_ssl_mode": "ENCRYPTED_ONLY or TRUSTED_CLIENT_CERTIFICATE_REQUIRED",
+    "sql_backup_count": "an integer from 1 to 365",
+    "sql_log_retention_days": "an integer from 1 to 7",
+    "deletion_protection": "true or false",
+    "service_cpu": f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)",
+    "service_memory": "a size such as 512Mi or 2Gi",
+    "job_cpu": f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)",
+    "job_memory": "a size such as 512Mi or 2Gi",
+    "job_timeout_minutes": "an integer from 1 to 1440",
+    "backfill_parallelism": "an integer from 1 to 100",
+    "expected_run_minutes": "a number of minutes above 0",
+    "ui_access": "iap, authenticated or public",
+    "project_in_organization": "true if the project belongs to an organization, else false",
+    "ui_members": "a list of IAM members such as user:ana@example.com or group:data@example.com",
+    "ui_edits": "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
+    "owner_email": "an e-mail address for Mage's owner account",
+    "schedules": "a list of {pipeline, cron, timeZone, variables} with each pipeline once",
+    "taxi_data_base_url": "an https:// URL",
+    "bigquery_dataset": "letters, digits and underscores",
+    "bigquery_location": "a BigQuery location such as US",
+    "lake_versioning": "true or false",
+    "lake_delete_after_days": "a number of days (0 keeps objects forever)",
+    "lake_expected_gb": "a number of GB (for the cost estimate)",
+    "log_retention_days": "a number of days from 1 to 3650",
+    "variables_retention_days": "a number of days from 1 to 3650",
+    "github_repository": "a GitHub repository as owner/name",
+    "pulumi_state_bucket": "the Pulumi state bucket's name (default <project>-pulumi-state)",
+    "github_repository_id": "the repository's numeric id (`gh api repos/<owner>/<name> --jq .id`)",
+    "alert_emails": "a list of e-mail addresses",
+}
+
+
+def config_key(field: str) -> str:
+    """``sql_disk_gb`` -> ``mage-gcp:sqlDiskGb``; ``project`` -> ``gcp:project``."""
+    if field in ("project", "region"):
+        return f"gcp:{field}"
+    head, *rest = field.split("_")
+    return f"{NAMESPACE}:{head}{''.join(word.capitalize() for word in rest)}"
+
+
+# Config key -> (model field, what is allowed).
 KEYS: dict[str, tuple[str, str]] = {
-    "gcp:project": ("project", "a GCP project id (6-30 lowercase letters, digits, hyphens)"),
-    "gcp:region": ("region", "a GCP region such as us-central1"),
-    f"{NAMESPACE}:namePrefix": ("name_prefix", "2-12 lowercase letters, digits or hyphens"),
-    f"{NAMESPACE}:mode": ("mode", "'cost' (scale to zero) or 'always-on'"),
-    f"{NAMESPACE}:sqlTier": ("sql_tier", "db-f1-micro, db-g1-small or db-custom-<vCPUs>-<MiB>"),
-    f"{NAMESPACE}:sqlDiskGb": ("sql_disk_gb", "an integer from 10 to 2000"),
-    f"{NAMESPACE}:sqlDiskType": ("sql_disk_type", "PD_SSD or PD_HDD"),
-    f"{NAMESPACE}:sqlAvailability": ("sql_availability", "ZONAL or REGIONAL"),
-    f"{NAMESPACE}:sqlSslMode": (
-        "sql_ssl_mode",
-        "ENCRYPTED_ONLY or TRUSTED_CLIENT_CERTIFICATE_REQUIRED",
-    ),
-    f"{NAMESPACE}:sqlBackupCount": ("sql_backup_count", "an integer from 1 to 365"),
-    f"{NAMESPACE}:sqlLogRetentionDays": ("sql_log_retention_days", "an integer from 1 to 7"),
-    f"{NAMESPACE}:deletionProtection": ("deletion_protection", "true or false"),
-    f"{NAMESPACE}:serviceCpu": ("service_cpu", f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)"),
-    f"{NAMESPACE}:serviceMemory": ("service_memory", "a size such as 512Mi or 2Gi"),
-    f"{NAMESPACE}:jobCpu": ("job_cpu", f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)"),
-    f"{NAMESPACE}:jobMemory": ("job_memory", "a size such as 512Mi or 2Gi"),
-    f"{NAMESPACE}:jobTimeoutMinutes": ("job_timeout_minutes", "an integer from 1 to 1440"),
-    f"{NAMESPACE}:backfillParallelism": ("backfill_parallelism", "an integer from 1 to 100"),
-    f"{NAMESPACE}:expectedRunMinutes": ("expected_run_minutes", "a number of minutes above 0"),
-    f"{NAMESPACE}:uiAccess": ("ui_access", "iap, authenticated or public"),
-    f"{NAMESPACE}:projectInOrganization": (
-        "project_in_organization",
-        "true if the project belongs to an organization, else false",
-    ),
-    f"{NAMESPACE}:uiMembers": (
-        "ui_members",
-        "a list of IAM members such as user:ana@example.com or group:data@example.com",
-    ),
-    f"{NAMESPACE}:uiEdits": (
-        "ui_edits",
-        "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
-    ),
-    f"{NAMESPACE}:ownerEmail": ("owner_email", "an e-mail address for Mage's owner account"),
-    f"{NAMESPACE}:schedules": (
-        "schedules",
-        "a list of {pipeline, cron, timeZone, variables} with each pipeline once",
-    ),
-    f"{NAMESPACE}:taxiDataBaseUrl": ("taxi_data_base_url", "an https:// URL"),
-    f"{NAMESPACE}:bigqueryDataset": ("bigquery_dataset", "letters, digits and underscores"),
-    f"{NAMESPACE}:bigqueryLocation": ("bigquery_location", "a BigQuery location such as US"),
-    f"{NAMESPACE}:lakeVersioning": ("lake_versioning", "true or false"),
-    f"{NAMESPACE}:lakeDeleteAfterDays": (
-        "lake_delete_after_days",
-        "a number of days (0 keeps objects forever)",
-    ),
-    f"{NAMESPACE}:lakeExpectedGb": ("lake_expected_gb", "a number of GB (for the cost estimate)"),
-    f"{NAMESPACE}:logRetentionDays": ("log_retention_days", "a number of days from 1 to 3650"),
-    f"{NAMESPACE}:variablesRetentionDays": (
-        "variables_retention_days",
-        "a number of days from 1 to 3650",
-    ),
-    f"{NAMESPACE}:githubRepository": ("github_repository", "a GitHub repository as owner/name"),
-    f"{NAMESPACE}:pulumiStateBucket": (
-        "pulumi_state_bucket",
-        "the Pulumi state bucket's name (default <project>-pulumi-state)",
-    ),
-    f"{NAMESPACE}:githubRepositoryId": (
-        "github_repository_id",
-        "the repository's numeric id (`gh api repos/<owner>/<name> --jq .id`)",
-    ),
-    f"{NAMESPACE}:alertEmails": ("alert_emails", "a list of e-mail addresses"),
+    config_key(field): (field, text) for field, text in ALLOWED.items()
 }
 _FIELD_TO_KEY = {field: key for key, (field, _) in KEYS.items()}
 _STRUCTURED = {"ui_members", "schedules", "alert_emails"}

@@ -15,12 +15,12 @@ https://cloud.google.com/run/docs/container-contract#jobs-env-vars.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
 
-from infra.components.runtime_env import PROJECT_DIR, RuntimeEnv, env_list, vpc_access
+from infra.components.base import Component
+from infra.components.runtime_env import ContainerArgs
 from mage_project.backfill_task import TASK_RETRIES
 
 ENTRYPOINT = ["python", "-m", "mage_project.backfill_task"]
@@ -30,56 +30,30 @@ def backfill_job_name(prefix: str) -> str:
     return f"{prefix}-backfill"
 
 
-@dataclass
-class BackfillArgs:
-    project: str
-    region: str
-    prefix: str
-    image: pulumi.Input[str]
-    service_account: pulumi.Input[str]
-    env: RuntimeEnv
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
+@dataclass(kw_only=True)
+class BackfillArgs(ContainerArgs):
+    """The shared container (the image's code only: no dev project volume) and the job's own
+    settings."""
+
     parallelism: int = 4
-    cpu: str = "1"
-    memory: str = "2Gi"
     timeout_minutes: int = 60
-    deletion_protection: bool = True
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
-class Backfill(pulumi.ComponentResource):
+class Backfill(Component, area="backfill"):
     """``job``: the backfill job (no schedule: started on demand with per-execution overrides)."""
 
-    def __init__(self, name: str, args: BackfillArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("mage-gcp:backfill:Backfill", name, None, opts)
-        self.job = gcp.cloudrunv2.Job(
-            f"{name}-job",
-            project=args.project,
-            location=args.region,
-            name=backfill_job_name(args.prefix),
-            deletion_protection=args.deletion_protection,
-            template={
-                "task_count": 1,  # each execution overrides it with the number of slices
-                "parallelism": args.parallelism,
-                "template": {
-                    "service_account": args.service_account,
-                    "execution_environment": "EXECUTION_ENVIRONMENT_GEN2",
-                    "max_retries": TASK_RETRIES,
-                    "timeout": f"{args.timeout_minutes * 60}s",
-                    "vpc_access": vpc_access(args.network, args.subnet),
-                    "containers": [
-                        {
-                            "image": args.image,
-                            "commands": ENTRYPOINT[:1],
-                            "args": ENTRYPOINT[1:],
-                            "working_dir": PROJECT_DIR,
-                            "envs": env_list(args.env.plain(), args.env.secrets()),
-                            "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
-                        }
-                    ],
-                },
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+    def build(self, name: str, args: BackfillArgs) -> dict:
+        task = args.template(
+            args.container(ENTRYPOINT[:1], ENTRYPOINT[1:], args.env.plain(), args.env.secrets()),
+            max_retries=TASK_RETRIES,
+            timeout=f"{args.timeout_minutes * 60}s",
         )
-        self.register_outputs({"job": self.job.name})
+        # task_count 1: each execution overrides it with the number of slices.
+        self.job = args.job(
+            f"{name}-job",
+            backfill_job_name(args.prefix),
+            task,
+            pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            parallelism=args.parallelism,
+        )
+        return {"job": self.job.name}

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
-from infra.components.identity import RUNTIME_PROJECT_ROLES
+from infra.components.identity import RUNTIME_PROJECT_ROLES, service_account
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 DEPLOY_REF = "refs/heads/main"
@@ -204,13 +204,8 @@ class CiIdentity(Component, area="ci_identity"):
     def _account(
         self, name: str, args: CiIdentityArgs, key: str, display: str
     ) -> gcp.serviceaccount.Account:
-        return gcp.serviceaccount.Account(
-            f"{name}-{key}",
-            project=args.project,
-            account_id=f"{args.prefix}-{key}",
-            display_name=f"{display} of {args.github_repository}"[:100],
-            opts=self.child,
-        )
+        described = f"{display} of {args.github_repository}"[:100]
+        return service_account(self.child, name, args.project, args.prefix, key, described)
 
     def _project_grant(
         self,

@@ -91,14 +91,19 @@ class Database(Component, area="database"):
                 ignore_changes=["settings.diskSize"],
             ),
         )
-        self.databases = {
-            db: gcp.sql.Database(
-                f"{name}-db-{db}",
+
+        def on_instance(kind: type, logical: str, **fields: object) -> pulumi.CustomResource:
+            """A ``kind`` (database or user) on the instance, a child of this component."""
+            return kind(
+                logical,
                 project=args.project,
                 instance=self.instance.name,
-                name=db,
                 opts=self.child,
+                **fields,
             )
+
+        self.databases = {
+            db: on_instance(gcp.sql.Database, f"{name}-db-{db}", name=db)
             for db in (args.mage_database, args.taxi_database)
         }
         self.passwords = {
@@ -108,13 +113,8 @@ class Database(Component, area="database"):
             for user in (args.mage_database, args.taxi_database)
         }
         self.users = {
-            user: gcp.sql.User(
-                f"{name}-user-{user}",
-                project=args.project,
-                instance=self.instance.name,
-                name=user,
-                password=password.result,
-                opts=self.child,
+            user: on_instance(
+                gcp.sql.User, f"{name}-user-{user}", name=user, password=password.result
             )
             for user, password in self.passwords.items()
         }

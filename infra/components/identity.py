@@ -10,6 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
+from infra.components.secrets import secret_reader
 
 RUNTIME_PROJECT_ROLES = ("roles/bigquery.jobUser", "roles/cloudsql.client")
 #: On the state bucket: objects (logs, block outputs, the project volume) and storage.buckets.get,
@@ -76,21 +77,20 @@ class Identity(Component, area="identity"):
         self.project_grants = project_roles(
             self.child, f"{name}-runtime", args.project, runtime_member, RUNTIME_PROJECT_ROLES
         )
-        self.bucket_grant = gcp.storage.BucketIAMMember(
-            f"{name}-runtime-lake",
-            bucket=args.bucket_name,
-            role="roles/storage.objectAdmin",
-            member=runtime_member,
-            opts=self.child,
-        )
-        self.state_grants = [
-            gcp.storage.BucketIAMMember(
-                f"{name}-runtime-state-{role.split('.')[-1]}",
-                bucket=args.state_bucket_name,
+
+        def on_bucket(what: str, bucket: pulumi.Input[str], role: str) -> pulumi.Resource:
+            """The runtime's ``role`` on one bucket, logical name ``<name>-runtime-<what>``."""
+            return gcp.storage.BucketIAMMember(
+                f"{name}-runtime-{what}",
+                bucket=bucket,
                 role=role,
                 member=runtime_member,
                 opts=self.child,
             )
+
+        self.bucket_grant = on_bucket("lake", args.bucket_name, "roles/storage.objectAdmin")
+        self.state_grants = [
+            on_bucket(f"state-{role.split('.')[-1]}", args.state_bucket_name, role)
             for role in (STATE_BUCKET_ROLES if args.state_bucket_name is not None else ())
         ]
         self.dataset_grant = gcp.bigquery.DatasetIamMember(
@@ -102,13 +102,8 @@ class Identity(Component, area="identity"):
             opts=self.child,
         )
         self.secret_grants = [
-            gcp.secretmanager.SecretIamMember(
-                f"{name}-runtime-secret-{key}",
-                project=args.project,
-                secret_id=secret_id,
-                role="roles/secretmanager.secretAccessor",
-                member=runtime_member,
-                opts=self.child,
+            secret_reader(
+                f"{name}-runtime-secret-{key}", args.project, secret_id, runtime_member, self.child
             )
             for key, secret_id in args.secret_ids.items()
         ]

@@ -13,17 +13,12 @@ from infra.components.base import Component
 from infra.components.naming import formerly, keyed
 from infra.components.runtime_env import (
     MAGE_PORT,
-    PROJECT_DIR,
     PROJECT_NAME,
     RUNNER,
-    ContainerArgs,
+    ProjectContainerArgs,
     edit_env,
-    env_list,
-    project_mount,
-    project_volume,
-    vpc_access,
 )
-from infra.components.secrets import store_secret
+from infra.components.secrets import StoredSecret, secret_reader, store_secret
 
 # Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
 # answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
@@ -49,7 +44,7 @@ def startup_probe() -> dict:
 
 
 @dataclass(kw_only=True)
-class MageServiceArgs(ContainerArgs):
+class MageServiceArgs(ProjectContainerArgs):
     runtime_member: pulumi.Input[str]
     owner_email: str
     always_on: bool = False
@@ -68,36 +63,16 @@ class MageService(Component, area="mage_service"):
             override_special="-_.",
             opts=self.child,
         )
-        self.owner_secret = store_secret(
-            f"{name}-owner",
-            args.project,
-            f"{args.prefix}-owner-password",
-            owner_password.result,
-            parent=self,
-        )
-        self.owner_secret_grant = gcp.secretmanager.SecretIamMember(
-            f"{name}-owner-secret-access",
-            project=args.project,
-            secret_id=self.owner_secret.secret_id,
-            role="roles/secretmanager.secretAccessor",
-            member=args.runtime_member,
-            opts=self.child,
+        self.owner_secret, self.owner_secret_grant = self._generated(
+            name, args, "owner", "owner-password", owner_password
         )
         # Mage signs its session tokens with JWT_SECRET, whose default is the public constant
         # 'materia' (mage_ai/settings/server.py): anyone could forge a login. Generated here.
         jwt_value = random.RandomPassword(
             f"{name}-jwt-secret", length=64, special=False, opts=self.child
         )
-        self.jwt_secret = store_secret(
-            f"{name}-jwt", args.project, f"{args.prefix}-jwt-secret", jwt_value.result, parent=self
-        )
-        self.jwt_secret_grant = gcp.secretmanager.SecretIamMember(
-            f"{name}-jwt-secret-access",
-            project=args.project,
-            secret_id=self.jwt_secret.secret_id,
-            role="roles/secretmanager.secretAccessor",
-            member=args.runtime_member,
-            opts=self.child,
+        self.jwt_secret, self.jwt_secret_grant = self._generated(
+            name, args, "jwt", "jwt-secret", jwt_value
         )
         server_plain, server_secrets = args.env.server(
             args.owner_email, self.owner_secret.secret_id, self.jwt_secret.secret_id
@@ -115,52 +90,43 @@ class MageService(Component, area="mage_service"):
             iap_enabled=iap,
             invoker_iam_disabled=False,
             deletion_protection=args.deletion_protection,
-            template={
-                "service_account": args.service_account,
-                "execution_environment": "EXECUTION_ENVIRONMENT_GEN2",
-                "timeout": "3600s",
-                "max_instance_request_concurrency": 80,
-                "scaling": {
-                    "min_instance_count": 1 if args.always_on else 0,
-                    "max_instance_count": 1,
-                },
-                "vpc_access": vpc_access(args.network, args.subnet),
-                "volumes": [project_volume(args.env.state_bucket)] if args.persist else [],
-                "containers": [
-                    {
-                        "image": args.image,
-                        # mage_runner start: Mage's secrets key from Secret Manager, the dev
-                        # volume seeded once, then `mage start` with these args.
-                        "commands": RUNNER,
-                        # Scheduled runs belong to Cloud Scheduler + the job in both modes (ENV=prod
-                        # keeps Mage from creating the twin's `envs: [dev]` triggers). Cost mode:
-                        # the UI only, as an instance that scales to zero cannot keep a scheduler.
-                        # Always-on: Mage's scheduler too, for UI backfills and UI triggers.
-                        "args": [
-                            "start",
-                            PROJECT_NAME,
-                            "--instance-type",
-                            "server_and_scheduler" if args.always_on else "web_server",
-                        ],
-                        "working_dir": PROJECT_DIR,
-                        "ports": {"container_port": MAGE_PORT},
-                        "envs": env_list(plain, secrets),
-                        "volume_mounts": [project_mount()] if args.persist else [],
-                        "resources": {
-                            "limits": {"cpu": args.cpu, "memory": args.memory},
-                            "cpu_idle": not args.always_on,
-                            "startup_cpu_boost": True,
-                        },
-                        "startup_probe": startup_probe(),
-                        "liveness_probe": {
-                            "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
-                            "period_seconds": 30,
-                            "timeout_seconds": 10,
-                            "failure_threshold": 3,
-                        },
-                    }
-                ],
-            },
+            template=args.template(
+                args.container(
+                    # mage_runner start: Mage's secrets key from Secret Manager, the dev volume
+                    # seeded once, then `mage start` with these args. Scheduled runs belong to
+                    # Cloud Scheduler + the job in both modes (ENV=prod keeps Mage from creating
+                    # the twin's `envs: [dev]` triggers). Cost mode: the UI only, as an instance
+                    # that scales to zero cannot keep a scheduler. Always-on: Mage's scheduler
+                    # too, for UI backfills and UI triggers.
+                    RUNNER,
+                    [
+                        "start",
+                        PROJECT_NAME,
+                        "--instance-type",
+                        "server_and_scheduler" if args.always_on else "web_server",
+                    ],
+                    plain,
+                    secrets,
+                    ports={"container_port": MAGE_PORT},
+                    volume_mounts=args.volume_mounts(),
+                    resources={
+                        "limits": {"cpu": args.cpu, "memory": args.memory},
+                        "cpu_idle": not args.always_on,
+                        "startup_cpu_boost": True,
+                    },
+                    startup_probe=startup_probe(),
+                    liveness_probe={
+                        "http_get": {"path": HEALTH_PATH, "port": MAGE_PORT},
+                        "period_seconds": 30,
+                        "timeout_seconds": 10,
+                        "failure_threshold": 3,
+                    },
+                ),
+                timeout="3600s",
+                max_instance_request_concurrency=80,
+                scaling={"min_instance_count": 1 if args.always_on else 0, "max_instance_count": 1},
+                volumes=args.volumes(),
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[
@@ -175,6 +141,31 @@ class MageService(Component, area="mage_service"):
         self.access = self._grant_access(name, args)
         self.url = self.service.uri
         return {"url": self.url}
+
+    def _generated(
+        self,
+        name: str,
+        args: MageServiceArgs,
+        key: str,
+        secret_suffix: str,
+        value: random.RandomPassword,
+    ) -> tuple[StoredSecret, gcp.secretmanager.SecretIamMember]:
+        """``value`` stored as the secret ``<prefix>-<secret_suffix>``, readable by the runtime."""
+        secret = store_secret(
+            f"{name}-{key}",
+            args.project,
+            f"{args.prefix}-{secret_suffix}",
+            value.result,
+            parent=self,
+        )
+        reader = secret_reader(
+            f"{name}-{key}-secret-access",
+            args.project,
+            secret.secret_id,
+            args.runtime_member,
+            self.child,
+        )
+        return secret, reader
 
     def _grant_access(self, name: str, args: MageServiceArgs) -> list[pulumi.Resource]:
         """IAP: users get IAP access, IAP's agent invokes. Else: run.invoker per member."""

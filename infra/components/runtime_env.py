@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_gcp as gcp
 
 from mage_project.utils import env_contract
 
@@ -92,8 +93,8 @@ class RuntimeEnv:
 
 @dataclass(kw_only=True)
 class ContainerArgs:
-    """What the UI service and the pipeline jobs share: the same image, identity, environment
-    and network, with their own sizes."""
+    """What the UI service and the jobs share: the same image, identity, environment and
+    network, with their own sizes."""
 
     project: str
     region: str
@@ -107,6 +108,63 @@ class ContainerArgs:
     memory: str = "2Gi"
     deletion_protection: bool = True
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+    def container(
+        self,
+        commands: list[str],
+        args: list[str],
+        plain: dict[str, pulumi.Input[str]],
+        secrets: dict[str, pulumi.Input[str]],
+        **extra: object,
+    ) -> dict:
+        """The Cloud Run v2 container: this image in the project folder with these variables,
+        within its limits (``extra`` adds or replaces fields)."""
+        return {
+            "image": self.image,
+            "commands": commands,
+            "args": args,
+            "working_dir": PROJECT_DIR,
+            "envs": env_list(plain, secrets),
+            "resources": {"limits": {"cpu": self.cpu, "memory": self.memory}},
+            **extra,
+        }
+
+    def job(
+        self,
+        logical: str,
+        job_name: str,
+        task: dict,
+        opts: pulumi.ResourceOptions,
+        **execution: object,
+    ) -> gcp.cloudrunv2.Job:
+        """A Cloud Run v2 job running ``task`` (a :meth:`template`): one task per execution
+        unless the execution overrides it; ``execution`` adds settings such as parallelism."""
+        return gcp.cloudrunv2.Job(
+            logical,
+            project=self.project,
+            location=self.region,
+            name=job_name,
+            deletion_protection=self.deletion_protection,
+            template={"task_count": 1, **execution, "template": task},
+            opts=opts,
+        )
+
+    def template(self, container: dict, **settings: object) -> dict:
+        """A gen2 revision or task template: the runtime account, Direct VPC egress,
+        ``container`` and ``settings``."""
+        return {
+            "service_account": self.service_account,
+            "execution_environment": "EXECUTION_ENVIRONMENT_GEN2",
+            "vpc_access": vpc_access(self.network, self.subnet),
+            **settings,
+            "containers": [container],
+        }
+
+
+@dataclass(kw_only=True)
+class ProjectContainerArgs(ContainerArgs):
+    """A container that runs the project the UI edits: the service and the scheduled jobs."""
+
     #: "persist": the project on a Cloud Storage volume of ``env.state_bucket`` (UI edits kept,
     #: jobs run them too); "refuse": the image's code, the UI refuses edits.
     ui_edits: str = "persist"
@@ -114,6 +172,14 @@ class ContainerArgs:
     @property
     def persist(self) -> bool:
         return self.ui_edits == "persist"
+
+    def volumes(self) -> list[dict]:
+        """The dev project volume (``persist``), else none."""
+        return [project_volume(self.env.state_bucket)] if self.persist else []
+
+    def volume_mounts(self) -> list[dict]:
+        """Where the dev project volume is mounted (``persist``), else nowhere."""
+        return [project_mount()] if self.persist else []
 
 
 def env_list(

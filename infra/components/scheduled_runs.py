@@ -10,17 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
-from infra.components.runtime_env import (
-    PROJECT_DIR,
-    PROJECT_NAME,
-    RUNNER,
-    ContainerArgs,
-    edit_env,
-    env_list,
-    project_mount,
-    project_volume,
-    vpc_access,
-)
+from infra.components.runtime_env import PROJECT_NAME, RUNNER, ProjectContainerArgs, edit_env
 
 #: The Mage trigger the jobs' runs belong to (mage_runner creates it, type API, inactive).
 TRIGGER = "cloud_scheduler"
@@ -35,7 +25,7 @@ class ScheduledPipeline:
 
 
 @dataclass(kw_only=True)
-class ScheduledRunsArgs(ContainerArgs):
+class ScheduledRunsArgs(ProjectContainerArgs):
     scheduler_email: pulumi.Input[str]
     schedules: list[ScheduledPipeline]
     timeout_minutes: int = 60
@@ -67,35 +57,23 @@ class ScheduledRuns(Component, area="scheduled_runs"):
         plain = args.env.plain() | (edit_env(args.ui_edits) if args.persist else {})
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
-            job = gcp.cloudrunv2.Job(
+            task = args.template(
+                args.container(
+                    RUNNER,
+                    mage_run_args(schedule.pipeline, schedule.variables),
+                    plain,
+                    args.env.secrets(),
+                    volume_mounts=args.volume_mounts(),
+                ),
+                max_retries=1,
+                timeout=f"{args.timeout_minutes * 60}s",
+                volumes=args.volumes(),
+            )
+            job = args.job(
                 f"{name}-{key}",
-                project=args.project,
-                location=args.region,
-                name=job_name(args.prefix, schedule.pipeline),
-                deletion_protection=args.deletion_protection,
-                template={
-                    "task_count": 1,
-                    "template": {
-                        "service_account": args.service_account,
-                        "execution_environment": "EXECUTION_ENVIRONMENT_GEN2",
-                        "max_retries": 1,
-                        "timeout": f"{args.timeout_minutes * 60}s",
-                        "vpc_access": vpc_access(args.network, args.subnet),
-                        "volumes": [project_volume(args.env.state_bucket)] if args.persist else [],
-                        "containers": [
-                            {
-                                "image": args.image,
-                                "commands": RUNNER,
-                                "args": mage_run_args(schedule.pipeline, schedule.variables),
-                                "working_dir": PROJECT_DIR,
-                                "envs": env_list(plain, args.env.secrets()),
-                                "volume_mounts": [project_mount()] if args.persist else [],
-                                "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
-                            }
-                        ],
-                    },
-                },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+                job_name(args.prefix, schedule.pipeline),
+                task,
+                pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             )
             invoker = gcp.cloudrunv2.JobIamMember(
                 f"{name}-{key}-invoker",

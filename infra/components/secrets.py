@@ -44,3 +44,21 @@ def store_secret(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return StoredSecret(secret=secret, version=version)
+
+
+def secret_reader(
+    name: str,
+    project: str,
+    secret_id: pulumi.Input[str],
+    member: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> gcp.secretmanager.SecretIamMember:
+    """Let ``member`` read the versions of this one secret (secretAccessor on the secret only)."""
+    return gcp.secretmanager.SecretIamMember(
+        name,
+        project=project,
+        secret_id=secret_id,
+        role="roles/secretmanager.secretAccessor",
+        member=member,
+        opts=opts,
+    )

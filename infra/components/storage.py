@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
@@ -12,11 +13,36 @@ from infra.components.base import Component
 from infra.components.secrets import store_secret
 
 
-@dataclass
-class StorageArgs:
+@dataclass(kw_only=True)
+class BucketArgs:
+    """A private bucket's project, region and globally unique name."""
+
     project: str
     region: str
     bucket_name: str
+
+    def bucket(
+        self, logical: str, versioning: bool, lifecycle: list[dict], opts: pulumi.ResourceOptions
+    ) -> gcp.storage.Bucket:
+        """A Standard bucket in the region: uniform access, public access prevented, kept on
+        destroy."""
+        return gcp.storage.Bucket(
+            logical,
+            project=self.project,
+            name=self.bucket_name,
+            location=self.region.upper(),
+            storage_class="STANDARD",
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning={"enabled": versioning},
+            lifecycle_rules=lifecycle,
+            force_destroy=False,
+            opts=opts,
+        )
+
+
+@dataclass(kw_only=True)
+class StorageArgs(BucketArgs):
     versioning: bool = False
     delete_after_days: int = 0
 
@@ -39,19 +65,8 @@ class Storage(Component, area="storage"):
     """The data lake bucket; access is granted per service account on the bucket only."""
 
     def build(self, name: str, args: StorageArgs) -> dict:
-        self.bucket = gcp.storage.Bucket(
-            f"{name}-lake",
-            project=args.project,
-            name=args.bucket_name,
-            location=args.region.upper(),
-            storage_class="STANDARD",
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            versioning={"enabled": args.versioning},
-            lifecycle_rules=lifecycle_rules(args.versioning, args.delete_after_days),
-            force_destroy=False,
-            opts=self.child,
-        )
+        rules = lifecycle_rules(args.versioning, args.delete_after_days)
+        self.bucket = args.bucket(f"{name}-lake", args.versioning, rules, self.child)
         self.bucket_name = self.bucket.name
         return {"bucket": self.bucket.name}
 
@@ -63,12 +78,9 @@ VARIABLES_PREFIX = "variables"
 PROJECT_PREFIX = "project"
 
 
-@dataclass
-class MageStateArgs:
-    project: str
-    region: str
+@dataclass(kw_only=True)
+class MageStateArgs(BucketArgs):
     prefix: str
-    bucket_name: str
     log_retention_days: int = 30
     variables_retention_days: int = 7
     project_volume: bool = True
@@ -95,22 +107,9 @@ class MageState(Component, area="storage"):
     outputs, the dev project volume) and Mage's secrets key in Secret Manager."""
 
     def build(self, name: str, args: MageStateArgs) -> dict:
-        self.bucket = gcp.storage.Bucket(
-            f"{name}-bucket",
-            project=args.project,
-            name=args.bucket_name,
-            location=args.region.upper(),
-            storage_class="STANDARD",
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            # Versioning: a UI edit overwritten on the project volume can be restored (30 days).
-            versioning={"enabled": True},
-            lifecycle_rules=state_lifecycle_rules(
-                args.log_retention_days, args.variables_retention_days
-            ),
-            force_destroy=False,
-            opts=self.child,
-        )
+        # Versioning: a UI edit overwritten on the project volume can be restored (30 days).
+        rules = state_lifecycle_rules(args.log_retention_days, args.variables_retention_days)
+        self.bucket = args.bucket(f"{name}-bucket", True, rules, self.child)
         if args.project_volume:
             # The folder the volume mounts (gcsfuse only-dir); the service seeds it on first start.
             gcp.storage.BucketObject(

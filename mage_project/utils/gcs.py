@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,6 +48,7 @@ from mage_project.utils.settings import storage_emulator_host
 from mage_project.utils.transform import iter_typed
 
 T = TypeVar("T")
+P = ParamSpec("P")
 STAGING_PREFIX = "_staging"
 PARQUET_OPTIONS = {
     "compression": "snappy",
@@ -64,6 +66,17 @@ def gcs_scope():
     return deadlines.scope(
         "gcs", f"Cloud Storage at {_where()}", "check that it answers (`make up`) and GCS_BUCKET"
     )
+
+
+def _in_gcs_scope(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run each call of ``fn`` under one :func:`gcs_scope`."""
+
+    @functools.wraps(fn)
+    def scoped(*args: P.args, **kwargs: P.kwargs) -> T:
+        with gcs_scope():
+            return fn(*args, **kwargs)
+
+    return scoped
 
 
 def gcs_call(what: str, fn: Callable[[], T]) -> T:
@@ -186,6 +199,7 @@ def _check_rows(sink: str, slice_id: str, written: int, expected: int | None) ->
         raise RowCountMismatch(sink, slice_id, written, expected)
 
 
+@_in_gcs_scope
 def replace_slice_objects(
     bucket_name: str,
     prefix: str,
@@ -199,18 +213,6 @@ def replace_slice_objects(
     ``owned(relative_name)`` says whether an existing object belongs to this slice (so stale
     ones are deleted and other slices' objects are never touched).
     """
-    with gcs_scope():
-        return _replace_slice_objects(bucket_name, prefix, slice_id, files, owned, rows)
-
-
-def _replace_slice_objects(
-    bucket_name: str,
-    prefix: str,
-    slice_id: str,
-    files: dict[str, Path],
-    owned: Callable[[str], bool],
-    rows: int,
-) -> LoadResult:
     started = time.perf_counter()
     client = storage_client()
     bucket = client.bucket(bucket_name)

@@ -153,35 +153,23 @@ _FIELDS = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
 def _check_value(kind: str) -> Callable[[str], bool]:
+    """Whether a text value parses as ``kind``: a timestamp, an int64, else a float."""
+    parse: Callable[[str], object]
     if kind.startswith("timestamp"):
+        parse = datetime.fromisoformat
+    elif kind == "int64":
+        parse = whole_number
+    else:
+        parse = float
 
-        def ok(text: str) -> bool:
-            try:
-                datetime.fromisoformat(text)
-                return True
-            except ValueError:
-                return False
-
-        return ok
-    if kind == "int64":
-
-        def ok_int(text: str) -> bool:
-            try:
-                whole_number(text)
-                return True
-            except ValueError:
-                return False
-
-        return ok_int
-
-    def ok_float(text: str) -> bool:
+    def ok(text: str) -> bool:
         try:
-            float(text)
+            parse(text)
             return True
         except ValueError:
             return False
 
-    return ok_float
+    return ok
 
 
 def _lines(path: Path, name: str) -> Iterator[str]:

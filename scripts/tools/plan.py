@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 from rich.console import Console, Group
@@ -240,6 +241,15 @@ def plan_from_cli(
         return args, None
 
 
+def summary(plan: Plan) -> str:
+    """One line: how many resources of how many types in how many components."""
+    counts = Counter(r.type for r in plan.resources if r.custom)
+    return (
+        f"{sum(counts.values())} resources of {len(counts)} types in "
+        f"{sum(not r.custom for r in plan.resources)} components; no cloud calls were made."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-grants", action="store_true", help="hide IAM grant rows")
@@ -249,14 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     console = make_console()
     console.print(render(plan, show_grants=not args.no_grants, width=console.width))
     console.print(outputs_table(plan))
-    counts: dict[str, int] = {}
-    for r in plan.resources:
-        if r.custom:
-            counts[r.type] = counts.get(r.type, 0) + 1
-    console.print(
-        f"{sum(counts.values())} resources of {len(counts)} types in "
-        f"{sum(not r.custom for r in plan.resources)} components; no cloud calls were made."
-    )
+    console.print(summary(plan))
     return 0
 
 

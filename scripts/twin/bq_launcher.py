@@ -221,6 +221,12 @@ def _load_atomically(job, where: tuple[str, list[str]] | None, paths: list[str],
         raise InvalidQueryError(f"Unknown source format: {job.source_format}")
     engine, staging = ctx.engine, f'"_twin_load_{uuid.uuid4().hex}"'
     scope, params = where if where else ("TRUE", [])
+
+    def count(table: str, condition: str) -> int:
+        """Rows of ``table`` where ``condition`` (with the load's ``params``) holds."""
+        sql = f"SELECT COUNT(*) FROM {table} WHERE {condition}"
+        return engine.execute(sql, params).fetchone()[0]
+
     engine.execute("BEGIN TRANSACTION")
     try:
         engine.execute(f"CREATE TEMP TABLE {staging} AS SELECT * FROM {job.target_ref} LIMIT 0")
@@ -228,9 +234,7 @@ def _load_atomically(job, where: tuple[str, list[str]] | None, paths: list[str],
             handler(path, staging, ctx)
         (loaded,) = engine.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()
         if where:
-            (outside,) = engine.execute(
-                f"SELECT COUNT(*) FROM {staging} WHERE NOT ({scope})", params
-            ).fetchone()
+            outside = count(staging, f"NOT ({scope})")
             if outside:
                 raise LoadDataError(
                     f"{outside} row(s) are outside partition {params[0]} of "
@@ -239,14 +243,10 @@ def _load_atomically(job, where: tuple[str, list[str]] | None, paths: list[str],
                 )
         if job.write_disposition == "WRITE_TRUNCATE":
             engine.execute(f"DELETE FROM {job.target_ref} WHERE {scope}", params)
-        elif job.write_disposition == "WRITE_EMPTY":
-            (present,) = engine.execute(
-                f"SELECT COUNT(*) FROM {job.target_ref} WHERE {scope}", params
-            ).fetchone()
-            if present:
-                raise InvalidQueryError(
-                    f"{job.dataset_id}.{job.table_id} is not empty and writeDisposition is WRITE_EMPTY"
-                )
+        elif job.write_disposition == "WRITE_EMPTY" and count(job.target_ref, scope):
+            raise InvalidQueryError(
+                f"{job.dataset_id}.{job.table_id} is not empty and writeDisposition is WRITE_EMPTY"
+            )
         engine.execute(f"INSERT INTO {job.target_ref} BY NAME SELECT * FROM {staging}")
         engine.execute(f"DROP TABLE {staging}")
         engine.execute("COMMIT")

@@ -51,6 +51,17 @@ FULL_ROWS: dict[tuple[str, int, int], int] = {
 }
 TYPICAL_FULL_ROWS = {"yellow": 1_369_765, "green": 90_000}
 
+#: The dollar-amount columns of both colours (yellow lists them last, in this order).
+MONEY_COLUMNS = [
+    "fare_amount",
+    "extra",
+    "mta_tax",
+    "tip_amount",
+    "tolls_amount",
+    "improvement_surcharge",
+    "total_amount",
+    "congestion_surcharge",
+]
 YELLOW_COLUMNS = [
     "VendorID",
     "tpep_pickup_datetime",
@@ -62,14 +73,7 @@ YELLOW_COLUMNS = [
     "PULocationID",
     "DOLocationID",
     "payment_type",
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "improvement_surcharge",
-    "total_amount",
-    "congestion_surcharge",
+    *MONEY_COLUMNS,
 ]
 GREEN_COLUMNS = [
     "VendorID",
@@ -342,24 +346,10 @@ def _yellow_columns(rng: np.random.Generator, t: dict[str, np.ndarray]) -> dict[
     mta = np.where(rng.random(rows) < 0.99, 50, 0)
     tip = _tips(rng, fare, payment == 1)
     tolls = rng.choice([0, 612, 1175, 280, 1224], size=rows, p=[0.953, 0.043, 0.002, 0.001, 0.001])
-    improvement = np.full(rows, 30)
     congestion = np.where(rng.random(rows) < 0.85, 250, 0)
     refund = t["refund"]
     payment[refund] = rng.choice([3, 4, 2], size=int(refund.sum()), p=[0.45, 0.45, 0.1])
-    money = _signed(
-        {
-            "fare": fare,
-            "extra": extra,
-            "mta": mta,
-            "tip": tip,
-            "tolls": tolls,
-            "improvement": improvement,
-            "congestion": congestion,
-        },
-        refund,
-    )
-    total = sum(money.values())
-    return {
+    columns = {
         "VendorID": _ints(rng.choice([2, 1], size=rows, p=[0.69, 0.31]), empty),
         "tpep_pickup_datetime": _timestamps(t["pickup"]),
         "tpep_dropoff_datetime": _timestamps(t["dropoff"]),
@@ -370,15 +360,9 @@ def _yellow_columns(rng: np.random.Generator, t: dict[str, np.ndarray]) -> dict[
         "PULocationID": _ints(t["pu"]),
         "DOLocationID": _ints(t["do"]),
         "payment_type": _ints(payment, empty),
-        "fare_amount": _money(money["fare"]),
-        "extra": _money(money["extra"]),
-        "mta_tax": _money(money["mta"]),
-        "tip_amount": _money(money["tip"]),
-        "tolls_amount": _money(money["tolls"]),
-        "improvement_surcharge": _money(money["improvement"]),
-        "total_amount": _money(total),
-        "congestion_surcharge": _money(money["congestion"], empty),
+        **_amounts(fare, extra, mta, tip, tolls, congestion, refund, empty),
     }
+    return {name: columns[name] for name in YELLOW_COLUMNS}
 
 
 def _green_columns(rng: np.random.Generator, t: dict[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -397,24 +381,10 @@ def _green_columns(rng: np.random.Generator, t: dict[str, np.ndarray]) -> dict[s
     mta = np.where(empty, 0, np.where(rng.random(rows) < 0.98, 50, 0))
     tip = _tips(rng, fare, (payment == 1) & ~empty)
     tolls = rng.choice([0, 612, 655], size=rows, p=[0.975, 0.02, 0.005])
-    improvement = np.full(rows, 30)
     congestion = np.where(rng.random(rows) < 0.2, 275, 0)
     refund = t["refund"]
     payment[refund] = rng.choice([3, 4], size=int(refund.sum()))
-    money = _signed(
-        {
-            "fare": fare,
-            "extra": extra,
-            "mta": mta,
-            "tip": tip,
-            "tolls": tolls,
-            "improvement": improvement,
-            "congestion": congestion,
-        },
-        refund,
-    )
-    total = sum(money.values())
-    return {
+    columns = {
         "VendorID": _ints(rng.choice([2, 1], size=rows, p=[0.85, 0.15]), empty),
         "lpep_pickup_datetime": _timestamps(t["pickup"]),
         "lpep_dropoff_datetime": _timestamps(t["dropoff"]),
@@ -424,18 +394,40 @@ def _green_columns(rng: np.random.Generator, t: dict[str, np.ndarray]) -> dict[s
         "DOLocationID": _ints(t["do"]),
         "passenger_count": _ints(t["passengers"], empty),
         "trip_distance": _distance(t["distance"]),
-        "fare_amount": _money(money["fare"]),
-        "extra": _money(money["extra"]),
-        "mta_tax": _money(money["mta"]),
-        "tip_amount": _money(money["tip"]),
-        "tolls_amount": _money(money["tolls"]),
         "ehail_fee": pa.nulls(rows, pa.string()),
-        "improvement_surcharge": _money(money["improvement"]),
-        "total_amount": _money(total),
         "payment_type": _ints(payment, empty),
         "trip_type": _ints(rng.choice([1, 2], size=rows, p=[0.97, 0.03]), empty),
-        "congestion_surcharge": _money(money["congestion"], empty),
+        **_amounts(fare, extra, mta, tip, tolls, congestion, refund, empty),
     }
+    return {name: columns[name] for name in GREEN_COLUMNS}
+
+
+def _amounts(
+    fare: np.ndarray,
+    extra: np.ndarray,
+    mta: np.ndarray,
+    tip: np.ndarray,
+    tolls: np.ndarray,
+    congestion: np.ndarray,
+    refund: np.ndarray,
+    empty: np.ndarray,
+) -> dict[str, pa.Array]:
+    """The MONEY_COLUMNS from their parts in cents (improvement_surcharge 0.30 on every trip):
+    refunds negated, total_amount the sum, congestion_surcharge blank where the vendor is."""
+    parts = {
+        "fare_amount": fare,
+        "extra": extra,
+        "mta_tax": mta,
+        "tip_amount": tip,
+        "tolls_amount": tolls,
+        "improvement_surcharge": np.full(fare.size, 30),
+        "congestion_surcharge": congestion,
+    }
+    signed = _signed(parts, refund)
+    amounts = {name: _money(cents) for name, cents in signed.items()}
+    amounts["total_amount"] = _money(sum(signed.values()))
+    amounts["congestion_surcharge"] = _money(signed["congestion_surcharge"], empty)
+    return amounts
 
 
 def _signed(amounts: dict[str, np.ndarray], refund: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,12 +9,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from local_http import LocalHTTPServer, QuietHandler
 
 
 @dataclass
-class HostileFileServer:
+class HostileFileServer(LocalHTTPServer):
     """Serves ``root`` like the release server, misbehaving as ``mode`` says:
 
     ``trickle`` (headers, then one byte every ``pause`` s), ``silent`` (accept, never answer),
@@ -25,20 +26,11 @@ class HostileFileServer:
     mode: str = "trickle"
     pause: float = 0.2
     requests: list[str] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> HostileFileServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 owner.requests.append(self.path)
                 if owner.mode == "silent":
@@ -66,15 +58,8 @@ class HostileFileServer:
                         self.wfile.flush()
                         time.sleep(owner.pause)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 class BlackHole:

@@ -8,6 +8,8 @@ timeout, a silent endpoint costs 60 s per attempt, a stalled Postgres waits fore
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 
 import psycopg
@@ -111,46 +113,46 @@ def test_postgres_that_stops_answering_mid_load_fails_within_the_deadline_and_le
         proxy.stop()
 
 
-def test_gcs_endpoint_that_never_replies_fails_within_the_deadline(
-    sinks, files, landed, monkeypatch
+# An API endpoint that never replies: (its emulator variable, its deadline variable, the lock the
+# export holds, the export as a call prepared with healthy peers).
+SILENT_APIS = {
+    "gcs": (
+        "STORAGE_EMULATOR_HOST",
+        "TAXI_GCS_DEADLINE_SECONDS",
+        "slice",
+        lambda sinks: functools.partial(
+            ingest.export_gcs_partitioned, ingest.transform(ingest.load(A)), sinks.prefix
+        ),
+    ),
+    "bigquery": (
+        "BIGQUERY_EMULATOR_HOST",
+        "TAXI_BIGQUERY_DEADLINE_SECONDS",
+        "table",
+        lambda sinks: functools.partial(ingest.export_bigquery, A, sinks.prefix, sinks.bq_table),
+    ),
+}
+
+
+@pytest.mark.parametrize("api", sorted(SILENT_APIS))
+def test_api_endpoint_that_never_replies_fails_within_the_deadline(
+    sinks, files, landed, monkeypatch, api
 ):
-    typed = ingest.transform(ingest.load(A))
+    host_variable, deadline_variable, lock, prepare = SILENT_APIS[api]
+    export = prepare(sinks)
     hole = BlackHole()
-    real = dict(__import__("os").environ)
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", hole.url)
-    monkeypatch.setenv("TAXI_GCS_DEADLINE_SECONDS", "2")
+    real = os.environ[host_variable]
+    monkeypatch.setenv(host_variable, hole.url)
+    monkeypatch.setenv(deadline_variable, "2")
     started = time.monotonic()
     try:
         with pytest.raises(TaxiDataError) as error:
-            within(2 + MARGIN, ingest.export_gcs_partitioned, typed, sinks.prefix)
+            within(2 + MARGIN, export)
     finally:
         hole.stop()
     took = time.monotonic() - started
     message = one_sentence(error.value)
-    assert hole.url in message and "TAXI_GCS_DEADLINE_SECONDS" in message
+    assert hole.url in message and deadline_variable in message
     assert took < 2 + MARGIN, f"took {took:.1f} s for a 2 s deadline"
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", real["STORAGE_EMULATOR_HOST"])
-    assert advisory_locks() == 0, "the slice lock was not released"
-    assert state(sinks) == landed
-
-
-def test_bigquery_endpoint_that_never_replies_fails_within_the_deadline(
-    sinks, files, landed, monkeypatch
-):
-    hole = BlackHole()
-    real = dict(__import__("os").environ)
-    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", hole.url)
-    monkeypatch.setenv("TAXI_BIGQUERY_DEADLINE_SECONDS", "2")
-    started = time.monotonic()
-    try:
-        with pytest.raises(TaxiDataError) as error:
-            within(2 + MARGIN, ingest.export_bigquery, A, sinks.prefix, sinks.bq_table)
-    finally:
-        hole.stop()
-    took = time.monotonic() - started
-    message = one_sentence(error.value)
-    assert hole.url in message and "TAXI_BIGQUERY_DEADLINE_SECONDS" in message
-    assert took < 2 + MARGIN, f"took {took:.1f} s for a 2 s deadline"
-    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", real["BIGQUERY_EMULATOR_HOST"])
-    assert advisory_locks() == 0, "the table lock was not released"
+    monkeypatch.setenv(host_variable, real)
+    assert advisory_locks() == 0, f"the {lock} lock was not released"
     assert state(sinks) == landed

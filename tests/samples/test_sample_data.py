@@ -33,16 +33,7 @@ DATETIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
 INTEGER = r"-?\d+"
 DISTANCE = r"\d*\.\d{2}"  # ".20", "2.10": two decimals, no leading zero
 MONEY = r"-?\d+(\.\d{1,2})?"  # "8", "0.5", "-6.12": shortest form, no trailing zeros
-MONEY_COLUMNS = [
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "improvement_surcharge",
-    "total_amount",
-    "congestion_surcharge",
-]
+MONEY_COLUMNS = sample_data.MONEY_COLUMNS
 FORMATS = {
     "VendorID": INTEGER,
     "tpep_pickup_datetime": DATETIME,

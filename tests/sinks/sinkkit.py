@@ -9,10 +9,10 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
+from local_http import LocalHTTPServer, QuietHandler
 from psycopg import sql
 
 from mage_project.utils import postgres
@@ -93,7 +93,7 @@ class Request:
 
 
 @dataclass
-class FaultyFileServer:
+class FaultyFileServer(LocalHTTPServer):
     """Serves ``root`` in the release layout on 127.0.0.1 (with HTTP Range support).
 
     ``cut_after``/``cuts_left``: the next ``cuts_left`` GETs (-1: all) announce the whole body but
@@ -104,21 +104,12 @@ class FaultyFileServer:
     cut_after: int | None = None
     cuts_left: int = 0
     requests: list[Request] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FaultyFileServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 with owner._lock:
                     owner.requests.append(
@@ -155,15 +146,8 @@ class FaultyFileServer:
                     return
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 # --- sink snapshots ---------------------------------------------------------------------------

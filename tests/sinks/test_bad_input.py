@@ -8,6 +8,7 @@ as before. The parsing rules themselves are unit-tested in tests/blocks/test_tra
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -311,37 +312,44 @@ def test_postgres_down_is_retried_then_one_clear_error(twin, sinks, files, loade
     assert state(sinks) == loaded
 
 
-def test_gcs_emulator_down_is_one_clear_error(twin, sinks, files, loaded, monkeypatch):
-    port = closed_port()
-    typed = ingest.transform(ingest.load(A))
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-    started = time.monotonic()
-    with pytest.raises(TaxiDataError) as error:
-        ingest.export_gcs_partitioned(typed, sinks.prefix)
-    print(f"\nMESSAGE: {error.value}")
-    assert str(error.value) == (
-        f"Cloud Storage at http://127.0.0.1:{port} failed while listing old staging objects after 3 "
-        "attempts ([Errno 111] Connection refused); start it (`make up`) or check GCS_BUCKET and "
-        "credentials, then re-run."
-    )
-    assert time.monotonic() - started < 10, "the client library's own retries hid the error"
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", twin.env["STORAGE_EMULATOR_HOST"])
-    assert state(sinks) == loaded
+# An emulator down: (its variable, the export as a call prepared with healthy peers, the one
+# sentence expected for the closed port).
+EMULATORS_DOWN = {
+    "gcs": (
+        "STORAGE_EMULATOR_HOST",
+        lambda sinks: functools.partial(
+            ingest.export_gcs_partitioned, ingest.transform(ingest.load(A)), sinks.prefix
+        ),
+        lambda port, sinks: (
+            f"Cloud Storage at http://127.0.0.1:{port} failed while listing old staging objects "
+            "after 3 attempts ([Errno 111] Connection refused); start it (`make up`) or check "
+            "GCS_BUCKET and credentials, then re-run."
+        ),
+    ),
+    "bigquery": (
+        "BIGQUERY_EMULATOR_HOST",
+        lambda sinks: functools.partial(ingest.export_bigquery, A, sinks.prefix, sinks.bq_table),
+        lambda port, sinks: (
+            f"BigQuery at http://127.0.0.1:{port} failed while loading month 2021-01 into "
+            f"mage-gcp-local.{sinks.dataset}.{sinks.bq_table}$202101 after 3 attempts ([Errno "
+            "111] Connection refused); start it (`make up`) or check BIGQUERY_DATASET and "
+            "credentials, then re-run."
+        ),
+    ),
+}
 
 
-def test_bigquery_emulator_down_is_one_clear_error(twin, sinks, files, loaded, monkeypatch):
+@pytest.mark.parametrize("emulator", sorted(EMULATORS_DOWN))
+def test_emulator_down_is_one_clear_error(twin, sinks, files, loaded, monkeypatch, emulator):
+    variable, prepare, expected = EMULATORS_DOWN[emulator]
     port = closed_port()
-    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    export = prepare(sinks)
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{port}")
     started = time.monotonic()
     with pytest.raises(TaxiDataError) as error:
-        ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
+        export()
     print(f"\nMESSAGE: {error.value}")
-    assert str(error.value) == (
-        f"BigQuery at http://127.0.0.1:{port} failed while loading month 2021-01 into "
-        f"mage-gcp-local.{sinks.dataset}.{sinks.bq_table}$202101 after 3 attempts ([Errno 111] "
-        "Connection refused); start it (`make up`) or check BIGQUERY_DATASET and credentials, "
-        "then re-run."
-    )
+    assert str(error.value) == expected(port, sinks)
     assert time.monotonic() - started < 10, "the client library's own retries hid the error"
-    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", twin.env["BIGQUERY_EMULATOR_HOST"])
+    monkeypatch.setenv(variable, twin.env[variable])
     assert state(sinks) == loaded
