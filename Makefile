@@ -30,7 +30,7 @@ backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10 END
 	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.backfill --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(filter yes,$(CONFIRM)), --yes)$(if $(PARALLEL), --parallelism $(PARALLEL))$(if $(CLOUD), --cloud --stack $(STACK))
 
 test: $(STAMP)        ## the whole test suite (no network)
-	$(PY) -m pytest -n auto --dist loadgroup
+	$(PY) -m pytest -n auto --dist loadfile
 
 bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a table)
 	$(PY) -m benchmarks.run

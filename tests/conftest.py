@@ -15,17 +15,6 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``make test`` runs on every core (pytest-xdist ``--dist loadgroup``): a file's tests stay
-    on one worker, so its module fixtures (a pipeline run, a Mage UI) are made once; the Cloud
-    Run contract layer is one group, since its UI binds the planned port 6789. Each worker has
-    its own session fixtures (twin, Cloud SQL stand-in) on free ports."""
-    for item in items:
-        parts = Path(str(item.path)).relative_to(REPO_ROOT).parts
-        group = "tests/cloudrun" if parts[:2] == ("tests", "cloudrun") else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     """PostgreSQL, GCS and BigQuery emulators and the taxi-file server (no Mage), started once.

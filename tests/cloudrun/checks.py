@@ -7,7 +7,6 @@ import re
 import shutil
 
 from cloudrun.harness import SUBSTITUTIONS, Instance, cloud_env
-
 from mage_runner.cli import exec_argv
 
 

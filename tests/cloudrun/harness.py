@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -30,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cloudrun.cloudsql import HOST, CloudSqlStandIn
 from docker.utils.build import exclude_paths
@@ -557,6 +558,8 @@ class Instance:
         return path
 
     def start(self) -> Instance:
+        if self.container.port:
+            self._port_lock = hold_port(self.container.port)
         spec = {
             "mounts": self._mounts(),
             "uid": self.image.uid,
@@ -594,6 +597,9 @@ class Instance:
     def stop(self) -> None:
         if self.proc is not None:
             stop_group(self.proc.pid, leader=self.proc, timeout=20)
+        lock, self._port_lock = getattr(self, "_port_lock", None), None
+        if lock is not None:
+            lock.close()  # releases the flock
 
     def log(self, tail: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
@@ -636,6 +642,25 @@ class Instance:
 
     def url(self, path: str = "/") -> str:
         return f"http://{HOST}:{self.container.port}{path}"
+
+
+def hold_port(port: int, timeout: float = 900.0) -> IO[bytes]:
+    """An exclusive lock on the planned container port, held until the instance stops: the UI
+    binds it on the host's loopback (no network namespace), and `make test` runs test files on
+    several pytest-xdist workers at once, so UI instances of different files take turns."""
+    handle = open(Path(tempfile.gettempdir()) / f"mage-gcp-cloudrun-port-{port}.lock", "wb")  # noqa: SIM115
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise ContractError(
+                    f"port {port} stayed taken by another instance for {timeout:.0f} s"
+                ) from None
+            time.sleep(0.5)
 
 
 def start_instance(cloud: Cloud, name: str, root: Path, image: Image | None = None) -> Instance:

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from twin.pipelines import run_pipeline
-
 from mage_runner import instance
+from twin.pipelines import run_pipeline
 
 pytestmark = pytest.mark.twin
 REPO = Path(__file__).resolve().parents[2]
