@@ -94,9 +94,15 @@ def seed_project(seed: Path, project: Path) -> bool:
         raise InstanceError(
             f"{SEED_ENV}={seed} has no metadata.yaml; point it at the image's copy of the project."
         )
-    project.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(seed, project, dirs_exist_ok=True)
-    (project / SEED_MARKER).write_text(f"seeded from {seed}\n")
+    try:
+        project.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(seed, project, dirs_exist_ok=True)
+        (project / SEED_MARKER).write_text(f"seeded from {seed}\n")
+    except OSError as error:  # shutil.Error too: one entry per file that could not be copied
+        first = error.args[0][0][2] if isinstance(error, shutil.Error) else error
+        raise InstanceError(
+            f"Cannot seed the project folder {project} as uid {os.getuid()} ({first}); mount the dev project volume as the image's user (gcsfuse mount options uid and gid, docs/hosted-ui.md)."
+        ) from None
     return True
 
 

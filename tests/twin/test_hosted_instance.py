@@ -97,6 +97,23 @@ def test_the_project_volume_is_seeded_once_and_edits_survive_the_next_start(tmp_
     assert (volume / "pipelines" / "made_in_ui").is_dir()
 
 
+def test_a_volume_the_user_cannot_write_is_one_sentence(tmp_path, monkeypatch):
+    """As on a Cloud Storage volume mounted without uid/gid (root's inodes, uid 10001 writes):
+    the copy fails file by file; the start says what to fix in one sentence."""
+    import shutil
+
+    def denied(src, dst, **kwargs):
+        raise shutil.Error([(str(src), str(dst), f"[Errno 13] Permission denied: '{dst}'")])
+
+    monkeypatch.setattr(shutil, "copytree", denied)
+    volume = tmp_path / "volume"
+    with pytest.raises(instance.InstanceError) as error:
+        instance.prepare(volume, {"MAGE_PROJECT_SEED": str(REPO / "mage_project")})
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"Cannot seed the project folder {volume}")
+    assert "Permission denied" in message and "mount options uid and gid" in message
+
+
 def test_block_outputs_go_to_gcs_with_remote_variables_dir(twin, tmp_path):
     prefix = f"variables-{tmp_path.name[-10:]}"
     bucket = twin.env["GCS_BUCKET"]
