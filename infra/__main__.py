@@ -169,8 +169,7 @@ runs = ScheduledRuns(
 backfill = Backfill(
     "backfill",
     BackfillArgs(
-        # the image's code only: no dev project volume (ui_edits) for backfill tasks
-        **{k: v for k, v in container.items() if k != "ui_edits"},
+        **container,
         parallelism=cfg.backfill_parallelism,
         **job_resources,
     ),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.components.base import Component
-from infra.components.runtime_env import ContainerArgs
+from infra.components.runtime_env import ProjectContainerArgs
 from mage_project.backfill_task import TASK_RETRIES
 
 ENTRYPOINT = ["python", "-m", "mage_project.backfill_task"]
@@ -31,9 +31,9 @@ def backfill_job_name(prefix: str) -> str:
 
 
 @dataclass(kw_only=True)
-class BackfillArgs(ContainerArgs):
-    """The shared container (the image's code only: no dev project volume) and the job's own
-    settings."""
+class BackfillArgs(ProjectContainerArgs):
+    """The shared container (in dev on the project volume, so a backfill runs the pipelines as
+    the UI edited them, like the daily job) and the job's own settings."""
 
     parallelism: int = 4
     timeout_minutes: int = 60
@@ -44,10 +44,14 @@ class Backfill(Component, area="backfill"):
 
     def build(self, name: str, args: BackfillArgs) -> dict:
         task = args.template(
-            args.container(ENTRYPOINT[:1], ENTRYPOINT[1:], args.env.plain(), args.env.secrets()),
+            args.container(
+                ENTRYPOINT[:1], ENTRYPOINT[1:], args.job_env(), args.env.secrets(),
+                volume_mounts=args.volume_mounts(),
+            ),
             max_retries=TASK_RETRIES,
             timeout=f"{args.timeout_minutes * 60}s",
-        )
+            volumes=args.volumes(),
+        )  # fmt: skip
         # task_count 1: each execution overrides it with the number of slices.
         self.job = args.job(
             f"{name}-job",

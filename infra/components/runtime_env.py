@@ -163,7 +163,8 @@ class ContainerArgs:
 
 @dataclass(kw_only=True)
 class ProjectContainerArgs(ContainerArgs):
-    """A container that runs the project the UI edits: the service and the scheduled jobs."""
+    """A container that runs the project the UI edits: the service, the scheduled jobs and the
+    backfill tasks."""
 
     #: "persist": the project on a Cloud Storage volume of ``env.state_bucket`` (UI edits kept,
     #: jobs run them too); "refuse": the image's code, the UI refuses edits.
@@ -180,6 +181,11 @@ class ProjectContainerArgs(ContainerArgs):
     def volume_mounts(self) -> list[dict]:
         """Where the dev project volume is mounted (``persist``), else nowhere."""
         return [project_mount()] if self.persist else []
+
+    def job_env(self) -> dict[str, pulumi.Input[str]]:
+        """A job's plain variables: the shared ones, and in dev the seed (a job may be the first
+        to start on an empty volume)."""
+        return self.env.plain() | (edit_env(self.ui_edits) if self.persist else {})
 
 
 def env_list(

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
-from infra.components.runtime_env import PROJECT_NAME, RUNNER, ProjectContainerArgs, edit_env
+from infra.components.runtime_env import PROJECT_NAME, RUNNER, ProjectContainerArgs
 
 #: The Mage trigger the jobs' runs belong to (mage_runner creates it, type API, inactive).
 TRIGGER = "cloud_scheduler"
@@ -54,7 +54,7 @@ class ScheduledRuns(Component, area="scheduled_runs"):
         )
         self.jobs: dict[str, gcp.cloudrunv2.Job] = {}
         self.triggers: dict[str, gcp.cloudscheduler.Job] = {}
-        plain = args.env.plain() | (edit_env(args.ui_edits) if args.persist else {})
+        plain = args.job_env()
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
             task = args.template(

@@ -38,6 +38,11 @@ def scheduled_job(plan: Plan):
     return job
 
 
+def backfill_job(plan: Plan):
+    (job,) = [j for j in plan.of_type(JOB) if j.inputs["name"] == plan.outputs["backfill_job"]]
+    return job
+
+
 def state_bucket(plan: Plan):
     (bucket,) = [b for b in plan.of_type(BUCKET) if b.inputs["name"].endswith("-mage-state")]
     return bucket
@@ -80,7 +85,7 @@ def test_mages_secrets_key_is_generated_stored_and_injected_by_reference(stack_p
 
 
 def test_prod_refuses_ui_edits_and_runs_the_images_code(prod_plan: Plan):
-    for resource in (prod_plan.one(SERVICE), scheduled_job(prod_plan)):
+    for resource in (prod_plan.one(SERVICE), scheduled_job(prod_plan), backfill_job(prod_plan)):
         assert not pod(resource).get("volumes")
         assert not container(resource).get("volumeMounts")
     envs = env(prod_plan.one(SERVICE))
@@ -89,12 +94,13 @@ def test_prod_refuses_ui_edits_and_runs_the_images_code(prod_plan: Plan):
     assert "MAGE_PROJECT_SEED" not in envs
 
 
-def test_dev_keeps_ui_edits_on_a_volume_of_the_state_bucket_shared_with_the_job(dev_plan: Plan):
+def test_dev_keeps_ui_edits_on_a_volume_of_the_state_bucket_shared_with_the_jobs(dev_plan: Plan):
+    """The service edits the project on the volume; the daily job and the backfill tasks run it."""
     bucket = state_bucket(dev_plan).inputs
     service = dev_plan.one(SERVICE)
     assert "DISABLE_NOTEBOOK_EDIT_ACCESS" not in env(service)
     assert pod(service)["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN2"  # gcsfuse
-    for resource in (service, scheduled_job(dev_plan)):
+    for resource in (service, scheduled_job(dev_plan), backfill_job(dev_plan)):
         (volume,) = pod(resource)["volumes"]
         # mounted as the image's user (the contract layer's volume stand-in enforces it)
         assert volume["gcs"] == {
