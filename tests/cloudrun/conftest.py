@@ -73,6 +73,11 @@ def cloud_factory(cloud_sql, twin):
         urls = {k: twin.urls[k] for k in ("gcs", "bigquery", "files")}
         cloud = Cloud(plan=plan, secrets=secrets, sql=cloud_sql, twin_urls=urls)
         create_stack_storage(cloud)
+        made.append(cloud)
         return cloud
 
-    return make
+    made: list[Cloud] = []
+    yield make
+    for cloud in made:  # what the Cloud Storage volumes held
+        if cloud.volumes_root is not None:
+            shutil.rmtree(cloud.volumes_root, ignore_errors=True)

@@ -324,10 +324,9 @@ class Cloud:
     secrets: PlannedSecrets
     sql: CloudSqlStandIn
     twin_urls: dict[str, str]  # gcs, bigquery, files
-    #: What Cloud Storage volumes hold: outlives every instance of this Cloud, as a bucket does.
-    volumes_root: Path = field(
-        default_factory=lambda: Path(tempfile.mkdtemp(prefix="gcs-volumes-", dir="/tmp"))
-    )
+    #: What Cloud Storage volumes hold (made on first mount): outlives every instance of this
+    #: Cloud, as a bucket does; the ``cloud_factory`` fixture removes it.
+    volumes_root: Path | None = None
 
     @property
     def private_ip(self) -> str:
@@ -547,11 +546,13 @@ class Instance:
         process's -- Cloud Run's, not the container user's -- so it is root's, 0755
         (https://cloud.google.com/storage/docs/cloud-storage-fuse/cli-options: --uid, --gid,
         --dir-mode). gcsfuse's own semantics (no locking, no atomic rename) are not modelled."""
-        path = self.cloud.volumes_root / volume.bucket / (volume.option("only-dir") or "")
+        if self.cloud.volumes_root is None:
+            self.cloud.volumes_root = Path(tempfile.mkdtemp(prefix="gcs-volumes-", dir="/tmp"))
+        root = self.cloud.volumes_root
+        path = root / volume.bucket / (volume.option("only-dir") or "")
         path.mkdir(parents=True, exist_ok=True)
-        self.cloud.volumes_root.chmod(0o755)
-        for parent in path.relative_to(self.cloud.volumes_root).parents:
-            (self.cloud.volumes_root / parent).chmod(0o755)
+        for parent in path.relative_to(root).parents:  # the user traverses to the mount point
+            (root / parent).chmod(0o755)
         uid, gid = (int(volume.option(k) or 0) for k in ("uid", "gid"))
         os.chown(path, uid, gid)
         path.chmod(int(volume.option("dir-mode") or "755", 8))
