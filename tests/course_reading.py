@@ -11,6 +11,7 @@ import pandas as pd
 #: The course's own loader, kept as the course wrote it (the benchmark runs it).
 COURSE_LOADER = (
     Path(__file__).resolve().parents[1]
+    / "scripts"
     / "benchmarks"
     / "course_project"
     / "data_loaders"

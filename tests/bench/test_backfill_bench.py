@@ -1,4 +1,4 @@
-"""The backfill benchmark's paper projection (benchmarks/backfill_bench.py): old design's BigQuery
+"""The backfill benchmark's paper projection (scripts/benchmarks/backfill_bench.py): old design's BigQuery
 bytes grow with the square of the months, the new design's are zero; time divides by parallelism."""
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from benchmarks import measure
 from benchmarks.report import Row
 from benchmarks.run import QUICK_ROWS, checks
@@ -79,7 +78,7 @@ def test_unmeasured_targets_are_not_reported_as_met():
 def test_quick_benchmark_end_to_end(tmp_path):
     out = tmp_path / "latest.md"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"]
+        [sys.executable, str(ROOT / "scripts" / "benchmarks" / "run.py"), "--quick"]
         + ["--work", str(tmp_path / "work"), "--out", str(out)],
         capture_output=True,
         text=True,

@@ -11,9 +11,7 @@ TEXT = (ROOT / "docs" / "CONTRACTS.md").read_text()
 
 
 def test_every_path_the_map_names_exists():
-    named = set(
-        re.findall(r"`((?:infra|mage_project|scripts|tests|benchmarks|docs)/[\w./-]*)`", TEXT)
-    )
+    named = set(re.findall(r"`((?:infra|mage_project|scripts|tests|docs)/[\w./-]*)`", TEXT))
     named |= {
         f"mage_project/utils/{m}"
         for m in re.findall(r"`(\w+\.py)`", TEXT.split("| module |")[1].split("\n## ")[0])

@@ -12,7 +12,7 @@ of replacing a month, old design vs new; then the 10-year projection for the clo
    rows with BigQuery's data sizes (https://cloud.google.com/bigquery/pricing#data_size_calculation).
 3. The projection for 120 months in the cloud with scripts/tools/prices.yaml.
 
-Usage: ``python benchmarks/backfill_bench.py [--months 12] [--pipeline api_to_gcs]
+Usage: ``python scripts/benchmarks/backfill_bench.py [--months 12] [--pipeline api_to_gcs]
 [--parallelism 1,2,4] [--work DIR] [--out FILE]``. Prints figures as it goes.
 """
 
@@ -32,12 +32,12 @@ from datetime import date
 from pathlib import Path
 
 import yaml
-from twin import sample_data
-
 from benchmarks.measure import Measurement, measure
+from twin import sample_data
+from twin.layout import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
+ROOT = REPO_ROOT
 PRICES = ROOT / "scripts" / "tools" / "prices.yaml"
 BQ_FIXED_BYTES = {"INT64": 8, "FLOAT64": 8, "TIMESTAMP": 8, "DATE": 8, "BOOL": 1}
 YEARS = 10

@@ -5,15 +5,15 @@ rows as "2021-03" for the memory-flatness check), starts the local twin (Postgre
 BigQuery emulators, file server) on free loopback ports, then measures each step as its own
 process tree (wall time, peak RSS):
 
-- the course pipeline (benchmarks/course_project): its three functions in one process, and
+- the course pipeline (scripts/benchmarks/course_project): its three functions in one process, and
   the whole ``mage run``;
 - the floor: ``curl | gunzip | psql \\copy`` into a typed table, no Python;
 - this project's api_to_postgres: its three functions in one process, the whole ``mage run``,
   a re-run of the same month, and the 3x month;
 - api_to_gcs (partitioned parquet) and gcs_to_bigquery (load job from gs://).
 
-Prints the table and the target checks, and writes them to benchmarks/results/latest.md.
-Usage: ``python benchmarks/run.py [--quick] [--rows N] [--work DIR] [--out FILE]``.
+Prints the table and the target checks, and writes them to scripts/benchmarks/results/latest.md.
+Usage: ``python scripts/benchmarks/run.py [--quick] [--rows N] [--work DIR] [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from benchmarks.measure import Measurement, StepFailed, measure
+from benchmarks.report import Check, Row, machine, markdown, render, table_rows
 from psycopg import sql
 from rich.console import Console
 from twin import sample_data
-
-from benchmarks.measure import Measurement, StepFailed, measure
-from benchmarks.report import Check, Row, machine, markdown, render, table_rows
+from twin.layout import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
+ROOT = REPO_ROOT
 
 COURSE_PROJECT = BENCH_DIR / "course_project"
 COURSE_PIPELINE = "course_api_to_postgres"

@@ -5,7 +5,7 @@ recording decorators (as Mage's executor injects its own), then the three functi
 in order with the runtime variables as keyword arguments. Prints one JSON line:
 ``{"seconds": <time of the three calls>, "import_seconds": ...}``.
 
-Usage: ``python benchmarks/run_blocks.py PROJECT_DIR PIPELINE [--vars JSON]``.
+Usage: ``python scripts/benchmarks/run_blocks.py PROJECT_DIR PIPELINE [--vars JSON]``.
 """
 
 from __future__ import annotations

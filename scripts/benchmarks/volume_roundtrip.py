@@ -1,7 +1,7 @@
 """Save latency of a block file: local disk vs a GCS object (the twin's emulator), as a dev
 project on a Cloud Storage volume turns every save into an upload (docs/hosted-ui.md).
 
-    .venv/bin/python benchmarks/volume_roundtrip.py [--state-dir .twin] [--n 50]
+    .venv/bin/python scripts/benchmarks/volume_roundtrip.py [--state-dir .twin] [--n 50]
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from pathlib import Path
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from twin.console import wide_console
+from twin.layout import REPO_ROOT
 from twin.session import running_twin
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 BLOCK = REPO / "mage_project" / "data_loaders" / "load_green_months.py"
