@@ -98,8 +98,9 @@ def seed_project(seed: Path, project: Path) -> bool:
         project.mkdir(parents=True, exist_ok=True)
         shutil.copytree(seed, project, dirs_exist_ok=True)
         (project / SEED_MARKER).write_text(f"seeded from {seed}\n")
-    except OSError as error:  # shutil.Error too: one entry per file that could not be copied
-        first = error.args[0][0][2] if isinstance(error, shutil.Error) else error
+    except OSError as error:  # shutil.Error too: a list of (source, target, why) per file
+        failures = error.args[0] if isinstance(error, shutil.Error) and error.args else None
+        first = failures[0][2] if isinstance(failures, list) and failures else error
         raise InstanceError(
             f"Cannot seed the project folder {project} as uid {os.getuid()} ({first}); mount the dev project volume as the image's user (gcsfuse mount options uid and gid, docs/hosted-ui.md)."
         ) from None

@@ -276,7 +276,6 @@ class Image:
     def build_home(self, root: Path, context: Path = REPO_ROOT) -> Path:
         """The image's ``/home`` under ``root/home``: COPY steps into /home, the user's dirs."""
         home = self.build_tree(root, "/home", context)
-        (home / self.user_home.removeprefix("/home/")).mkdir(parents=True, exist_ok=True)
         for directory in [*self.owned_dirs, self.user_home]:
             path = home / directory.removeprefix("/home/")
             path.mkdir(parents=True, exist_ok=True)
@@ -488,6 +487,8 @@ class Instance:
     env: dict[str, str] = field(init=False)
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
+    #: The planned port's lock (:func:`hold_port`), held from start to stop.
+    port_lock: IO[bytes] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.env = instance_env(self.cloud, self.container, self.image, self.kind)
@@ -560,7 +561,14 @@ class Instance:
 
     def start(self) -> Instance:
         if self.container.port:
-            self._port_lock = hold_port(self.container.port)
+            self.port_lock = hold_port(self.container.port)
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Instance:
         spec = {
             "mounts": self._mounts(),
             "uid": self.image.uid,
@@ -598,9 +606,9 @@ class Instance:
     def stop(self) -> None:
         if self.proc is not None:
             stop_group(self.proc.pid, leader=self.proc, timeout=20)
-        lock, self._port_lock = getattr(self, "_port_lock", None), None
-        if lock is not None:
-            lock.close()  # releases the flock
+        if self.port_lock is not None:
+            self.port_lock.close()  # releases the flock
+            self.port_lock = None
 
     def log(self, tail: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
@@ -764,6 +772,12 @@ class MageApi:
         secret = self.instance.env.get("JWT_SECRET", "materia")
         self.token = jwt.decode(token, key=secret, algorithms=["HS256"])["token"]
         return self
+
+
+def owner_api(cloud: Cloud, instance: Instance) -> MageApi:
+    """Mage's API signed in as the planned owner (e-mail and generated password)."""
+    password = cloud.secrets.value(instance.container.secret_env["DEFAULT_OWNER_PASSWORD"])
+    return MageApi(instance).sign_in(instance.env["DEFAULT_OWNER_EMAIL"], password)
 
 
 def probe_budget(probe: dict) -> float:

@@ -22,16 +22,11 @@ import secrets
 import time
 
 import pytest
-from cloudrun.harness import MageApi, restart, run_job, start_ui_instance
+from cloudrun.harness import MageApi, owner_api, restart, run_job, start_ui_instance
 
 pytestmark = [pytest.mark.twin]
 PIPELINE = "green_taxi_etl"
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def signed_in(cloud, instance) -> MageApi:
-    password = cloud.secrets.value(instance.container.secret_env["DEFAULT_OWNER_PASSWORD"])
-    return MageApi(instance).sign_in(instance.env["DEFAULT_OWNER_EMAIL"], password)
 
 
 def secret_names(api: MageApi) -> set[str]:
@@ -62,7 +57,7 @@ def test_a_new_instance_keeps_the_secret_and_the_dev_edit_and_prod_refuses_edits
     edited = f"edited by the contract test {secrets.token_hex(4)}"
     instance = start_ui_instance(stack_cloud, tmp_path, image)
     try:
-        api = signed_in(stack_cloud, instance)
+        api = owner_api(stack_cloud, instance)
         status, body = api.call(
             "POST", "/api/secrets", {"secret": {"name": name, "value": secrets.token_hex(8)}}
         )
@@ -74,7 +69,7 @@ def test_a_new_instance_keeps_the_secret_and_the_dev_edit_and_prod_refuses_edits
         )
         accepted = status == 200 and "error" not in body
         instance = restart(instance)  # a new instance: fresh filesystem, same Cloud SQL
-        api = signed_in(stack_cloud, instance)
+        api = owner_api(stack_cloud, instance)
         assert name in secret_names(api), (
             "the secret created before the restart is no longer decryptable"
         )
@@ -97,7 +92,7 @@ def test_job_run_block_runs_and_logs_are_visible_from_another_instance(
     assert job.returncode == 0, job.log()
     ui = start_ui_instance(cloud, tmp_path, image)  # never saw the job's filesystem
     try:
-        api = signed_in(cloud, ui)
+        api = owner_api(cloud, ui)
         deadline = time.monotonic() + 60
         runs: list[dict] = []
         while time.monotonic() < deadline and not runs:

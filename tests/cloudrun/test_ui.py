@@ -18,6 +18,7 @@ from cloudrun.harness import (
     ContractError,
     MageApi,
     http_get,
+    owner_api,
     probe_budget,
     start_instance,
     wait_for_startup_probe,
@@ -98,8 +99,7 @@ def test_anonymous_api_calls_are_refused(ui, path):
 def test_the_owner_token_opens_the_api(ui):
     """The positive control of the test above: signed in, the same calls answer 200."""
     cloud, instance, _ = ui
-    password = cloud.secrets.value(instance.container.secret_env["DEFAULT_OWNER_PASSWORD"])
-    api = MageApi(instance).sign_in(instance.env["DEFAULT_OWNER_EMAIL"], password)
+    api = owner_api(cloud, instance)
     for path in ANONYMOUS_PATHS:
         status, payload = api.call("GET", path)
         assert status == 200 and "error" not in payload, f"GET {path}: {status} {payload}"
