@@ -43,15 +43,12 @@ class Backfill(Component, area="backfill"):
     """``job``: the backfill job (no schedule: started on demand with per-execution overrides)."""
 
     def build(self, name: str, args: BackfillArgs) -> dict:
-        task = args.template(
-            args.container(
-                ENTRYPOINT[:1], ENTRYPOINT[1:], args.job_env(), args.env.secrets(),
-                volume_mounts=args.volume_mounts(),
-            ),
+        task = args.job_task(
+            ENTRYPOINT[:1],
+            ENTRYPOINT[1:],
             max_retries=TASK_RETRIES,
-            timeout=f"{args.timeout_minutes * 60}s",
-            volumes=args.volumes(),
-        )  # fmt: skip
+            timeout_minutes=args.timeout_minutes,
+        )
         # task_count 1: each execution overrides it with the number of slices.
         self.job = args.job(
             f"{name}-job",

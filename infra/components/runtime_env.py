@@ -187,6 +187,21 @@ class ProjectContainerArgs(ContainerArgs):
         to start on an empty volume)."""
         return self.env.plain() | (edit_env(self.ui_edits) if self.persist else {})
 
+    def job_task(
+        self, commands: list[str], args: list[str], max_retries: int, timeout_minutes: int
+    ) -> dict:
+        """A job's task template: the project's container with the jobs' variables, on the dev
+        project volume where there is one."""
+        container = self.container(
+            commands, args, self.job_env(), self.env.secrets(), volume_mounts=self.volume_mounts()
+        )
+        return self.template(
+            container,
+            max_retries=max_retries,
+            timeout=f"{timeout_minutes * 60}s",
+            volumes=self.volumes(),
+        )
+
 
 def env_list(
     plain: dict[str, pulumi.Input[str]], secrets: dict[str, pulumi.Input[str]]

@@ -54,20 +54,13 @@ class ScheduledRuns(Component, area="scheduled_runs"):
         )
         self.jobs: dict[str, gcp.cloudrunv2.Job] = {}
         self.triggers: dict[str, gcp.cloudscheduler.Job] = {}
-        plain = args.job_env()
         for schedule in args.schedules:
             key = schedule.pipeline.replace("_", "-")
-            task = args.template(
-                args.container(
-                    RUNNER,
-                    mage_run_args(schedule.pipeline, schedule.variables),
-                    plain,
-                    args.env.secrets(),
-                    volume_mounts=args.volume_mounts(),
-                ),
+            task = args.job_task(
+                RUNNER,
+                mage_run_args(schedule.pipeline, schedule.variables),
                 max_retries=1,
-                timeout=f"{args.timeout_minutes * 60}s",
-                volumes=args.volumes(),
+                timeout_minutes=args.timeout_minutes,
             )
             job = args.job(
                 f"{name}-{key}",
