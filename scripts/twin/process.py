@@ -7,6 +7,7 @@ import os
 import pwd
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -74,7 +75,23 @@ def spawn(
 
 
 def process_start_time(pid: int) -> float | None:
-    """The process's creation time (to tell it from a later process reusing its pid)."""
+    """When the process started, as an identity (to tell it from a later process reusing its pid).
+
+    On Linux this is the kernel's own count, clock ticks since boot (``/proc/<pid>/stat`` field
+    22, see proc(5)), which no wall-clock change touches. psutil's ``create_time`` adds the boot
+    time that ``/proc/stat`` derives from the wall clock, so an NTP step between recording a
+    process and checking it (common on a freshly booted CI machine) made a live twin look dead:
+    ``down`` stopped nothing and a new ``up`` found its ports taken. Elsewhere psutil's
+    ``create_time``, which the kernel stores at the process's start.
+    """
+    stat = Path(f"/proc/{pid}/stat")
+    if sys.platform.startswith("linux"):
+        try:
+            # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return float(fields[19])  # field 22 of the line; fields[0] is field 3
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:
@@ -154,7 +171,7 @@ def pid_alive(pid: int, start_time: float | None) -> bool:
             return False
     except psutil.Error:
         return False
-    return start_time is None or abs(current - start_time) < 0.5
+    return start_time is None or current == start_time
 
 
 def group_is_ours(pid: int, start_time: float | None) -> bool:

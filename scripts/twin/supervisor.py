@@ -38,6 +38,8 @@ SERVICES = ("postgres", "gcs", "bigquery", "files", "mage")
 READY_TIMEOUTS = {"postgres": 60, "gcs": 30, "bigquery": 90, "files": 15, "mage": 240}
 #: The signal that asks each service for a quick, clean shutdown.
 STOP_SIGNALS = {"postgres": signal.SIGINT}
+#: Seconds a running twin whose services are alive may take to answer before a reuse gives up.
+REUSE_WAIT_SECONDS = 30.0
 
 
 class Twin:
@@ -142,7 +144,7 @@ class Twin:
         identity.write_adc(self.state_dir)
         existing = TwinState.load(self.state_dir)
         if existing is not None:
-            if existing.mage == mage and self._healthy(existing):
+            if existing.mage == mage and self._reusable(existing):
                 self.reuse_differences = existing.differences(
                     self.data_dir,
                     None if self.data_dir_configured else sample_rows(),
@@ -340,13 +342,35 @@ class Twin:
         self._records = {record.name: record for record in state.services}
         self.reused = True
 
-    def _healthy(self, state: TwinState) -> bool:
+    def _reusable(self, state: TwinState) -> bool:
+        """True when the recorded twin runs and answers; False when it is a leftover to replace
+        (its owner gone, a service missing or dead).
+
+        A twin whose services are alive but slow to answer (a busy machine, Mage mid-run) is
+        waited for, up to :data:`REUSE_WAIT_SECONDS`, then reported, never stopped: it belongs to
+        another terminal or session.
+        """
         if not pid_alive(state.owner_pid, state.owner_start_time):
             return False
         expected = {s for s in SERVICES if state.mage or s != "mage"}
         if {r.name for r in state.services} != expected:
             return False
-        return all(service_health(self.state_dir, state, r)[1] for r in state.services)
+        deadline = time.monotonic() + REUSE_WAIT_SECONDS
+        while True:
+            health = {r.name: service_health(self.state_dir, state, r) for r in state.services}
+            if not all(alive for alive, _ in health.values()):
+                return False
+            silent = [name for name, (_, answering) in health.items() if not answering]
+            if not silent:
+                return True
+            if time.monotonic() >= deadline:
+                raise TwinError(
+                    f"The local GCP twin running from {self.state_dir} (owner pid "
+                    f"{state.owner_pid}) has {', '.join(silent)} alive but not answering after "
+                    f"{REUSE_WAIT_SECONDS:.0f} s; see the logs in {self.logs_dir}, or stop it "
+                    "with `make down` and start again."
+                )
+            time.sleep(0.5)
 
     def failed_service(self) -> str | None:
         """Name of the first service started by this object that has exited, if any."""

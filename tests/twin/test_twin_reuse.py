@@ -54,3 +54,42 @@ def test_reuse_says_what_differs_from_the_request(tmp_path: Path):
     finally:
         twin_cli(state_dir, "down")
         proc.wait(60)
+
+
+def test_a_running_twin_that_does_not_answer_is_reported_not_stopped(tmp_path: Path, monkeypatch):
+    """A busy machine can make a live twin slow to answer: a reuse waits, then says so; it never
+    stops a twin another terminal (or test session) owns to start a second one on its ports."""
+    from twin import supervisor
+    from twin.errors import TwinError
+    from twin.process import process_start_time
+    from twin.state import ServiceRecord, TwinState
+
+    monkeypatch.setattr(supervisor, "REUSE_WAIT_SECONDS", 1.0, raising=False)
+    ports = TwinPorts.free()
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    silent = subprocess.Popen(["sleep", "60"], start_new_session=True)  # alive, answers nothing
+    try:
+        records = [
+            ServiceRecord(name, silent.pid, silent.pid, process_start_time(silent.pid), "", "")
+            for name in ("postgres", "gcs", "bigquery", "files")
+        ]
+        TwinState(
+            owner_pid=os.getpid(),
+            owner_start_time=process_start_time(os.getpid()),
+            ports=ports.as_dict(),
+            mage=False,
+            data_dir=str(tmp_path),
+            services=records,
+        ).save(state_dir)
+        with pytest.raises(TwinError) as raised:
+            supervisor.Twin(state_dir, ports).start(mage=False)
+        message = str(raised.value)
+        assert "postgres, gcs, bigquery, files alive but not answering after 1 s" in message
+        assert "`make down`" in message and len(message) < 400
+        assert silent.poll() is None, "the running twin's processes were stopped"
+        assert TwinState.load(state_dir) is not None, "the running twin's state was forgotten"
+    finally:
+        supervisor.stop_recorded(state_dir)  # whatever a regression may have started
+        silent.kill()
+        silent.wait()

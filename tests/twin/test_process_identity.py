@@ -1,0 +1,70 @@
+"""The twin tells its own processes from strangers by their start, whatever the wall clock does.
+
+`down`, `status` and a second `up` recognise the twin's processes by pid plus start time. A CI
+machine's clock is often stepped by NTP shortly after boot; the identity must not move with it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from twin.process import group_is_ours, pid_alive, process_start_time
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the wall-clock dependence is psutil's on Linux"
+)
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen]:
+    """A process leading its own group, as the twin starts each service."""
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@linux_only
+def test_a_wall_clock_step_leaves_a_live_process_recognised(sleeper, monkeypatch):
+    recorded = process_start_time(sleeper.pid)
+    # What an NTP step does to psutil: /proc/stat's btime is the wall clock minus the uptime.
+    from psutil import _pslinux
+
+    stepped = psutil.boot_time() + 3.0
+    monkeypatch.setattr(_pslinux, "BOOT_TIME", stepped)
+    monkeypatch.setattr(psutil, "boot_time", lambda: stepped)
+    assert pid_alive(sleeper.pid, recorded)
+    assert group_is_ours(sleeper.pid, recorded)
+
+
+def test_another_process_with_the_same_pid_is_not_ours(sleeper):
+    recorded = process_start_time(sleeper.pid)
+    assert recorded is not None
+    assert pid_alive(sleeper.pid, recorded)
+    assert not pid_alive(sleeper.pid, recorded - 1)  # a pid reused by a later process
+    sleeper.kill()
+    sleeper.wait()
+    assert not pid_alive(sleeper.pid, recorded)
+    assert process_start_time(sleeper.pid) is None
+
+
+@linux_only
+def test_a_command_name_with_parentheses_and_spaces_is_read(tmp_path: Path):
+    odd = tmp_path / "a) b (c"
+    shutil.copy(shutil.which("sleep"), odd)
+    proc = subprocess.Popen([str(odd), "60"])
+    try:
+        recorded = process_start_time(proc.pid)
+        assert recorded is not None and recorded > 0
+        assert pid_alive(proc.pid, recorded)
+    finally:
+        proc.kill()
+        proc.wait()
