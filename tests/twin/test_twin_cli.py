@@ -67,6 +67,16 @@ def started_processes(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def exit_code(proc: subprocess.Popen, log: Path, seconds: float) -> int:
+    """The foreground `up`'s exit code once it ends; its log in the failure when it does not."""
+    try:
+        return proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"`twin up` still runs {seconds:.0f} s later; its output:\n{log.read_text()}"
+        ) from None
+
+
 def assert_all_gone(processes: list[psutil.Process], state_dir: Path) -> None:
     gone, alive = psutil.wait_procs(processes, timeout=30)
     assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
@@ -97,7 +107,7 @@ def test_up_prints_urls_reuses_and_ctrl_c_stops_everything(tmp_path):
         assert twin_cli(state_dir, "status").returncode == 0
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert proc.wait(90) == 0
+        assert exit_code(proc, tmp_path / "up.log", 90) == 0
         assert "Local GCP twin stopped." in (tmp_path / "up.log").read_text()
         assert_all_gone(processes, state_dir)
         for port in ports.as_dict().values():
@@ -118,12 +128,14 @@ def test_down_from_another_terminal_stops_a_running_twin(tmp_path):
         down = twin_cli(state_dir, "down")
         assert down.returncode == 0
         assert "Stopped: postgres, gcs, bigquery, files." in down.stdout
-        assert proc.wait(60) == 0
+        assert exit_code(proc, tmp_path / "up.log", 60) == 0
         assert_all_gone(processes, state_dir)
         assert "No local GCP twin is running" in twin_cli(state_dir, "down").stdout
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+            twin_cli(state_dir, "down")  # the services of the killed `up`
 
 
 def test_a_port_in_use_is_one_sentence_and_starts_nothing(tmp_path):
