@@ -3,8 +3,10 @@
 `make backfill ... CLOUD=1` (scripts/twin/backfill.py) starts ONE execution through the Run API
 ``jobs/<name>:run`` with overrides ``taskCount`` (= number of slices) and the plan in the
 container's env (``BACKFILL_PIPELINE``, ``BACKFILL_DATES``); each task runs
-``python -m mage_project.backfill_task``, which picks its slice from ``CLOUD_RUN_TASK_INDEX``
-and runs the pipeline with that slice's ``execution_date``. ``parallelism`` caps the tasks that
+``python -m mage_runner backfill mage_project`` (scripts/mage_runner/backfill.py), which prepares
+the instance (in dev it seeds a still-empty project volume, as the UI and the daily jobs do),
+picks its slice from ``CLOUD_RUN_TASK_INDEX`` and runs the pipeline with that slice's
+``execution_date``. ``parallelism`` caps the tasks that
 run at once (it cannot be overridden per execution; it is stack config), and a failed task is
 retried ``TASK_RETRIES`` times; slices are idempotent, so a retry or a re-run is safe.
 
@@ -18,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from mage_runner.backfill import TASK_RETRIES, task_argv
 
 from infra.components.base import Component
 from infra.components.runtime_env import ProjectContainerArgs
-from mage_project.backfill_task import TASK_RETRIES
 
-ENTRYPOINT = ["python", "-m", "mage_project.backfill_task"]
+ENTRYPOINT = task_argv()
 
 
 def backfill_job_name(prefix: str) -> str:

@@ -2,7 +2,7 @@
 of replacing a month, old design vs new; then the 10-year projection for the cloud.
 
 1. Full-size months (1,369,765 rows each, scripts/twin/sample_data.py) for 2021-01..2021-12 on the
-   twin. The backfill runs the cloud job's entrypoint (``python -m mage_project.backfill_task``,
+   twin. The backfill runs the cloud job's entrypoint (``python -m mage_runner backfill mage_project``,
    one process per slice, ``CLOUD_RUN_TASK_INDEX/COUNT`` set) with parallelism 1, 2 and 4:
    wall time of the whole backfill, and wall time / peak RSS of every task.
 2. BigQuery: ``gcs_to_bigquery``'s replace of a month is ONE load job (job statistics: type
@@ -49,6 +49,7 @@ def load_average() -> str:
 
 def run_tasks(env: dict, pipeline: str, months: list[date], parallelism: int, say):
     """The backfill as one execution: one measured process per slice, ``parallelism`` at once."""
+    from mage_runner.backfill import task_argv
     from twin.tasks import task_data_dir, task_env
 
     lock = threading.Lock()
@@ -57,7 +58,7 @@ def run_tasks(env: dict, pipeline: str, months: list[date], parallelism: int, sa
         variables = task_env(pipeline, months, index, len(months))
         variables |= task_data_dir(Path(env["TAXI_STAGING_DIR"]).parent, pipeline, index)
         result = measure(
-            [sys.executable, "-m", "mage_project.backfill_task"],
+            task_argv(sys.executable),
             env={**env, **variables}, cwd=ROOT, timeout=3600, label=f"task {index}",
         )  # fmt: skip
         with lock:

@@ -2,6 +2,8 @@
 
 ``run``   -- a pipeline as a Mage pipeline run (trigger or backfill, block runs, logs), used by the
              Cloud Run job, ``make demo`` and ``make backfill``;
+``backfill`` -- prepare the instance, then run this backfill task's slices (``run`` each), used by
+             the backfill Cloud Run job and ``make backfill``;
 ``start`` -- prepare the instance (Mage's secrets key, the dev project volume) and exec
              ``mage start``; used by the Cloud Run service.
 

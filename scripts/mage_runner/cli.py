@@ -4,6 +4,7 @@
         [--trigger cloud_scheduler] [--backfill NAME --backfill-start D --backfill-end D
         --backfill-interval month --backfill-runs N]
     python -m mage_runner start mage_project [mage start options...]
+    python -m mage_runner backfill mage_project   (a backfill execution's task: mage_runner.backfill)
 
 ``run`` prints ``Pipeline run completed.`` and exits 0 when every block completed; otherwise it
 prints the failing block and its error and exits 1 (the Cloud Run job execution fails too).
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="prepare the instance, then exec `mage start`")
     start.add_argument("project")
     start.add_argument("mage_args", nargs=argparse.REMAINDER)
+    backfill = sub.add_parser("backfill", help="prepare the instance, then run this task's slices")
+    backfill.add_argument("project")
     return parser
 
 
@@ -98,6 +101,14 @@ def exec_argv(argv: Sequence[str]) -> list[str] | None:
     return None
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    from mage_runner.backfill import run_task
+
+    for line in instance.prepare(Path(args.project).resolve()):
+        print(f"mage_runner: {line}", flush=True)
+    return run_task(args.project)
+
+
 def _start(args: argparse.Namespace) -> int:
     project = Path(args.project).resolve()
     for line in instance.prepare(project):
@@ -111,7 +122,8 @@ def _start(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args) if args.command == "run" else _start(args)
+        commands = {"run": _run, "start": _start, "backfill": _backfill}
+        return commands[args.command](args)
     except instance.InstanceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ Months step by default; days for ``api_to_gcs_parameterized``. On the local twin
 that are missing are generated first (the real release has every month). Exits 1 if a run failed.
 
 ``--parallelism N`` runs the backfill as the cloud does: one task per slice (the Cloud Run job's
-entrypoint ``python -m mage_project.backfill_task`` with ``CLOUD_RUN_TASK_INDEX/COUNT``), N at
+entrypoint ``python -m mage_runner backfill mage_project`` with ``CLOUD_RUN_TASK_INDEX/COUNT``), N at
 a time, against the twin. ``--cloud --stack dev`` starts ONE execution of the stack's backfill
 job instead (one task per slice; docs/warehouse.md).
 """

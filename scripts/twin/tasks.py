@@ -1,7 +1,7 @@
 """A backfill as Cloud Run runs it: one task per slice, ``parallelism`` at a time.
 
 - :func:`run_local_tasks` runs the tasks as local processes of the same entrypoint the cloud
-  job runs (``python -m mage_project.backfill_task``) with the variables Cloud Run sets
+  job runs (``python -m mage_runner backfill mage_project``) with the variables Cloud Run sets
   (``CLOUD_RUN_TASK_INDEX``/``CLOUD_RUN_TASK_COUNT``) and the execution's overrides
   (``BACKFILL_PIPELINE``/``BACKFILL_DATES``); a failed task is retried ``TASK_RETRIES`` times.
 - :func:`run_request` / :func:`start_cloud_execution`: the Run API request that starts ONE
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from mage_project.backfill_task import TASK_RETRIES
+from mage_runner.backfill import TASK_RETRIES, task_argv
+
 from twin.layout import REPO_ROOT
 
 RUN_API = "https://run.googleapis.com/v2"
@@ -82,7 +83,7 @@ def run_local_tasks(
     on_done=None,
 ) -> list[TaskResult]:
     """One process per slice (task), at most ``parallelism`` at once; results by task index."""
-    from mage_project.backfill_task import task_dates
+    from mage_runner.backfill import task_dates
 
     count, name = len(dates), backfill_name(dates)
     logs.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,7 @@ def run_local_tasks(
                 out.write(f"=== attempt {attempt}\n")
                 out.flush()
                 code = subprocess.run(
-                    [sys.executable, "-m", "mage_project.backfill_task"],
+                    task_argv(sys.executable),
                     env={**env, **task_env(pipeline, dates, index, count, name),
                          **task_data_dir(logs, pipeline, index),
                          "CLOUD_RUN_TASK_ATTEMPT": str(attempt - 1)},

@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,10 +91,24 @@ class Container:
     startup_probe: dict[str, Any] | None = None
     liveness_probe: dict[str, Any] | None = None
     volumes: tuple[GcsVolume, ...] = ()
+    #: A job's execution settings (None for the service): tasks per execution, how many run at
+    #: once, how often a failed task is started again.
+    task_count: int | None = None
+    parallelism: int | None = None
+    max_retries: int | None = None
 
     @property
     def argv(self) -> list[str]:
         return [*self.command, *self.args]
+
+
+@dataclass(frozen=True)
+class TaskPosition:
+    """A job task's place in its execution: ``CLOUD_RUN_TASK_INDEX``/``COUNT``/``ATTEMPT``."""
+
+    index: int = 0
+    count: int = 1
+    attempt: int = 0
 
 
 def _ints(value: Any) -> Any:
@@ -124,7 +138,10 @@ def _gcs_volumes(spec: dict, template_volumes: list[dict]) -> tuple[GcsVolume, .
 
 
 def _container(
-    resource: PlannedResource, spec: dict, template_volumes: list[dict] | None = None
+    resource: PlannedResource,
+    spec: dict,
+    template_volumes: list[dict] | None = None,
+    execution: dict | None = None,
 ) -> Container:
     spec = _ints(spec)
     plain, refs = {}, {}
@@ -150,7 +167,21 @@ def _container(
         startup_probe=spec.get("startupProbe"),
         liveness_probe=spec.get("livenessProbe"),
         volumes=_gcs_volumes(spec, template_volumes or []),
+        **_execution_settings(_ints(execution)) if execution is not None else {},
     )
+
+
+def _execution_settings(template: dict) -> dict[str, int]:
+    """A job's ``template`` (ExecutionTemplate) as :class:`Container` fields, with the Run API's
+    defaults: taskCount 1, maxRetries 3; parallelism 0 means as many as possible
+    (https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs#executiontemplate)."""
+    count = int(template.get("taskCount") or 1)
+    retries = (template.get("template") or {}).get("maxRetries")
+    return {
+        "task_count": count,
+        "parallelism": int(template.get("parallelism") or 0) or count,
+        "max_retries": 3 if retries is None else int(retries),
+    }
 
 
 def planned_containers(plan: Plan) -> dict[str, Container]:
@@ -164,7 +195,9 @@ def planned_containers(plan: Plan) -> dict[str, Container]:
     for job in plan.of_type(JOB):
         (container,) = job.get("template", "template", "containers")
         volumes = job.get("template", "template", "volumes")
-        out[job_names[job.get("name")]] = _container(job, container, volumes)
+        out[job_names[job.get("name")]] = _container(
+            job, container, volumes, execution=job.get("template")
+        )
     return out
 
 
@@ -400,9 +433,11 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
 )
 
 
-def runtime_env(container: Container, image: Image, kind: str, name: str) -> dict[str, str]:
+def runtime_env(
+    container: Container, image: Image, kind: str, name: str, task: TaskPosition | None = None
+) -> dict[str, str]:
     """What the container runtime adds: HOME of the image's user, and Cloud Run's own variables
-    (https://cloud.google.com/run/docs/container-contract#env-vars)."""
+    (https://cloud.google.com/run/docs/container-contract#env-vars), a job's for ``task``."""
     env = {"HOME": image.user_home}
     if kind == "service":
         env |= {
@@ -412,26 +447,32 @@ def runtime_env(container: Container, image: Image, kind: str, name: str) -> dic
             "K_CONFIGURATION": name,
         }
     else:
+        task = task or TaskPosition()
         env |= {
             "CLOUD_RUN_JOB": name,
             "CLOUD_RUN_EXECUTION": f"{name}-abc12",
-            "CLOUD_RUN_TASK_INDEX": "0",
-            "CLOUD_RUN_TASK_ATTEMPT": "0",
-            "CLOUD_RUN_TASK_COUNT": "1",
+            "CLOUD_RUN_TASK_INDEX": str(task.index),
+            "CLOUD_RUN_TASK_ATTEMPT": str(task.attempt),
+            "CLOUD_RUN_TASK_COUNT": str(task.count),
         }
     return env
 
 
-def cloud_env(cloud: Cloud, container: Container, image: Image, kind: str) -> dict[str, str]:
+def cloud_env(
+    cloud: Cloud, container: Container, image: Image, kind: str, task: TaskPosition | None = None
+) -> dict[str, str]:
     """The env Cloud Run would give the container: image ENV < runtime < plan values + secrets."""
-    env = {**image.env, **runtime_env(container, image, kind, container.name), **container.env}
+    runtime = runtime_env(container, image, kind, container.name, task)
+    env = {**image.env, **runtime, **container.env}
     env |= {k: cloud.secrets.value(s) for k, s in container.secret_env.items()}
     return env
 
 
-def instance_env(cloud: Cloud, container: Container, image: Image, kind: str) -> dict[str, str]:
+def instance_env(
+    cloud: Cloud, container: Container, image: Image, kind: str, task: TaskPosition | None = None
+) -> dict[str, str]:
     """:func:`cloud_env` with :data:`SUBSTITUTIONS` applied (and their planned values checked)."""
-    env = cloud_env(cloud, container, image, kind)
+    env = cloud_env(cloud, container, image, kind, task)
     for sub in SUBSTITUTIONS:
         expected = sub.planned(cloud)
         if expected is not None and env.get(sub.name) != expected:
@@ -489,9 +530,12 @@ class Instance:
     started_at: float = 0.0
     #: The planned port's lock (:func:`hold_port`), held from start to stop.
     port_lock: IO[bytes] | None = field(default=None, repr=False)
+    #: Which task of its execution a job instance is (the first of one, unless started by
+    #: :func:`run_execution`).
+    task: TaskPosition | None = None
 
     def __post_init__(self) -> None:
-        self.env = instance_env(self.cloud, self.container, self.image, self.kind)
+        self.env = instance_env(self.cloud, self.container, self.image, self.kind, self.task)
 
     @property
     def log_path(self) -> Path:
@@ -679,6 +723,79 @@ def start_instance(cloud: Cloud, name: str, root: Path, image: Image | None = No
     kind = "service" if name == "ui" else "job"
     fresh = Path(tempfile.mkdtemp(prefix=f"{container.name}-", dir=root))
     return Instance(cloud, container, kind, image or Image.from_dockerfile(), fresh).start()
+
+
+def overridden(container: Container, overrides: dict) -> Container:
+    """The job's container as an execution started with ``overrides`` runs it: the container
+    override's ``env`` merged over the planned env, its ``args`` replacing the planned ones
+    (``clearArgs`` empties them), ``taskCount`` replacing the job's
+    (https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs/run#overrides)."""
+    unknown = set(overrides) - {"containerOverrides", "taskCount", "timeout"}
+    if unknown:
+        raise ContractError(f"the Run API has no execution override {sorted(unknown)}")
+    changes: dict[str, Any] = {}
+    if "taskCount" in overrides:
+        changes["task_count"] = int(overrides["taskCount"])
+    for override in overrides.get("containerOverrides") or []:
+        if override.get("name") not in (None, "", container.name):
+            raise ContractError(f"a container override names {override['name']!r}, not a container")
+        env = {}
+        for entry in override.get("env") or []:
+            if "value" not in entry:
+                raise ContractError(f"the override of {entry.get('name')} sets no value")
+            env[entry["name"]] = str(entry["value"])
+        changes["env"] = {**container.env, **env}
+        if override.get("clearArgs"):
+            changes["args"] = []
+        elif override.get("args"):
+            changes["args"] = list(override["args"])
+    return replace(container, **changes)
+
+
+def run_execution(
+    cloud: Cloud,
+    name: str,
+    root: Path,
+    overrides: dict,
+    image: Image | None = None,
+    timeout: float = 600.0,
+) -> list[Instance]:
+    """One execution of the planned job ``name`` as ``jobs.run`` with ``overrides`` starts it:
+    ``taskCount`` tasks, at most the job's ``parallelism`` at once, each on a fresh filesystem
+    with its task index, and a task that exits non-zero started again (attempt + 1) up to the
+    job's ``maxRetries`` (https://cloud.google.com/run/docs/configuring/max-retries). Returns
+    each task's last attempt, by index."""
+    container = overridden(planned_containers(cloud.plan)[name], overrides)
+    if container.task_count is None:
+        raise ContractError(f"{name} is not a job")
+    image = image or Image.from_dockerfile()
+    count, retries = container.task_count, container.max_retries or 0
+    attempts = dict.fromkeys(range(count), 0)
+    waiting, running, ended = list(range(count)), {}, {}
+    deadline = time.monotonic() + timeout
+    try:
+        while waiting or running:
+            while waiting and len(running) < (container.parallelism or count):
+                index = waiting.pop(0)
+                fresh = Path(tempfile.mkdtemp(prefix=f"{container.name}-{index}-", dir=root))
+                task = TaskPosition(index, count, attempts[index])
+                running[index] = Instance(cloud, container, "job", image, fresh, task=task).start()
+            for index, instance in list(running.items()):
+                if instance.returncode is None:
+                    continue
+                del running[index]
+                if instance.returncode != 0 and attempts[index] < retries:
+                    attempts[index] += 1
+                    waiting.insert(0, index)
+                else:
+                    ended[index] = instance
+            if time.monotonic() > deadline:
+                raise ContractError(f"the {name} execution ran longer than {timeout:.0f} s")
+            time.sleep(0.2)
+    finally:
+        for instance in running.values():
+            instance.stop()
+    return [ended[i] for i in range(count)]
 
 
 def start_ui_instance(cloud: Cloud, root: Path, image: Image | None = None) -> Instance:

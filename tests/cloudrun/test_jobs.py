@@ -22,7 +22,7 @@ JOBS = [
     (stack, name)
     for stack in STACKS
     for name in planned_containers(planned(stack))
-    # the backfill job only runs with its execution overrides (tests/pipelines/test_backfill_tasks.py)
+    # the backfill job only runs with its execution overrides (test_backfill_job.py)
     if name not in ("ui", "backfill")
 ]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from infra_plans import planned
+from mage_runner.backfill import TASK_RETRIES
 from tools.offline import Plan
 
-from mage_project.backfill_task import TASK_RETRIES
 from mage_project.utils.schema import YELLOW_WAREHOUSE
 
 TABLE = "gcp:bigquery/table:Table"
@@ -47,7 +47,7 @@ def test_backfill_job_runs_the_task_entrypoint_with_retries(dev_plan: Plan):
     assert job.get("template", "template", "maxRetries") == TASK_RETRIES
     container = job.get("template", "template", "containers", 0)
     assert container["commands"] + container["args"] == [
-        "python", "-m", "mage_project.backfill_task",
+        "python", "-m", "mage_runner", "backfill", "mage_project",
     ]  # fmt: skip
     assert {e["name"] for e in container["envs"]} >= {"GCS_BUCKET", "BIGQUERY_DATASET"}
     assert dev_plan.outputs["backfill_job"] == "mage-backfill"

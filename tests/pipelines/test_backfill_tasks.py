@@ -1,5 +1,5 @@
 """A backfill as one Cloud Run execution with one task per slice (issue 11): the task entrypoint
-(mage_project/backfill_task.py) picks its slice from CLOUD_RUN_TASK_INDEX/COUNT, and runs
+(``python -m mage_runner backfill``, scripts/mage_runner/backfill.py) picks its slice from CLOUD_RUN_TASK_INDEX/COUNT, and runs
 locally as parallel processes against the twin; failed tasks are retried; re-runs are safe."""
 
 from __future__ import annotations
@@ -7,26 +7,28 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from mage_runner.backfill import PlanError, plan_from_env, run_command, task_dates, task_position
+from twin.layout import MAGE_PROJECT, REPO_ROOT
 from twin.samples import generate_sample_data
 from twin.tasks import run_local_tasks, run_request, task_env
 
-from mage_project.backfill_task import plan_from_env, task_dates, task_position
-from mage_project.utils.errors import TaxiDataError
-
 MONTHS = [date(2021, 1, 1), date(2021, 2, 1), date(2021, 3, 1)]
+PROJECT = REPO_ROOT / MAGE_PROJECT
 
 
 def test_each_task_owns_its_slice_from_the_cloud_run_task_variables():
     env = task_env("api_to_gcs", MONTHS, 1, 3)
-    assert plan_from_env(env) == ("api_to_gcs", MONTHS)
+    assert plan_from_env(PROJECT, env) == ("api_to_gcs", MONTHS)
     assert task_position(env) == (1, 3)
     assert [task_dates(MONTHS, i, 3) for i in range(3)] == [[d] for d in MONTHS]
     assert task_dates(MONTHS, 0, 2) == [MONTHS[0], MONTHS[2]]  # fewer tasks than slices
     assert task_position({}) == (0, 1)
-    with pytest.raises(TaxiDataError, match="Task index 3 is not within a task count of 3"):
+    with pytest.raises(PlanError, match="Task index 3 is not within a task count of 3"):
         task_position({"CLOUD_RUN_TASK_INDEX": "3", "CLOUD_RUN_TASK_COUNT": "3"})
-    with pytest.raises(TaxiDataError, match="'nope' is not a pipeline"):
-        plan_from_env({"BACKFILL_PIPELINE": "nope", "BACKFILL_DATES": "2021-01-01"})
+    with pytest.raises(PlanError, match="'nope' is not a pipeline"):
+        plan_from_env(PROJECT, {"BACKFILL_PIPELINE": "nope", "BACKFILL_DATES": "2021-01-01"})
+    with pytest.raises(PlanError, match="BACKFILL_DATES: .*is not a date"):
+        plan_from_env(PROJECT, {"BACKFILL_PIPELINE": "api_to_gcs", "BACKFILL_DATES": "soon"})
 
 
 def test_the_cloud_request_starts_one_execution_with_one_task_per_slice():
@@ -91,19 +93,11 @@ def test_a_failing_task_is_retried_and_fails_alone(twin, twin_env, tmp_path):
     assert "2029-07" in failed.log.read_text()
 
 
-def test_each_slice_is_one_run_recorded_in_the_invocations_backfill(monkeypatch):
-    import importlib.util
-
-    import mage_project.backfill_task as task
-
+def test_each_slice_is_one_run_recorded_in_the_invocations_backfill():
     env = {"BACKFILL_NAME": "make backfill 2021-01-01..2021-03-01 at T"}
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    plain = task.run_command("api_to_gcs", MONTHS[1], MONTHS, env)
-    assert plain[1:] == ["run", "mage_project", "api_to_gcs", "--test", "--runtime-vars",
-                         '{"execution_date": "2021-02-01"}']  # fmt: skip
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
-    recorded = task.run_command("api_to_gcs", MONTHS[1], MONTHS, env)
+    recorded = run_command("mage_project", "api_to_gcs", MONTHS[1], MONTHS, env)
     assert recorded[1:7] == ["-m", "mage_runner", "run", "mage_project", "api_to_gcs", "--test"]
+    assert recorded[recorded.index("--runtime-vars") + 1] == '{"execution_date": "2021-02-01"}'
     assert recorded[recorded.index("--backfill") + 1] == env["BACKFILL_NAME"]
     assert recorded[recorded.index("--backfill-runs") + 1] == "3"
     assert recorded[recorded.index("--backfill-interval") + 1] == "month"
