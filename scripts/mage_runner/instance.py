@@ -87,7 +87,13 @@ def write_secrets_key(data_dir: Path, project: Path, value: str) -> list[Path]:
 
 
 def seed_project(seed: Path, project: Path) -> bool:
-    """Copy ``seed`` into ``project`` if the project has no metadata.yaml; True if copied."""
+    """Copy ``seed`` into ``project`` if the project has no metadata.yaml; True if copied.
+
+    The project's ``metadata.yaml`` is written last: it is what tells a start the volume is
+    seeded, so another instance starting meanwhile (the tasks of a backfill on a new stack start
+    together) or a start after a seed that failed half-way never takes a partial copy for the
+    project; it copies again (same files) instead.
+    """
     if (project / "metadata.yaml").exists():
         return False
     if not (seed / "metadata.yaml").exists():
@@ -96,7 +102,11 @@ def seed_project(seed: Path, project: Path) -> bool:
         )
     try:
         project.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(seed, project, dirs_exist_ok=True)
+        shutil.copytree(
+            seed, project, dirs_exist_ok=True,
+            ignore=lambda folder, names: ["metadata.yaml"] if Path(folder) == seed else [],
+        )  # fmt: skip
+        shutil.copy2(seed / "metadata.yaml", project / "metadata.yaml")
         (project / SEED_MARKER).write_text(f"seeded from {seed}\n")
     except OSError as error:  # shutil.Error too: a list of (source, target, why) per file
         failures = error.args[0] if isinstance(error, shutil.Error) and error.args else None

@@ -97,6 +97,25 @@ def test_the_project_volume_is_seeded_once_and_edits_survive_the_next_start(tmp_
     assert (volume / "pipelines" / "made_in_ui").is_dir()
 
 
+def test_a_seed_that_fails_half_way_is_not_taken_for_the_project(tmp_path):
+    """The project's metadata.yaml says "seeded": a copy that failed on one file must leave it
+    out, so the next start (or another task starting at the same moment) seeds again."""
+    import shutil
+
+    seed = tmp_path / "seed"
+    shutil.copytree(REPO / "mage_project", seed, ignore=shutil.ignore_patterns(".file_versions"))
+    (seed / "pipelines" / "green_taxi_etl" / "gone.py").symlink_to(tmp_path / "nowhere")
+    volume = tmp_path / "volume"
+    with pytest.raises(instance.InstanceError, match="No such file"):
+        instance.prepare(volume, {"MAGE_PROJECT_SEED": str(seed)})
+    assert not (volume / "metadata.yaml").exists(), "a partial copy looks seeded"
+    (seed / "pipelines" / "green_taxi_etl" / "gone.py").unlink()
+    assert instance.prepare(volume, {"MAGE_PROJECT_SEED": str(seed)}) == [
+        f"seeded {volume} from {seed}"
+    ]
+    assert (volume / "metadata.yaml").read_bytes() == (seed / "metadata.yaml").read_bytes()
+
+
 def test_a_volume_the_user_cannot_write_is_one_sentence(tmp_path, monkeypatch):
     """As on a Cloud Storage volume mounted without uid/gid (root's inodes, uid 10001 writes):
     the copy fails file by file; the start says what to fix in one sentence."""
