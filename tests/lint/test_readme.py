@@ -172,3 +172,18 @@ def test_cost_figures_in_readme_and_docs_are_what_make_cost_prints():
     for figure in (idle["dev"], idle["prod"], official_total):
         assert figure in README, figure
         assert figure.lstrip("$") in cost_page, figure
+
+
+def test_the_deadlines_stated_are_the_settings():
+    """README and docs/run-guarantees.md state the deadlines that mage_project/utils/settings.py
+    defines (one definition; the docs follow it)."""
+    from mage_project.utils.settings import DEADLINES
+
+    table = (ROOT / "docs" / "run-guarantees.md").read_text()
+    documented = {
+        var: float(seconds) for var, seconds in re.findall(r"\| `(TAXI_\w+)` \| (\d+) \|", table)
+    }
+    assert documented == dict(DEADLINES.values())
+    bullet = re.search(r"\*\*Deadlines\*\*:(.*?)\n- \*\*", README, re.S)[1]
+    stated = {float(m) * 60 for m in re.findall(r"(\d+) min", bullet)}
+    assert stated == {seconds for _, seconds in DEADLINES.values()}, bullet
