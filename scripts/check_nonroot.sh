@@ -3,6 +3,7 @@
 # set-up and tests as a non-root user with passwordless sudo, as on GitHub's Ubuntu runners.
 #
 #   sudo scripts/check_nonroot.sh [REPO] [PYTEST ARGS...]
+#   sudo scripts/check_nonroot.sh REPO --make-test     (the whole `make test`, ~15 min)
 #
 # As root it: installs sudo if missing; creates a throwaway user with passwordless sudo;
 # clones REPO (default: this checkout's committed HEAD) into /tmp as that user; runs
@@ -73,6 +74,10 @@ as_user "cd '$CLONE' && echo \"browser: \$(.venv/bin/python tests/browser_path.p
 echo "check_nonroot: pytest ${TESTS[*]} as $USER_NAME"
 start=$(date +%s)
 status=0
-as_user "cd '$CLONE' && .venv/bin/python -m pytest -q -W ignore ${TESTS[*]}" || status=$?
+if [ "${TESTS[*]}" = "--make-test" ]; then
+  as_user "cd '$CLONE' && make test" || status=$?
+else
+  as_user "cd '$CLONE' && .venv/bin/python -m pytest -q -W ignore ${TESTS[*]}" || status=$?
+fi
 echo "check_nonroot: tests took $(($(date +%s) - start)) s, exit $status"
 exit "$status"

@@ -17,8 +17,17 @@ from tools.offline import Plan
 
 ROOT_NEEDED = (
     "The Cloud Run contract tests drop to the image's uid in a private mount namespace, which "
-    "needs root; run them as root (e.g. `sudo -E make test`), see docs/testing.md."
+    "needs root; run `make test` as root or as a user with passwordless sudo (it runs them through "
+    "`sudo -n`), see docs/testing.md."
 )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test of this layer needs root: ``make test`` runs them as root (scripts/run_tests.sh)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.root)
 
 
 @pytest.fixture(scope="session")

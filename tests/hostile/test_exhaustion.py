@@ -2,7 +2,8 @@
 partial file left); a pathological line (a header or a value of hundreds of MB) is one sentence
 with memory no higher than a normal run's peak.
 
-The disk is a real tiny tmpfs (``mount -t tmpfs -o size=...``; skipped when not permitted). Peaks
+The disk is a real tiny tmpfs (``mount -t tmpfs -o size=...``: marked ``root``, which `make test`
+runs as root; skipped when not permitted). Peaks
 are measured in a fresh process (ru_maxrss). On today's code the full disk is a raw
 ``OSError: [Errno 28]`` (download) or "a truncated or corrupt gzip file" (staging), and a long
 header or value is read whole into memory (hundreds of MB) or ends in a raw ``csv.Error``.
@@ -54,6 +55,7 @@ def one_sentence(error: BaseException) -> str:
     return text
 
 
+@pytest.mark.root
 @pytest.mark.twin
 def test_disk_full_while_downloading_is_one_sentence(sinks, files, tiny_disk, monkeypatch):
     path = write_month(files.root, "yellow", 2021, 1, rows=20_000, seed=61)
@@ -65,6 +67,7 @@ def test_disk_full_while_downloading_is_one_sentence(sinks, files, tiny_disk, mo
     assert not [p for p in tiny_disk.rglob("*") if p.is_file()], "a partial file was left"
 
 
+@pytest.mark.root
 def test_disk_full_while_staging_the_typed_file_is_one_sentence(tmp_path, tiny_disk, monkeypatch):
     write_month(tmp_path / "release", "yellow", 2021, 1, rows=20_000, seed=62)
     monkeypatch.setenv("TAXI_STAGING_DIR", str(tiny_disk))
