@@ -56,11 +56,6 @@ for name in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CER
   HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
   [ -n "${!name:-}" ] && PASS+=("$name=${!name}")
 done
-# uv's own roots do not know a TLS proxy's CA; the system store (what SSL_CERT_FILE names) does.
-# Root's uv here has every wheel in its cache; the throwaway user downloads them afresh.
-if [ -n "${SSL_CERT_FILE:-}" ] || [ -n "${UV_SYSTEM_CERTS:-}" ]; then
-  PASS+=("UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1}")
-fi
 
 as_user() {
   # A login-like environment: the user's HOME and PATH, none of root's.
