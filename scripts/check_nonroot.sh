@@ -2,8 +2,8 @@
 # A documented check (not part of `make test`: it downloads the environments afresh, ~10+ min):
 # set-up and tests as a non-root user with passwordless sudo, as on GitHub's Ubuntu runners.
 #
-#   sudo scripts/check_nonroot.sh [REPO] [PYTEST ARGS...]
-#   sudo scripts/check_nonroot.sh REPO --make-test     (the whole `make test`, ~15 min)
+#   sudo -E scripts/check_nonroot.sh [REPO] [PYTEST ARGS...]   (-E: a TLS proxy's CA settings pass)
+#   sudo -E scripts/check_nonroot.sh REPO --make-test     (the whole `make test`, ~15 min)
 #
 # As root it: installs sudo if missing; creates a throwaway user with passwordless sudo;
 # clones REPO (default: this checkout's committed HEAD) into /tmp as that user; runs
