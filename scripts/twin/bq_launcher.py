@@ -28,25 +28,37 @@ ACCEPTED_EXTRA_CONTENT_TYPES = ("*/*",)
 
 
 def install_spatial_extension() -> str:
-    """Install the spatial extension from its wheel unless DuckDB already has it; return its path."""
+    """Install the spatial extension from its wheel unless DuckDB already has it; return its path.
+
+    Under a lock in DuckDB's home folder: emulators starting at once on a HOME without the
+    extension (the workers of a test session) otherwise load it while another one is still
+    writing it ("Extension ... not found")."""
+    import fcntl
+    from pathlib import Path
+
     import duckdb
     import duckdb_extensions
 
-    con = duckdb.connect()
-    try:
-        row = con.sql(
-            "SELECT installed, install_path FROM duckdb_extensions() WHERE extension_name = 'spatial'"
-        ).fetchone()
-        if row is None or not row[0]:
-            duckdb_extensions.import_extension("spatial", con=con)
+    home = Path.home() / ".duckdb"
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "mage-gcp-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        con = duckdb.connect()
+        try:
             row = con.sql(
                 "SELECT installed, install_path FROM duckdb_extensions() "
                 "WHERE extension_name = 'spatial'"
             ).fetchone()
-        con.sql("LOAD spatial")
-        return str(row[1])
-    finally:
-        con.close()
+            if row is None or not row[0]:
+                duckdb_extensions.import_extension("spatial", con=con)
+                row = con.sql(
+                    "SELECT installed, install_path FROM duckdb_extensions() "
+                    "WHERE extension_name = 'spatial'"
+                ).fetchone()
+            con.sql("LOAD spatial")
+            return str(row[1])
+        finally:
+            con.close()
 
 
 def accept_any_upload_content_type() -> None:
