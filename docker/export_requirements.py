@@ -33,7 +33,9 @@ HEADER = (
 
 def locked_versions(root: Path) -> dict[str, str]:
     """Map each package of the `mage` group's resolution in uv.lock to its version (`uv export`)."""
-    uv = shutil.which("uv")
+    # scripts/setup.sh installs uv into .venv-uv when none is on PATH (a fresh machine's user)
+    setup_uv = root / ".venv-uv" / "bin" / "uv"
+    uv = shutil.which("uv") or (str(setup_uv) if setup_uv.exists() else None)
     if uv is None:
         raise SystemExit(
             "uv is not installed; run scripts/setup.sh (it installs uv) and try again."

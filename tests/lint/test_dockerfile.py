@@ -134,3 +134,21 @@ def test_requirements_file_is_what_the_generator_writes():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_generator_finds_the_uv_that_setup_installed(tmp_path, monkeypatch):
+    """A fresh machine's user has no uv on PATH: scripts/setup.sh puts one in .venv-uv."""
+    import shutil
+
+    uv = shutil.which("uv") or str(ROOT / ".venv-uv" / "bin" / "uv")
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv-uv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv-uv" / "bin" / "uv").symlink_to(uv)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    sys.path.insert(0, str(ROOT / "docker"))
+    try:
+        from export_requirements import locked_versions
+    finally:
+        sys.path.remove(str(ROOT / "docker"))
+    assert "pyarrow" in locked_versions(tmp_path)
