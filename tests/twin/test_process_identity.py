@@ -6,9 +6,11 @@ machine's clock is often stepped by NTP shortly after boot; the identity must no
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,12 +60,20 @@ def test_another_process_with_the_same_pid_is_not_ours(sleeper):
 
 @linux_only
 def test_a_command_name_with_parentheses_and_spaces_is_read(tmp_path: Path):
-    odd = tmp_path / "a) b (c"
-    shutil.copy(shutil.which("sleep"), odd)
+    odd = tmp_path / "a) b (c"  # the kernel names the process after the path it executed
+    odd.symlink_to(shutil.which("sleep"))
     proc = subprocess.Popen([str(odd), "60"])
     try:
+        comm = Path(f"/proc/{proc.pid}/comm")
+        deadline = time.monotonic() + 10
+        while comm.read_text().strip() != odd.name and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child has exec'd
+        assert comm.read_text().strip() == odd.name
         recorded = process_start_time(proc.pid)
-        assert recorded is not None and recorded > 0
+        ticks = (psutil.Process(proc.pid).create_time() - psutil.boot_time()) * os.sysconf(
+            "SC_CLK_TCK"
+        )
+        assert recorded is not None and abs(recorded - ticks) < 2, (recorded, ticks)
         assert pid_alive(proc.pid, recorded)
     finally:
         proc.kill()
