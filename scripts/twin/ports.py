@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 HOST = "127.0.0.1"
 
@@ -74,20 +77,49 @@ class TwinPorts:
 
     @classmethod
     def free(cls) -> TwinPorts:
-        """Ports the kernel reports free right now (for tests)."""
-        sockets = []
-        try:
-            for _ in fields(cls):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.bind((HOST, 0))
-                sockets.append(sock)
-            return cls(*(sock.getsockname()[1] for sock in sockets))
-        finally:
-            for sock in sockets:
-                sock.close()
+        """Ports free right now, each reserved for this process (:func:`free_port`; for tests)."""
+        return cls(*(free_port() for _ in fields(cls)))
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+#: Open reservation locks (:func:`reserve_port`): held until this process exits.
+_RESERVED: dict[int, object] = {}
+
+
+def reserve_port(port: int) -> bool:
+    """Take ``port`` for this process unless this or another living process took it (an
+    exclusive ``flock`` on a file per port in the temp folder, which the kernel releases when
+    its holder exits); True when this call took it."""
+    if port in _RESERVED:
+        return False
+    handle = open(Path(tempfile.gettempdir()) / f"mage-gcp-twin-port-{port}.lock", "a")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    _RESERVED[port] = handle
+    return True
+
+
+def free_port() -> int:
+    """A loopback port the kernel reports free now, reserved for this process's lifetime (for
+    tests: `make test`'s workers each choose ports, and a port one chose but has not bound yet
+    must not be handed to another, nor twice to the same)."""
+    offered = []
+    try:
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            offered.append(sock)  # held open until the end: the kernel offers another port next
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+            if reserve_port(port):
+                return port
+    finally:
+        for sock in offered:
+            sock.close()
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from twin import postgres as twin_postgres
+from twin.ports import free_port
 from twin.process import spawn, stop_group
 
 HOST = "127.0.0.1"
@@ -51,12 +51,6 @@ def server_bin_dir() -> Path:
             "run `make setup` (scripts/setup.sh installs the apt package postgresql)."
         )
     return found[-1].parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def self_signed_cert(directory: Path, owner: str) -> tuple[Path, Path]:

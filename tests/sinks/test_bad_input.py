@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import socket
 import time
 
 import psycopg
 import pytest
 from sinkkit import gcs_snapshot, kept_rows, pg_snapshot, row, write_rows
+from twin.ports import free_port
 from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
@@ -79,9 +79,7 @@ def no_partial_files(sinks) -> None:
 
 
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()  # reserved: no other worker of the session listens on it either
 
 
 # --- the file ---------------------------------------------------------------------------------
