@@ -17,7 +17,7 @@ INSTALL = (
 
 
 def test_emulators_starting_together_on_a_fresh_home_all_load_spatial(tmp_path: Path):
-    for round_ in range(2):  # the race is narrow: two rounds of four at once
+    for round_ in range(3):  # the race is narrow: three rounds of six at once
         home = tmp_path / f"home{round_}"
         home.mkdir()
         env = {**os.environ, "HOME": str(home)}
@@ -30,9 +30,10 @@ def test_emulators_starting_together_on_a_fresh_home_all_load_spatial(tmp_path: 
                 stderr=subprocess.STDOUT,
                 text=True,
             )  # fmt: skip
-            for _ in range(4)
+            for _ in range(6)
         ]
         outputs = [(p.wait(120), p.stdout.read()) for p in starts]
         for code, output in outputs:
             assert code == 0, output
-            assert output.strip().startswith(str(home / ".duckdb" / "extensions")), output
+            # the last line is the path (DuckDB may draw a progress bar above it)
+            assert output.strip().splitlines()[-1].startswith(str(home / ".duckdb")), output
