@@ -88,13 +88,21 @@ class TwinPorts:
 _RESERVED: dict[int, object] = {}
 
 
+def port_lock_path(port: int) -> Path:
+    """The file whose ``flock`` reserves ``port`` (shared by every process of the machine)."""
+    return Path(tempfile.gettempdir()) / f"mage-gcp-twin-port-{port}.lock"
+
+
 def reserve_port(port: int) -> bool:
     """Take ``port`` for this process unless this or another living process took it (an
     exclusive ``flock`` on a file per port in the temp folder, which the kernel releases when
     its holder exits); True when this call took it."""
     if port in _RESERVED:
         return False
-    handle = open(Path(tempfile.gettempdir()) / f"mage-gcp-twin-port-{port}.lock", "a")  # noqa: SIM115
+    try:
+        handle = open(port_lock_path(port), "a")  # noqa: SIM115 - held until the process exits
+    except OSError:  # another user's lock file (e.g. root's, 0644 in sticky /tmp): theirs
+        return False
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -37,3 +37,19 @@ def test_a_port_another_living_process_chose_is_not_handed_out(monkeypatch):
         holder.stdin.close()
         holder.wait(30)
     assert ports.reserve_port(taken), "the port stays reserved after its holder exited"
+
+
+def test_a_port_whose_lock_file_another_user_owns_is_not_taken():
+    """Root's lock files stay in sticky /tmp (0644): a user cannot open them, and must take
+    the port for someone else's rather than fail (a directory stands in: root can open
+    anything else)."""
+    port = ports.free_port()
+    other = port + 1 if port < 65535 else port - 1
+    lock = ports.port_lock_path(other)
+    if lock.exists():
+        lock.unlink()
+    lock.mkdir()
+    try:
+        assert not ports.reserve_port(other)
+    finally:
+        lock.rmdir()
