@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prepare(project: str) -> None:
+    """Every command first prepares the instance (:func:`instance.prepare`) and says what it did."""
+    for line in instance.prepare(Path(project).resolve()):
+        print(f"mage_runner: {line}", flush=True)
+
+
 def _variables(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -64,8 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     from mage_runner.runs import BackfillSpec, parse_day, run_pipeline
 
     variables = _variables(args.runtime_vars)
-    for line in instance.prepare(Path(args.project).resolve()):
-        print(f"mage_runner: {line}", flush=True)
+    _prepare(args.project)
     backfill = None
     if args.backfill:
         backfill = BackfillSpec(
@@ -104,15 +109,12 @@ def exec_argv(argv: Sequence[str]) -> list[str] | None:
 def _backfill(args: argparse.Namespace) -> int:
     from mage_runner.backfill import run_task
 
-    for line in instance.prepare(Path(args.project).resolve()):
-        print(f"mage_runner: {line}", flush=True)
+    _prepare(args.project)
     return run_task(args.project)
 
 
 def _start(args: argparse.Namespace) -> int:
-    project = Path(args.project).resolve()
-    for line in instance.prepare(project):
-        print(f"mage_runner: {line}", flush=True)
+    _prepare(args.project)
     argv = mage_start_argv(args.project, args.mage_args)
     mage = shutil.which(argv[0]) or str(Path(sys.executable).parent / argv[0])
     os.execv(mage, [mage, *argv[1:]])

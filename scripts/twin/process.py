@@ -84,11 +84,10 @@ def process_start_time(pid: int) -> float | None:
     ``down`` stopped nothing and a new ``up`` found its ports taken. Elsewhere psutil's
     ``create_time``, which the kernel stores at the process's start.
     """
-    stat = Path(f"/proc/{pid}/stat")
     if sys.platform.startswith("linux"):
         try:
             # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             return None
         return float(fields[19])  # field 22 of the line; fields[0] is field 3

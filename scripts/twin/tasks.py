@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from mage_runner.backfill import TASK_RETRIES, task_argv
+from mage_runner.backfill import TASK_RETRIES, task_argv, task_dates
 
 from twin.layout import REPO_ROOT
 
@@ -83,8 +83,6 @@ def run_local_tasks(
     on_done=None,
 ) -> list[TaskResult]:
     """One process per slice (task), at most ``parallelism`` at once; results by task index."""
-    from mage_runner.backfill import task_dates
-
     count, name = len(dates), backfill_name(dates)
     logs.mkdir(parents=True, exist_ok=True)
 
