@@ -30,7 +30,7 @@ from rich.table import Table
 
 from twin.console import wide_console
 from twin.errors import USER_ERRORS
-from twin.layout import DEFAULT_STATE_DIR
+from twin.layout import DEFAULT_STATE_DIR, REPO_ROOT
 from twin.pipelines import PipelineError, check_pipeline, run_pipeline
 from twin.samples import generate_sample_data, sample_rows
 from twin.session import running_twin
@@ -278,6 +278,11 @@ def task_backfill(plan: Plan, parallelism: int, state_dir: Path, console) -> int
     return 0
 
 
+def stack_file(stack: str) -> Path:
+    """The stack's config file, ``Pulumi.<stack>.yaml`` beside Pulumi.yaml at the repository root."""
+    return REPO_ROOT / f"Pulumi.{stack}.yaml"
+
+
 def cloud_backfill(plan: Plan, stack: str, console) -> int:
     """Start ONE execution of the stack's backfill job: one task per slice."""
     import yaml
@@ -285,10 +290,17 @@ def cloud_backfill(plan: Plan, stack: str, console) -> int:
     from infra.components.backfill import backfill_job_name
     from infra.config import ConfigError, parse
 
-    path = Path(__file__).resolve().parent.parent / f"Pulumi.{stack}.yaml"
+    path = stack_file(stack)
+    if not path.is_file():
+        console.print(
+            f"[red]error:[/] There is no stack file {path.name} in {path.parent}; create the "
+            f"stack first (`pulumi stack init {stack}`, docs/deploy.md) or pass STACK=<name>.",
+            highlight=False,
+        )
+        return 2
     try:
         cfg = parse((yaml.safe_load(path.read_text()) or {}).get("config") or {})
-    except (OSError, ConfigError) as error:
+    except (OSError, yaml.YAMLError, ConfigError) as error:
         console.print(f"[red]error:[/] stack {stack}: {error}", highlight=False)
         return 2
     job = backfill_job_name(cfg.name_prefix)
@@ -299,7 +311,7 @@ def cloud_backfill(plan: Plan, stack: str, console) -> int:
         return 1
     console.print(
         f"Started {job} in {cfg.project}/{cfg.region}: {len(plan.dates)} task(s), one per "
-        f"{plan.interval} ({name}). Follow it with `gcloud run jobs executions list --job {job} --region {cfg.region}`."
+        f"{plan.interval} ({name}). Follow it with `gcloud run jobs executions list --job {job} --region {cfg.region} --project {cfg.project}`."
     )
     return 0
 
