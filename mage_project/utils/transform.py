@@ -14,6 +14,7 @@ over the years); missing required columns are rejected.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import csv
 import gzip
@@ -85,7 +86,10 @@ def _batches(
         column_types={c: schema.read_type(c) for c in schema.columns},
         include_columns=list(schema.columns),
         strings_can_be_null=True,
-        timestamp_parsers=["%Y-%m-%d %H:%M:%S", pacsv.ISO8601],
+        # ISO 8601 only: it checks the calendar (strptime's "%Y-%m-%d %H:%M:%S" rolls a
+        # 2021-02-29 or a 23:59:60 silently into the next day), so a date that does not exist
+        # is a conversion error, which _bad_value_error turns into a sentence with its line.
+        timestamp_parsers=[pacsv.ISO8601],
     )
     stream = pa.input_stream(str(path), compression="gzip")
     try:
@@ -218,6 +222,28 @@ def locate(
     return None
 
 
+_DATE_TIME = re.compile(
+    r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?"
+)
+
+
+def not_on_calendar(text: str) -> str | None:
+    """Why a ``YYYY-MM-DD[ HH:MM[:SS]]`` text names no real moment (``"2021 has no 29
+    February"``), or None when it does or is not shaped like a date at all."""
+    match = _DATE_TIME.match(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(v) if v else 0 for v in match.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    days = calendar.monthrange(year, month)[1] if year >= 1 else 31
+    if not 1 <= day <= days:
+        return f"{calendar.month_name[month]} {year} has {days} days"
+    if hour > 23 or minute > 59 or second > 59:
+        return f"{hour:02d}:{minute:02d}:{second:02d} is not a time of day"
+    return None
+
+
 def _bad_value_error(path: Path, name: str, column: str, kind: str) -> TaxiDataError:
     index = read_header(path, name).index(column)
     ok = _check_value(kind)
@@ -243,6 +269,10 @@ def _bad_value_error(path: Path, name: str, column: str, kind: str) -> TaxiDataE
                 )
             if str(why) == "not a number":
                 what = "a number"
+    if kind.startswith("timestamp") and (reason := not_on_calendar(value)):
+        return TaxiDataError(
+            f"{name}, line {line}, column {column}: {shown} is not a moment that exists ({reason}), so it is refused rather than moved to another date; fix or remove that row and re-run."
+        )
     return TaxiDataError(
         f"{name}, line {line}, column {column}: {shown} is not {what}; fix or remove that row and re-run."
     )
