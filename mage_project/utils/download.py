@@ -17,12 +17,16 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
 
 from mage_project.utils.deadline import Deadline
 from mage_project.utils.errors import TaxiDataError, short_reason
@@ -54,7 +58,12 @@ class StagedFile:
 
 
 class _Retryable(Exception):
-    """A transient network failure worth another attempt."""
+    """A transient network failure worth another attempt (``retry_after``: the server's
+    ``Retry-After`` in seconds, which the retry policy waits at least)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 def _local_source(source: str) -> Path | None:
@@ -115,6 +124,50 @@ def _server(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
+def _session(opened: list[int]) -> requests.Session:
+    """A session whose connections record their socket's fd in ``opened`` the moment TCP
+    connects, so the deadline's guard can cut a server that trickles its status line, its
+    headers or its TLS handshake (requests hands back no response, hence no socket, until the
+    last header has arrived; a per-read timeout never trips on a byte every few seconds)."""
+
+    def recording(base: type) -> type:
+        class Recording(base):  # type: ignore[misc, valid-type]
+            def _new_conn(self):  # noqa: ANN202 (urllib3's private hook; returns a socket)
+                sock = super()._new_conn()
+                opened.append(sock.fileno())
+                return sock
+
+        return Recording
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = recording(urllib3.connection.HTTPConnection)
+
+    class TLSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = recording(urllib3.connection.HTTPSConnection)
+
+    adapter = requests.adapters.HTTPAdapter(max_retries=0)
+    adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """The wait an HTTP ``Retry-After`` header asks for (seconds or an HTTP date), or None."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    with suppress(TypeError, ValueError, IndexError, OverflowError):
+        when = parsedate_to_datetime(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return None
+
+
 def _response_fds(holder: list) -> list[int]:
     """The socket of each streamed response (http.client keeps it only in the body reader)."""
     fds = []
@@ -159,13 +212,15 @@ def _download(url: str, dest: Path) -> None:
         wait = max(0.1, deadline.remaining())
         timeout = (min(TIMEOUT[0], wait), min(TIMEOUT[1], wait))
         holder: list = []
+        opened: list[int] = []
         try:
             with (
-                deadline.guard_socket(lambda: _response_fds(holder)),
-                requests.get(url, stream=True, timeout=timeout, headers=headers) as response,
+                deadline.guard_socket(lambda: _response_fds(holder) + opened),
+                _session(opened) as session,
+                session.get(url, stream=True, timeout=timeout, headers=headers) as response,
             ):
                 holder.append(response)
-                _check_status(url, response)
+                _check_status(url, response, deadline)
                 mode = "ab" if have and response.status_code == 206 else "wb"
                 encoded[0] = "gzip" in response.headers.get("Content-Encoding", "").lower()
                 kind = response.headers.get("Content-Type", "")
@@ -212,13 +267,18 @@ def _download(url: str, dest: Path) -> None:
     part.replace(dest)
 
 
-def _check_status(url: str, response: requests.Response) -> None:
+def _check_status(url: str, response: requests.Response, deadline: Deadline) -> None:
     if response.status_code == 404:
         raise TaxiDataError(
             f"{url} was not found (HTTP 404): that month is not published; check the colour, year and month, or TAXI_DATA_BASE_URL."
         )
     if response.status_code >= 500 or response.status_code == 429:
-        raise _Retryable(f"the server answered HTTP {response.status_code}")
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if wait is not None and wait > deadline.remaining():
+            raise TaxiDataError(
+                f"{url} answered HTTP {response.status_code} and asked to be retried after {wait:.0f} s (Retry-After), later than the {deadline.seconds:g} s download deadline allows ({deadline.setting}); re-run after that time or raise {deadline.setting}."
+            )
+        raise _Retryable(f"the server answered HTTP {response.status_code}", retry_after=wait)
     if response.status_code >= 400:
         raise TaxiDataError(
             f"{url} answered HTTP {response.status_code}; check TAXI_DATA_BASE_URL and that the file is public."

@@ -21,7 +21,8 @@ def call_with_retries(
     """Run ``fn``; retry it on errors ``retryable`` accepts; re-raise the last error.
 
     ``ends`` (a ``time.monotonic()`` value, the peer's overall deadline): no retry starts after
-    it and no back-off wait runs past it."""
+    it and no back-off wait runs past it. An error with a ``retry_after`` attribute (seconds, a
+    server's ``Retry-After``) makes the next wait at least that long."""
     backoff = retry_backoff_seconds()
     exponential = wait_exponential(multiplier=backoff, min=backoff, max=30)
 
@@ -30,6 +31,10 @@ def call_with_retries(
 
     def wait(state) -> float:
         pause = exponential(state)
+        # a server's Retry-After (seconds, on the exception as ``retry_after``) is waited at least
+        asked = getattr(state.outcome.exception(), "retry_after", None) if state.outcome else None
+        if asked is not None:
+            pause = max(pause, asked)
         return pause if ends is None else max(0.0, min(pause, ends - time.monotonic()))
 
     retrying = Retrying(

@@ -19,13 +19,19 @@ class HostileFileServer(LocalHTTPServer):
     """Serves ``root`` like the release server, misbehaving as ``mode`` says:
 
     ``trickle`` (headers, then one byte every ``pause`` s), ``silent`` (accept, never answer),
+    ``trickle-headers`` (the status line and then header lines, one byte every ``pause`` s, never
+    ending), ``busy`` (HTTP 503 with ``Retry-After: retry_after`` to the first ``busy_for``
+    requests, then the file),
     ``html`` (200 with a web page), ``gzip-encoding`` (the .csv.gz with Content-Encoding: gzip,
     as some CDNs send it), ``gzip-twice`` (the .csv.gz gzipped again for transport)."""
 
     root: Path
     mode: str = "trickle"
     pause: float = 0.2
+    retry_after: str = "1"
+    busy_for: int = 1
     requests: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
 
     def start(self) -> HostileFileServer:
         owner = self
@@ -33,8 +39,23 @@ class HostileFileServer(LocalHTTPServer):
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 owner.requests.append(self.path)
+                owner.times.append(time.monotonic())
                 if owner.mode == "silent":
                     time.sleep(3600)
+                    return
+                if owner.mode == "trickle-headers":
+                    head = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: a\r\n" * 100_000
+                    with contextlib.suppress(OSError):
+                        for index in range(len(head)):
+                            self.wfile.write(head[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(owner.pause)
+                    return
+                if owner.mode == "busy" and len(owner.requests) <= owner.busy_for:
+                    self.send_response(503)
+                    self.send_header("Retry-After", owner.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 target = owner.root / self.path.lstrip("/")
                 data = target.read_bytes() if target.is_file() else b""

@@ -156,3 +156,58 @@ def test_api_endpoint_that_never_replies_fails_within_the_deadline(
     monkeypatch.setenv(host_variable, real)
     assert advisory_locks() == 0, f"the {lock} lock was not released"
     assert state(sinks) == landed
+
+
+def test_file_server_that_trickles_its_status_line_and_headers_fails_within_the_deadline(
+    sinks, files, monkeypatch
+):
+    """Before the response exists there is no body socket to cut: the old code waited as long
+    as a byte came every few seconds (here, forever)."""
+    write_month(files.root, "yellow", 2021, 1, rows=50, seed=2)
+    server = HostileFileServer(files.root, mode="trickle-headers", pause=0.3).start()
+    monkeypatch.setenv("TAXI_DATA_BASE_URL", server.url)
+    monkeypatch.setenv("TAXI_DOWNLOAD_DEADLINE_SECONDS", "2")
+    started = time.monotonic()
+    try:
+        with pytest.raises(TaxiDataError) as error:
+            within(2 + MARGIN, ingest.load, A)
+    finally:
+        server.stop()
+    took = time.monotonic() - started
+    message = one_sentence(error.value)
+    assert "did not finish within its 2 s deadline (TAXI_DOWNLOAD_DEADLINE_SECONDS)" in message
+    assert took < 2 + MARGIN, f"took {took:.1f} s for a 2 s deadline"
+    assert not [p for p in sinks.staging.rglob("*") if p.is_file()], "a partial file was left"
+
+
+def test_retry_after_is_waited_within_the_deadline(sinks, files, monkeypatch):
+    """A 503 with ``Retry-After: 2`` is retried after 2 s, not after the (tiny) back-off."""
+    write_month(files.root, "yellow", 2021, 1, rows=50, seed=3)
+    server = HostileFileServer(files.root, mode="busy", retry_after="2").start()
+    monkeypatch.setenv("TAXI_DATA_BASE_URL", server.url)
+    monkeypatch.setenv("TAXI_RETRY_BACKOFF_SECONDS", "0.01")
+    monkeypatch.setenv("TAXI_DOWNLOAD_DEADLINE_SECONDS", "20")
+    try:
+        staged = within(20 + MARGIN, ingest.load, A)
+    finally:
+        server.stop()
+    assert staged.bytes > 0 and len(server.times) == 2
+    waited = server.times[1] - server.times[0]
+    assert 2.0 <= waited < 2 + MARGIN, f"retried after {waited:.2f} s, asked 2 s"
+
+
+def test_retry_after_beyond_the_deadline_fails_at_once_with_a_sentence(sinks, files, monkeypatch):
+    write_month(files.root, "yellow", 2021, 1, rows=50, seed=4)
+    server = HostileFileServer(files.root, mode="busy", retry_after="3600", busy_for=9).start()
+    monkeypatch.setenv("TAXI_DATA_BASE_URL", server.url)
+    monkeypatch.setenv("TAXI_RETRY_BACKOFF_SECONDS", "0.01")
+    monkeypatch.setenv("TAXI_DOWNLOAD_DEADLINE_SECONDS", "30")
+    started = time.monotonic()
+    try:
+        with pytest.raises(TaxiDataError) as error:
+            within(MARGIN, ingest.load, A)
+    finally:
+        server.stop()
+    message = one_sentence(error.value)
+    assert "Retry-After" in message and "3600 s" in message and "TAXI_DOWNLOAD_DEADLINE" in message
+    assert len(server.requests) == 1 and time.monotonic() - started < MARGIN

@@ -224,9 +224,16 @@ def test_unparseable_timestamp_names_file_line_and_column(sinks, files, loaded):
     write_rows(files.root, A, rows)
     assert fails(sinks) == (
         "yellow_tripdata_2021-01.csv.gz, line 6, column tpep_pickup_datetime: '2021-01-32 25:61:00' "
-        "is not a timestamp (YYYY-MM-DD HH:MM:SS); fix or remove that row and re-run."
+        "is not a moment that exists (January 2021 has 31 days), so it is refused rather than "
+        "moved to another date; fix or remove that row and re-run."
     )
     assert state(sinks) == loaded
+    rows = [*GOOD, row("yellow", "2021-01-05 10:00:00", tpep_dropoff_datetime="yesterday")]
+    write_rows(files.root, A, rows)
+    assert fails(sinks) == (
+        "yellow_tripdata_2021-01.csv.gz, line 6, column tpep_dropoff_datetime: 'yesterday' "
+        "is not a timestamp (YYYY-MM-DD HH:MM:SS); fix or remove that row and re-run."
+    )
 
 
 def test_pickups_outside_the_month_are_kept_in_the_files_slice(sinks, files, loaded):
