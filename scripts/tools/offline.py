@@ -91,6 +91,9 @@ def _fake_outputs(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         return {"uri": f"https://{i.get('name')}-{FAKE_PROJECT_NUMBER}.{i.get('location')}.run.app"}
     if t == "docker-build:index:Image":
         return {"digest": fake_digest(args.name), "ref": f"{i['tags'][0]}@{fake_digest(args.name)}"}
+    if t == "gcp:secretmanager/secretVersion:SecretVersion":
+        # Secret Manager numbers a secret's versions from 1; the stack creates one of each.
+        return {"version": "1", "name": f"{i.get('secret')}/versions/1"}
     if t == "random:index/randomPassword:RandomPassword":
         return {"result": f"mock-password-{args.name}"}
     if t == "random:index/randomBytes:RandomBytes":

@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from cloudrun.cloudsql import HOST, CloudSqlStandIn
 from docker.utils.build import exclude_paths
@@ -86,7 +86,7 @@ class Container:
     args: list[str]
     working_dir: str | None
     env: dict[str, str]
-    secret_env: dict[str, str]  # variable -> Secret Manager secret id (version latest)
+    secret_env: dict[str, str]  # variable -> Secret Manager secret id (its pinned version)
     port: int | None = None
     startup_probe: dict[str, Any] | None = None
     liveness_probe: dict[str, Any] | None = None
@@ -148,8 +148,11 @@ def _container(
     for entry in spec.get("envs") or []:
         ref = (entry.get("valueSource") or {}).get("secretKeyRef")
         if ref:
-            if ref.get("version") != "latest":
-                raise ContractError(f"{entry['name']} pins secret version {ref.get('version')}")
+            if ref.get("version") != PlannedSecrets.PINNED:
+                raise ContractError(
+                    f"{entry['name']} reads secret version {ref.get('version')!r}, not the one "
+                    f"the stack created ({PlannedSecrets.PINNED})"
+                )
             refs[entry["name"]] = ref["secret"]
         else:
             plain[entry["name"]] = str(entry.get("value", ""))
@@ -218,6 +221,9 @@ class PlannedSecrets:
 
     plan: Plan
     generated: dict[str, str] = field(init=False)  # mock result -> generated value
+    #: The version number of a secret's one planned version (tools.offline's mock output);
+    #: the containers reference it, never ``latest``.
+    PINNED: ClassVar[str] = "1"
 
     def __post_init__(self) -> None:
         self.generated = {
@@ -232,7 +238,8 @@ class PlannedSecrets:
         return value
 
     def value(self, secret_id: str) -> str:
-        """The latest version of ``secret_id`` (what Cloud Run injects for a secret_key_ref)."""
+        """The value of ``secret_id``'s one planned version, :attr:`PINNED` (what Cloud Run
+        injects for the containers' secret_key_ref)."""
         by_id = {s.get("secretId"): s for s in self.plan.of_type("gcp:secretmanager/secret:Secret")}
         if secret_id not in by_id:
             raise ContractError(f"the plan references secret {secret_id!r}, which it never creates")
