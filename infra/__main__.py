@@ -107,11 +107,11 @@ env = RuntimeEnv(
     postgres_host=database.private_ip,
     taxi_user=database.taxi_user,
     taxi_database=database.taxi_database,
-    taxi_password_secret=database.taxi_password.secret_id,
-    mage_url_secret=database.mage_url.secret_id,
+    taxi_password_secret=database.taxi_password.ref,
+    mage_url_secret=database.mage_url.ref,
     taxi_data_base_url=cfg.taxi_data_base_url,
     state_bucket=state.bucket_name,
-    secrets_key_secret=state.secrets_key.secret_id,
+    secrets_key_secret=state.secrets_key.ref,
 )
 # Containers start only once every secret version they read, the databases and the users exist.
 runtime_ready = [

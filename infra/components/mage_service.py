@@ -75,7 +75,7 @@ class MageService(Component, area="mage_service"):
             name, args, "jwt", "jwt-secret", jwt_value
         )
         server_plain, server_secrets = args.env.server(
-            args.owner_email, self.owner_secret.secret_id, self.jwt_secret.secret_id
+            args.owner_email, self.owner_secret.ref, self.jwt_secret.ref
         )
         plain = args.env.plain() | server_plain | edit_env(args.ui_edits)
         secrets = args.env.secrets() | server_secrets
@@ -86,10 +86,18 @@ class MageService(Component, area="mage_service"):
             location=args.region,
             name=f"{args.prefix}-ui",
             ingress="INGRESS_TRAFFIC_ALL",
+            # IAP on the service needs at least BETA when it is created; the API then reports
+            # the stage its features need (GA once they are), so the field is left to the API
+            # after creation: without ignore_changes every later preview shows BETA -> GA.
             launch_stage="BETA" if iap else None,
             iap_enabled=iap,
             invoker_iam_disabled=False,
             deletion_protection=args.deletion_protection,
+            # One instance across all revisions that receive traffic (the revision's own limit
+            # counts per revision, so a rollout could run two schedulers); Cloud Run applies it
+            # at once and may exceed it briefly
+            # (https://cloud.google.com/run/docs/configuring/max-instances).
+            scaling={"max_instance_count": 1},
             template=args.template(
                 args.container(
                     # mage_runner start: Mage's secrets key from Secret Manager, the dev volume
@@ -129,6 +137,7 @@ class MageService(Component, area="mage_service"):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                ignore_changes=["launchStage"] if iap else None,
                 depends_on=[
                     *args.depends_on,
                     self.owner_secret_grant,

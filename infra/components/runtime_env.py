@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.secrets import SecretRef
 from mage_project.utils import env_contract
 
 MAGE_PORT = 6789
@@ -33,13 +34,13 @@ class RuntimeEnv:
     postgres_host: pulumi.Input[str]
     taxi_user: str
     taxi_database: str
-    taxi_password_secret: pulumi.Input[str]
-    mage_url_secret: pulumi.Input[str]
+    taxi_password_secret: SecretRef
+    mage_url_secret: SecretRef
     taxi_data_base_url: str
     #: The hosted Mage's state bucket (MageState): run logs, block outputs, the dev project.
     state_bucket: pulumi.Input[str]
     #: Mage's secrets key in Secret Manager (MageState).
-    secrets_key_secret: pulumi.Input[str]
+    secrets_key_secret: SecretRef
 
     def plain(self) -> dict[str, pulumi.Input[str]]:
         return env_contract.resolve(
@@ -61,7 +62,7 @@ class RuntimeEnv:
             secret=False,
         )
 
-    def secrets(self) -> dict[str, pulumi.Input[str]]:
+    def secrets(self) -> dict[str, SecretRef]:
         return env_contract.resolve(
             "cloud",
             {
@@ -75,8 +76,8 @@ class RuntimeEnv:
     def server(
         self,
         owner_email: str,
-        owner_password_secret: pulumi.Input[str],
-        jwt_secret: pulumi.Input[str],
+        owner_password_secret: SecretRef,
+        jwt_secret: SecretRef,
     ):
         """The Mage UI service's extra (plain, secret) variables: login, its owner, the JWT key."""
         plain = env_contract.resolve(
@@ -114,7 +115,7 @@ class ContainerArgs:
         commands: list[str],
         args: list[str],
         plain: dict[str, pulumi.Input[str]],
-        secrets: dict[str, pulumi.Input[str]],
+        secrets: dict[str, SecretRef],
         **extra: object,
     ) -> dict:
         """The Cloud Run v2 container: this image in the project folder with these variables,
@@ -203,13 +204,12 @@ class ProjectContainerArgs(ContainerArgs):
         )
 
 
-def env_list(
-    plain: dict[str, pulumi.Input[str]], secrets: dict[str, pulumi.Input[str]]
-) -> list[dict]:
-    """Cloud Run v2 ``envs``: values for settings, ``value_source.secret_key_ref`` for secrets."""
+def env_list(plain: dict[str, pulumi.Input[str]], secrets: dict[str, SecretRef]) -> list[dict]:
+    """Cloud Run v2 ``envs``: values for settings, ``value_source.secret_key_ref`` for secrets,
+    each pinned to the version the stack created (:attr:`StoredSecret.ref`)."""
     envs: list[dict] = [{"name": k, "value": v} for k, v in sorted(plain.items())]
     envs += [
-        {"name": k, "value_source": {"secret_key_ref": {"secret": s, "version": "latest"}}}
+        {"name": k, "value_source": {"secret_key_ref": {"secret": s.secret, "version": s.version}}}
         for k, s in sorted(secrets.items())
     ]
     return envs

@@ -8,9 +8,17 @@ import pulumi
 import pulumi_gcp as gcp
 
 
+@dataclass(frozen=True)
+class SecretRef:
+    """A Cloud Run ``secret_key_ref``: a secret and the version a revision reads."""
+
+    secret: pulumi.Input[str]
+    version: pulumi.Input[str]
+
+
 @dataclass
 class StoredSecret:
-    """A secret and its current version; Cloud Run references ``secret_id`` with version latest."""
+    """A secret and the one version the stack created."""
 
     secret: gcp.secretmanager.Secret
     version: gcp.secretmanager.SecretVersion
@@ -18,6 +26,15 @@ class StoredSecret:
     @property
     def secret_id(self) -> pulumi.Output[str]:
         return self.secret.secret_id
+
+    @property
+    def ref(self) -> SecretRef:
+        """The reference Cloud Run reads: this version, not ``latest``. A new value (a rotated
+        password, a replaced SQL instance) is a new version, so the service's template and the
+        jobs' change with it and Cloud Run rolls a revision; with ``latest`` a running instance
+        would keep the old value until it happened to restart
+        (https://cloud.google.com/run/docs/configuring/services/secrets)."""
+        return SecretRef(self.secret.secret_id, self.version.version)
 
 
 def store_secret(

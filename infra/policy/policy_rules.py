@@ -353,10 +353,37 @@ def check_single_ui_instance(resource_type: str, props: Mapping[str, Any]) -> li
             "set template.scaling.maxInstanceCount to 1."
         )
     service_scaling = _get(props, "scaling") or {}
-    for key in ("maxInstanceCount", "manualInstanceCount", "minInstanceCount"):
+    # The revision's limit counts per revision: while traffic moves in a rollout the old and the
+    # new revision each keep an instance. The service-level one counts all revisions receiving
+    # traffic (https://cloud.google.com/run/docs/configuring/max-instances).
+    if _get(service_scaling, "maxInstanceCount") != 1:
+        problems.append(
+            "The Mage UI service has no service-level limit of one instance (during a rollout "
+            "the old and the new revision would each run Mage's scheduler): set "
+            "scaling.maxInstanceCount to 1."
+        )
+    for key in ("manualInstanceCount", "minInstanceCount"):
         value = _get(service_scaling, key)
         if value is not None and value > 1:
             problems.append(f"The Mage UI service sets scaling.{key}={value}: use at most 1.")
+    return problems
+
+
+def check_secret_versions_pinned(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Cloud Run reads the secret version the stack created, never ``latest``: a new version
+    (a rotated password, a replaced SQL instance) then changes the template, so the service rolls
+    a revision and the jobs' next executions read it; with ``latest`` a running instance keeps
+    the value it started with (https://cloud.google.com/run/docs/configuring/services/secrets)."""
+    problems = []
+    for container in _containers(resource_type, props):
+        for env in _maps(_get(container, "envs")):
+            ref = _get(_get(env, "valueSource") or {}, "secretKeyRef") or {}
+            if ref and not re.fullmatch(r"[1-9][0-9]*", str(_get(ref, "version", ""))):
+                problems.append(
+                    f"Environment variable {_get(env, 'name')} reads secret version "
+                    f"{_get(ref, 'version')!r}: pin the version the stack created "
+                    "(StoredSecret.ref) so a new value rolls the service and the jobs."
+                )
     return problems
 
 
@@ -508,6 +535,7 @@ RULES: dict[str, Rule] = {
     "no-plain-secret-env-vars": check_no_plain_secret_env,
     "cloud-run-image-pinned-by-digest": check_image_digest,
     "mage-ui-single-instance": check_single_ui_instance,
+    "cloud-run-secret-versions-pinned": check_secret_versions_pinned,
     "runtime-data-roles-scoped": check_runtime_data_scoped,
     "wif-one-repository": check_wif_one_repository,
     "no-self-granting": check_no_self_granting,

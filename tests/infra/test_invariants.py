@@ -97,6 +97,11 @@ VIOLATIONS = [
     ("mage-ui-single-instance", "two instances", SERVICE,
      lambda i: i["template"]["scaling"].update(maxInstanceCount=2)),
     ("mage-ui-single-instance", "no limit", SERVICE, lambda i: i["template"]["scaling"].pop("maxInstanceCount")),
+    ("mage-ui-single-instance", "per revision only", SERVICE, lambda i: i.pop("scaling")),
+    ("cloud-run-secret-versions-pinned", "latest on service", SERVICE,
+     lambda i: _env(i)[-1]["valueSource"]["secretKeyRef"].update(version="latest")),
+    ("cloud-run-secret-versions-pinned", "latest on job", JOB,
+     lambda i: _env(i["template"])[-1]["valueSource"]["secretKeyRef"].update(version="latest")),
     ("runtime-data-roles-scoped", "project-wide objectAdmin", "gcp:projects/iAMMember:IAMMember",
      # (the plan's order is not fixed, so make the grant the runtime account's explicitly)
      lambda i: i.update(role="roles/storage.objectAdmin",

@@ -30,7 +30,7 @@ DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"us-central1-docker.pkg.dev/p/mage/mage@{DIGEST}"
 SECRET_ENV = {
     "name": "POSTGRES_PASSWORD",
-    "valueSource": {"secretKeyRef": {"secret": "db-password", "version": "latest"}},
+    "valueSource": {"secretKeyRef": {"secret": "db-password", "version": "3"}},
 }
 
 COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
@@ -80,6 +80,7 @@ COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
     "service": (
         r.RUN_SERVICE,
         {
+            "scaling": {"maxInstanceCount": 1},
             "template": {
                 "scaling": {"minInstanceCount": 0, "maxInstanceCount": 1},
                 "containers": [
@@ -131,7 +132,9 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
     ("cloud-run-image-pinned-by-digest", "job", lambda p: p["template"]["template"]["containers"][0].update(image="repo/mage:latest"), "not pinned by digest"),
     ("mage-ui-single-instance", "service", lambda p: p["template"]["scaling"].pop("maxInstanceCount"), "maxInstanceCount"),
     ("mage-ui-single-instance", "service", lambda p: p["template"]["scaling"].update(maxInstanceCount=3), "maxInstanceCount to 1"),
-    ("mage-ui-single-instance", "service", lambda p: p.update(scaling={"minInstanceCount": 2}), "minInstanceCount=2"),
+    ("mage-ui-single-instance", "service", lambda p: p.update(scaling={"maxInstanceCount": 1, "minInstanceCount": 2}), "minInstanceCount=2"),
+    ("mage-ui-single-instance", "service", lambda p: p.pop("scaling"), "service-level limit"),
+    ("cloud-run-secret-versions-pinned", "job", lambda p: p["template"]["template"]["containers"][0]["envs"][0]["valueSource"]["secretKeyRef"].update(version="latest"), "reads secret version 'latest'"),
 ]  # fmt: skip
 
 
@@ -173,7 +176,7 @@ def run_policy(
 def test_every_rule_is_a_mandatory_policy_with_a_description(policies, stack_policies):
     assert set(policies) == set(r.RULES)
     assert set(stack_policies) == set(r.STACK_RULES)
-    assert len(policies) == 15 and len(stack_policies) == 1
+    assert len(policies) == 16 and len(stack_policies) == 1
     for policy in [*policies.values(), *stack_policies.values()]:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
         assert policy.description and not policy.description.startswith("check_")

@@ -1,0 +1,164 @@
+"""The stack after its first `pulumi up`: a second `up` on an unchanged checkout plans the same
+resources, nothing in the plan depends on the machine, fields the API rewrites are left to it,
+a new secret version rolls the service and the jobs, and one scheduler runs through a rollout.
+
+Offline (tools.offline under mocks): what the engine would diff is the registered inputs and
+options, so two runs -- from different folders -- must register exactly the same ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import tools.offline as offline
+from infra_plans import planned
+from tools.offline import Plan, run_program
+
+SERVICE = "gcp:cloudrunv2/service:Service"
+JOB = "gcp:cloudrunv2/job:Job"
+SECRET = "gcp:secretmanager/secret:Secret"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+
+#: Inputs the API rewrites after creation: when the program sets one, it must leave it to the
+#: API (ignore_changes), else every later preview shows a change.
+API_REWRITES = {
+    # The API reports back the launch stage the service's features need (GA once they are):
+    # https://cloud.google.com/run/docs/troubleshooting#launch-stage-validation
+    SERVICE: ("launchStage",),
+}
+#: Resources another part of the program owns whose inputs still hold a host path (reported).
+KNOWN_HOST_PATHS = {"image-build"}
+
+
+def fingerprint(plan: Plan) -> dict[tuple[str, str, str], tuple]:
+    """What `pulumi preview` diffs, per resource (registration order is not fixed, and not
+    diffed): its inputs and options."""
+    return {
+        (r.type, r.name, r.parent): (
+            json.dumps(r.inputs, sort_keys=True),
+            tuple(sorted(r.dependencies)),
+            tuple(sorted(r.ignore_changes)),
+        )
+        for r in plan.resources
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_second_up_from_another_folder_plans_the_same_stack(stack, tmp_path, monkeypatch):
+    first = run_program(stack)
+    monkeypatch.chdir(tmp_path)
+    second = run_program(stack)
+    assert fingerprint(second) == fingerprint(first)
+    assert second.outputs == first.outputs
+
+
+def _host_strings() -> list[str]:
+    home = str(Path.home())
+    return [
+        s for s in (str(offline.REPO_ROOT), home, socket.gethostname(), os.getcwd()) if s != "/"
+    ]
+
+
+def test_no_planned_input_holds_a_host_path_or_name(stack_plan: Plan):
+    found = [
+        (r.name, host)
+        for r in stack_plan.resources
+        if r.name not in KNOWN_HOST_PATHS
+        for host in _host_strings()
+        if host in json.dumps(r.inputs)
+    ]
+    assert found == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="infra/components/image.py (not this area's) builds from REPO_ROOT, an absolute path: "
+    "a checkout in another folder changes the image resource's inputs",
+)
+def test_the_image_build_context_is_not_a_host_path(dev_plan: Plan):
+    [image] = [r for r in dev_plan.resources if r.name in KNOWN_HOST_PATHS]
+    assert str(offline.REPO_ROOT) not in json.dumps(image.inputs)
+
+
+def test_fields_the_api_rewrites_are_left_to_it(stack_plan: Plan):
+    unguarded = [
+        (r.name, field)
+        for r in stack_plan.resources
+        for field in API_REWRITES.get(r.type, ())
+        if r.get(field) is not None and field not in r.ignore_changes
+    ]
+    assert unguarded == []
+    # the guard is real: the committed stacks do set a rewritten field (IAP needs BETA)
+    assert any(r.get("launchStage") for r in stack_plan.of_type(SERVICE))
+
+
+def _secret_refs(resource) -> dict[str, dict]:
+    template = resource.get("template") or {}
+    if resource.type == JOB:
+        template = template.get("template") or {}
+    return {
+        e["name"]: e["valueSource"]["secretKeyRef"]
+        for c in template.get("containers") or []
+        for e in c.get("envs") or []
+        if (e.get("valueSource") or {}).get("secretKeyRef")
+    }
+
+
+def _versions(plan: Plan) -> dict[str, str]:
+    """secret id -> the version number the plan's one version of it got."""
+    by_name = {f"{s.name}-id": s.get("secretId") for s in plan.of_type(SECRET)}
+    return {by_name[v.get("secret")]: v.name for v in plan.of_type(SECRET_VERSION)}
+
+
+def _plan_with_versions(monkeypatch, numbers: dict[str, str]) -> Plan:
+    """The dev plan with each SecretVersion's ``version`` output from ``numbers`` (by logical
+    name), as Secret Manager would number a version created after others."""
+    real = offline._fake_outputs
+
+    def fake(args):
+        out = real(args)
+        if args.typ == SECRET_VERSION:
+            out["version"] = numbers.get(args.name, "1")
+        return out
+
+    monkeypatch.setattr(offline, "_fake_outputs", fake)
+    return run_program("dev")
+
+
+def test_containers_read_the_secret_versions_the_stack_created(monkeypatch):
+    names = [v.name for v in planned("dev").of_type(SECRET_VERSION)]
+    numbers = {name: str(7 + i) for i, name in enumerate(names)}
+    plan = _plan_with_versions(monkeypatch, numbers)
+    created = {secret: numbers[version] for secret, version in _versions(plan).items()}
+    containers = plan.of_type(SERVICE, JOB)
+    assert len(containers) >= 3
+    for resource in containers:
+        refs = _secret_refs(resource)
+        assert refs, resource.name
+        for variable, ref in refs.items():
+            assert ref["version"] == created[ref["secret"]], (resource.name, variable)
+
+
+def test_a_new_secret_version_changes_the_service_and_every_job(monkeypatch):
+    before = {
+        r.name: json.dumps(r.inputs, sort_keys=True) for r in planned("dev").of_type(SERVICE, JOB)
+    }
+    rotated = next(
+        v.name for v in planned("dev").of_type(SECRET_VERSION) if "taxi-password" in v.name
+    )
+    after = _plan_with_versions(monkeypatch, {rotated: "2"})
+    changed = {
+        r.name
+        for r in after.of_type(SERVICE, JOB)
+        if json.dumps(r.inputs, sort_keys=True) != before[r.name]
+    }
+    assert changed == set(before)  # the UI (a new revision) and every job read POSTGRES_PASSWORD
+
+
+def test_one_ui_instance_across_revisions(stack_plan: Plan):
+    [service] = stack_plan.of_type(SERVICE)
+    assert service.get("scaling", "maxInstanceCount") == 1  # all revisions together
+    assert service.get("template", "scaling", "maxInstanceCount") == 1
