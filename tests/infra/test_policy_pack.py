@@ -94,7 +94,7 @@ COMPLIANT: dict[str, tuple[str, dict[str, Any]]] = {
                         "startupProbe": {"httpGet": {"path": "/api/status"}, "periodSeconds": 10},
                     }
                 ],
-            }
+            },
         },
     ),
     "job": (
