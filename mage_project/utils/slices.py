@@ -1,11 +1,16 @@
 """Which slice of data a run owns: a source month (yellow/green) or a day (parameterized).
 
-A run replaces exactly its slice in every sink. The slice comes from, in order:
+A run replaces exactly its slice in every sink. What chooses the slice depends on who runs it:
 
-1. explicit runtime variables (``color``/``year``/``month``, ``months`` for green,
-   ``execution_date`` for the parameterized pipeline);
-2. the run's ``execution_date`` (set by Mage triggers and backfills): the month containing it;
-3. the pipeline's documented default (yellow 2021-01, green 2020-10..12, day 2021-01-01).
+- **the notebook** (a block's Run button, no pipeline run) and a plain ``mage run``: the slice
+  variables given (``year``/``month``, ``months``, ``execution_date``: the pipeline's Variables
+  panel, ``--runtime-vars``), else the pipeline's documented default (yellow 2021-01, green
+  2020-10..12, day 2021-01-01) -- never the clock Mage's notebook passes as ``execution_date``;
+- **a Mage pipeline run** (Run@once, a trigger, a backfill, ``mage_runner``): only the run's own
+  variables (its trigger's, its backfill's, its own -- Mage's DB row, ``pipeline_run_id``)
+  choose a slice, never the pipeline's global variables, so a notebook override cannot leak into
+  scheduled runs; without them a scheduled trigger's or a backfill's run takes the month (day) of
+  its ``execution_date``, and a one-off run (Run@once, an API call) the pipeline's default.
 
 Every value is validated before anything is downloaded or written, and per pipeline
 (``PIPELINE_VARIABLES``): a pipeline accepts only its own colour and its own variables, so no
@@ -15,6 +20,7 @@ variable can put one pipeline's data under another's layout.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -161,12 +167,74 @@ def _given(kwargs: dict[str, Any], key: str) -> bool:
     return kwargs.get(key) not in (None, "")
 
 
+#: The variables that choose a slice (``color`` only names the file kind).
+CHOOSERS = ("year", "month", "months", "execution_date")
+
+
+@dataclass(frozen=True)
+class MageRun:
+    """A Mage pipeline run as its DB row says: its own variables (its trigger's, or its
+    backfill's, then its own; not the pipeline's global ones) and whether it is *dated* (a
+    backfill's run, or a trigger with a schedule: its execution date is the slice)."""
+
+    variables: dict[str, Any]
+    dated: bool
+
+
+def find_mage_run(run_id: Any) -> MageRun | None:
+    """The pipeline run ``run_id`` from Mage's DB (the block runs inside Mage, which has the
+    session open), or None where there is none (a unit test's kwargs)."""
+    try:
+        from mage_ai.orchestration.db.models.schedules import PipelineRun
+
+        run = PipelineRun.query.get(int(run_id))
+    except Exception:  # no Mage DB here: the kwargs are all there is
+        return None
+    if run is None:
+        return None
+    schedule = run.pipeline_schedule
+    interval = getattr(schedule, "schedule_interval", None)
+    interval = str(getattr(interval, "value", interval) or "")
+    own = {**((schedule.variables if schedule else None) or {}), **(run.variables or {})}
+    return MageRun(own, run.backfill_id is not None or interval not in ("", "@once"))
+
+
+def _notebook_clock(kwargs: dict[str, Any]) -> bool:
+    """True for the ``execution_date`` Mage's notebook fills in (``datetime.now()``, also as
+    ``interval_start_datetime``; mage_ai/server/websocket_server.py) when none is declared."""
+    value = kwargs.get("execution_date")
+    return (
+        isinstance(value, datetime)
+        and not _given(kwargs, "pipeline_run_id")
+        and kwargs.get("interval_start_datetime") == value
+        and kwargs.get("interval_seconds") is None
+    )
+
+
+def chosen_variables(
+    kwargs: dict[str, Any], lookup: Callable[[Any], MageRun | None] = find_mage_run
+) -> dict[str, Any]:
+    """``kwargs`` with only the slice variables this run chose (module docstring)."""
+    chosen = {k: v for k, v in kwargs.items() if k not in CHOOSERS}
+    run = lookup(kwargs["pipeline_run_id"]) if _given(kwargs, "pipeline_run_id") else None
+    if run is None:
+        chosen.update({k: kwargs[k] for k in CHOOSERS if _given(kwargs, k)})
+        if _notebook_clock(kwargs):
+            del chosen["execution_date"]
+        return chosen
+    chosen.update({k: run.variables[k] for k in CHOOSERS if _given(run.variables, k)})
+    if run.dated and not any(k in chosen for k in CHOOSERS) and _given(kwargs, "execution_date"):
+        chosen["execution_date"] = kwargs["execution_date"]
+    return chosen
+
+
 def month_slice_from_kwargs(
     kwargs: dict[str, Any], default_color: str = "yellow", default: tuple[int, int] = (2021, 1)
 ) -> MonthSlice:
     """The month a yellow-style run owns (see the module docstring for the order); the
     variables are validated for the run's pipeline (colour ``default_color`` only)."""
     validate_variables(kwargs, colors=(default_color,))
+    kwargs = chosen_variables(kwargs)
     color = str(kwargs.get("color") or default_color).strip().lower()
     if _given(kwargs, "year") or _given(kwargs, "month"):
         # An empty value is not given (pipelines declare year/month empty; tests/blocks).
@@ -204,8 +272,10 @@ GREEN_DEFAULT_MONTHS = "2020-10,2020-11,2020-12"
 
 
 def green_months_from_kwargs(kwargs: dict[str, Any]) -> list[MonthSlice]:
-    """The months a green_taxi_etl run owns: ``months`` > execution_date's month > Q4 2020."""
+    """The months a green_taxi_etl run owns: ``months`` > execution_date's month > Q4 2020
+    (of the variables the run chose: :func:`chosen_variables`)."""
     validate_variables(kwargs, pipeline=kwargs.get("pipeline_uuid") or "green_taxi_etl")
+    kwargs = chosen_variables(kwargs)
     color = str(kwargs.get("color") or "green").strip().lower()
     if _given(kwargs, "months"):
         return parse_months(kwargs["months"], color)
@@ -219,8 +289,10 @@ DEFAULT_DAY = date(2021, 1, 1)
 
 
 def day_from_kwargs(kwargs: dict[str, Any]) -> date:
-    """The day a parameterized run owns: runtime ``execution_date`` or Mage's, else 2021-01-01."""
+    """The day a parameterized run owns: the chosen ``execution_date`` (:func:`chosen_variables`),
+    else 2021-01-01."""
     validate_variables(kwargs, pipeline=kwargs.get("pipeline_uuid") or "api_to_gcs_parameterized")
+    kwargs = chosen_variables(kwargs)
     if _given(kwargs, "execution_date"):
         day = parse_execution_date(kwargs["execution_date"])
         MonthSlice("yellow", day.year, day.month)  # validates the year range
