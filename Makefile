@@ -9,7 +9,7 @@ ROWS    ?=
 PARALLEL ?=
 CLOUD   ?=
 
-.PHONY: setup up down demo backfill test bench plan cost lint deploy
+.PHONY: setup up down demo backfill test bench plan plan-diff cost lint deploy
 
 $(STAMP): pyproject.toml uv.lock scripts/setup.sh
 	scripts/setup.sh
@@ -38,6 +38,9 @@ bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a t
 
 plan: $(STAMP)        ## offline `pulumi preview`: the planned resources as a table
 	$(PY) -m tools.plan --stack $(STACK)
+
+plan-diff: $(STAMP)   ## offline plan diff of this checkout against BASE (default origin/main), as markdown
+	$(PY) -m tools.plan_diff --base "$(or $(BASE),origin/main)" --stack $(STACK)
 
 cost: $(STAMP)        ## idle and per-run monthly cost of the stack
 	$(PY) -m tools.cost --stack $(STACK)
