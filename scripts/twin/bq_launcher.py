@@ -13,16 +13,25 @@ Two adjustments before handing over to ``bqemulator start``:
   Content-Type for small ``load_table_from_dataframe``/``load_table_from_file`` uploads, and the
   real service accepts it.
 * Load jobs get BigQuery's semantics that the pipelines rely on (see :func:`partition_loads`):
-  atomic, partition decorators (``table$YYYYMM``) on time-partitioned tables, and
-  ``outputRows`` counting the rows loaded.
+  atomic, partition decorators (``table$YYYYMM``) on time-partitioned tables,
+  ``outputRows`` counting the rows loaded, and ``gs://`` source URIs read from the twin's GCS
+  emulator as BigQuery reads Cloud Storage (wildcards, ``notFound`` for a URI with no object:
+  :mod:`twin.bq_gcs`).
 
 ``python bq_launcher.py install-spatial`` only does the first step (used by setup_twin.sh).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from twin import bq_gcs
 
 ACCEPTED_EXTRA_CONTENT_TYPES = ("*/*",)
 
@@ -127,29 +136,36 @@ def partition_loads() -> None:
         }
         job = executor._parse_load_job_config(project_id, plain)
         meta = ctx.catalog.get_table(job.project_id, job.dataset_id, job.table_id)
-        if meta is None:
-            if decorated or job.create_disposition == "CREATE_NEVER":
-                return jobs_routes._failed_job_meta(
-                    project_id=project_id,
-                    job_id=job_id,
-                    job_type="LOAD",
-                    config=config,
-                    error_result={
-                        "reason": "notFound",
-                        "message": f"Not found: Table {job.project_id}:{job.dataset_id}.{job.table_id}",
-                    },
-                    now=ctx.clock.now(),
-                )
-            return await original(project_id, job_id, config, ctx)
-        where = _partition_filter(meta, partition) if decorated else None
-        if decorated:
+
+        def failed(reason: str, message: str):
+            return jobs_routes._failed_job_meta(
+                project_id=project_id,
+                job_id=job_id,
+                job_type="LOAD",
+                config=config,
+                error_result={"reason": reason, "message": message},
+                now=ctx.clock.now(),
+            )
+
+        if meta is None and (decorated or job.create_disposition == "CREATE_NEVER"):
+            return failed(
+                "notFound", f"Not found: Table {job.project_id}:{job.dataset_id}.{job.table_id}"
+            )
+        where = _partition_filter(meta, partition) if meta is not None and decorated else None
+        if meta is not None and decorated:
             _check_schema(meta, load)
-        paths = [executor._resolve_uri(uri, ctx) for uri in job.source_uris]
-        for path in paths:
-            executor._validate_local_path(path)
-        started = ctx.clock.now()
-        async with ctx.engine.write_lock():
-            loaded = _load_atomically(job, where, paths, ctx)
+        with _staging_dir() as staging:
+            try:
+                paths, read = _source_paths(job.source_uris, staging, ctx)
+            except bq_gcs.SourceError as error:
+                return failed(error.reason, error.message)
+            if meta is None:  # CREATE_IF_NEEDED into a new table: bqemulator's path, same files
+                local = {**config, "load": {**load, "sourceUris": [f"file://{p}" for p in paths]}}
+                result = await original(project_id, job_id, local, ctx)
+                return result.model_copy(update={"configuration": config})
+            started = ctx.clock.now()
+            async with ctx.engine.write_lock():
+                loaded = _load_atomically(job, where, paths, ctx)
         total = executor._refresh_load_row_count(job, ctx)
         ctx.catalog.update_table(
             meta.model_copy(update={"num_rows": total, "last_modified_time": ctx.clock.now()})
@@ -162,7 +178,13 @@ def partition_loads() -> None:
             job_type="LOAD",
             state="DONE",
             configuration=config,
-            statistics={"load": {"outputRows": str(loaded), "inputFiles": str(len(paths))}},
+            statistics={
+                "load": {
+                    "outputRows": str(loaded),
+                    "inputFiles": str(len(paths)),
+                    "inputFileBytes": str(read),
+                }
+            },
             creation_time=started,
             start_time=started,
             end_time=ctx.clock.now(),
@@ -172,6 +194,36 @@ def partition_loads() -> None:
     executor.execute_load_job = execute_load_job
     jobs_routes.execute_load_job = execute_load_job
     upload_routes.execute_load_job = execute_load_job
+
+
+@contextlib.contextmanager
+def _staging_dir() -> Iterator[Path]:
+    """A private folder for one job's source copies (in the twin's upload staging dir)."""
+    root = os.environ.get("BQEMU_UPLOAD_STAGING_DIR")
+    if root:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="load-", dir=root) as folder:
+        yield Path(folder)
+
+
+def _source_paths(uris: list[str], staging: Path, ctx) -> tuple[list[str], int]:
+    """Local files of the job's sources, in URI order, and the bytes read from GCS: ``gs://``
+    URIs are read from the twin's GCS emulator (bq_gcs), ``file://`` and paths as they are
+    (uploads). Raises bq_gcs.SourceError for a URI BigQuery would refuse."""
+    from bqemulator.jobs import executor
+
+    paths: list[str] = []
+    read = 0
+    for uri in uris:
+        if uri.startswith("gs://"):
+            sources = bq_gcs.fetch([uri], staging)
+            paths += [str(p) for p in sources.paths]
+            read += sources.bytes
+        else:
+            paths.append(executor._resolve_uri(uri, ctx))
+    for path in paths:
+        executor._validate_local_path(path)
+    return paths, read
 
 
 def _partition_filter(meta, partition: str) -> tuple[str, list[str]]:

@@ -221,6 +221,8 @@ class Twin:
         ]
         env = {
             "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root),
+            # load jobs read gs:// URIs through the GCS emulator's API (twin/bq_gcs.py)
+            "STORAGE_EMULATOR_HOST": self._url("gcs"),
             "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false",  # offline: no avro download attempt
             "BQEMU_LOG_FORMAT": "json",
             # Upload bodies in the twin's own dir, not a /tmp dir shared by every user.
