@@ -7,6 +7,7 @@ Used by tests/infra, `make plan` (tools.plan) and `make cost` (tools.cost) — a
 from __future__ import annotations
 
 import base64
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -42,6 +43,8 @@ class PlannedResource:
     # URNs of explicit dependencies (``depends_on``) and the ``ignore_changes`` property paths.
     dependencies: tuple[str, ...] = ()
     ignore_changes: tuple[str, ...] = ()
+    #: ``retain_on_delete``: `pulumi destroy` leaves the cloud resource in place.
+    retain_on_delete: bool = False
 
     def get(self, *path: str | int, default: Any = None) -> Any:
         """Nested lookup: ``r.get("settings", "ipConfiguration", "ipv4Enabled")``."""
@@ -145,6 +148,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=bool(request.custom),
                     dependencies=tuple(request.dependencies),
                     ignore_changes=tuple(request.ignoreChanges),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response
@@ -220,5 +224,8 @@ def _run_isolated(stack: str, config: dict[str, str]) -> Plan:
         exported = dict(getattr(root, "outputs", {}) or {})
         pulumi.Output.from_input(exported).apply(outputs.update)
 
-    _sync_await(run_pulumi_func(program))
+    # Pulumi runs a program whose `main` is a folder from that folder (its working directory), so
+    # paths the program makes relative to it (the image's build context) come out as they would.
+    with contextlib.chdir(PROGRAM.parent):
+        _sync_await(run_pulumi_func(program))
     return Plan(stack=stack, config=config, resources=list(monitor.registrations), outputs=outputs)
