@@ -1,8 +1,10 @@
 """Transform: the BigQuery load plan — the month's partition of the stack's table
 (``yellow_cab_data$YYYYMM``, WRITE_TRUNCATE) and its schema (timestamps TIMESTAMP, lower
-snake_case names, tpep_pickup_date DATE from the Hive path, source_month_start the partition)."""
+snake_case names, tpep_pickup_date DATE, source_month_start the partition), read by BigQuery from
+the month's warehouse-ready objects (utils/warehouse_objects.py)."""
 
 from mage_project.utils.schema import YELLOW_WAREHOUSE
+from mage_project.utils.warehouse_objects import source_uris
 
 if "transformer" not in globals():
     from mage_ai.data_preparation.decorators import transformer
@@ -15,7 +17,7 @@ def plan_bigquery_load(listing: dict, *args, **kwargs) -> dict:
     spec = YELLOW_WAREHOUSE
     return {
         **listing,
-        "uri": f"gs://{listing['bucket']}/{listing['prefix']}/*/{listing['slice']}.parquet",
+        "uri": source_uris(listing["bucket"], listing["prefix"], listing["slice"])[0],
         "destination": f"{spec.table_id}${spec.partition_id(listing['year'], listing['month'])}",
         "schema": dict(spec.columns),
     }

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mage_project.utils import postgres
+from mage_project.utils import postgres, warehouse_objects
 from mage_project.utils.download import StagedFile, stage_month
-from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.locks import slice_lock
 from mage_project.utils.results import LoadResult
 from mage_project.utils.schema import YELLOW_WAREHOUSE, schema_for
@@ -111,10 +110,12 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     # GCS has no transactions: two runs of the same month would interleave their copies and
     # deletions, so they take turns (other months own other objects and run freely).
     with slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
-        return gcs.upload_partitioned(
+        result = gcs.upload_partitioned(
             Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
             typed.slice, Path(typed.path).parent, expected_rows=typed.rows_kept,
         )  # fmt: skip
+        warehouse_objects.land_month(typed, bucket, prefix)  # what BigQuery's load job reads
+        return result
 
 
 def export_gcs_single(
@@ -139,26 +140,14 @@ def export_bigquery(
 ) -> LoadResult:
     """Export: replace the month's partition of the stack's BigQuery table (one load job)."""
     from mage_project.utils import bigquery as bq  # lazy: its import alone takes ~1.5 s
-    from mage_project.utils import gcs
 
     dataset = env("BIGQUERY_DATASET", "ny_taxi")
     bucket = env("GCS_BUCKET")
     # Each month is its own partition, replaced atomically, so different months load at once;
     # two runs of the same month take turns (the result is one run's, as for GCS).
     with slice_lock(f"bigquery:{dataset}.{table}", month.name):
-        # BigQuery must end with exactly the rows of the month's partitioned objects
-        objects = [
-            b for b in gcs.list_objects(bucket, prefix.strip("/") + "/")
-            if b.name.endswith(f"/{month.name}.parquet")
-        ]  # fmt: skip
-        if not objects:
-            raise TaxiDataError(
-                f"There are no objects of month {month.name} under gs://{bucket}/{prefix.strip('/')}/, so BigQuery keeps that month as it was; run api_to_gcs for that month first."
-            )
-        return bq.replace_month_from_gcs(
-            bucket, prefix, dataset, bq.warehouse_table(table), month,
-            run_dir(month.color, month.name), expected_rows=gcs.parquet_rows(bucket, objects),
-        )  # fmt: skip
+        # BigQuery reads the month's warehouse-ready objects itself: the client sends the job
+        return bq.replace_month_from_gcs(bucket, prefix, dataset, bq.warehouse_table(table), month)
 
 
 def daily_object_name(day: date) -> str:

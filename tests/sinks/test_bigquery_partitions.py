@@ -1,7 +1,9 @@
 """A month is replaced by ONE load job into its partition (``table$YYYYMM``, WRITE_TRUNCATE), on
-the twin's BigQuery (bqemulator + scripts/twin/bq_launcher.py's load-job semantics):
+the twin's BigQuery (bqemulator + scripts/twin/bq_launcher.py's load-job semantics), which reads
+the month's warehouse-ready objects from gs:// itself (the client sends only the job):
 other partitions byte-for-byte unchanged, re-runs replace, a failing load changes nothing,
-two months at once both land, no query and no dataset/table creation on the way."""
+a month without objects is refused, two months at once both land, no query and no
+dataset/table creation on the way."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import threading
 import uuid
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sinkkit import kept_rows, row, write_rows
 from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
 from mage_project.utils import bigquery as bq_module
-from mage_project.utils import ingest
+from mage_project.utils import ingest, warehouse_objects
 from mage_project.utils.clients import bigquery_client, project_id
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.slices import MonthSlice
@@ -25,6 +28,16 @@ from mage_project.utils.slices import MonthSlice
 pytestmark = pytest.mark.twin
 
 A, B = MonthSlice("yellow", 2021, 1), MonthSlice("yellow", 2021, 2)
+
+
+@pytest.fixture
+def gcs_bucket(sinks):
+    from google.cloud import storage
+
+    from mage_project.utils.clients import storage_client
+
+    bucket: storage.Bucket = storage_client().bucket(sinks.bucket)
+    return bucket
 
 
 def to_gcs(month: MonthSlice, prefix: str) -> int:
@@ -93,25 +106,84 @@ def test_rerun_replaces_the_month_and_leaves_others_byte_for_byte(sinks, files):
     assert partition_digest(sinks, A) == again, "a re-run of the same files changed the month"
 
 
-def test_a_failing_load_leaves_the_partition_as_before(sinks, files, tmp_path):
+def test_a_failing_load_leaves_the_partition_as_before(sinks, files, gcs_bucket):
     kept = to_gcs_month(files, sinks, A, 120)
     ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
     before = partition_digest(sinks, A)
     spec = bq.warehouse_table(sinks.bq_table)
 
-    broken = tmp_path / "broken.parquet"
-    broken.write_bytes(b"PAR1 this is not a parquet file")
+    broken = f"{sinks.prefix}_broken/2021-01/part-00000.parquet"
+    gcs_bucket.blob(broken).upload_from_string(b"PAR1 this is not a parquet file")
     with pytest.raises(TaxiDataError, match="failed while loading month 2021-01"):
-        bq.load_partition(sinks.dataset, spec, A, broken)
+        bq.load_partition(sinks.dataset, spec, A, [f"gs://{sinks.bucket}/{broken}"])
     assert partition_digest(sinks, A) == before
 
     # A's rows through B's decorator: BigQuery refuses rows outside the decorated partition.
-    good = tmp_path / "a.parquet"
-    bq.stage_month_file(sinks.bucket, sinks.prefix, A, spec, good)
+    uris = warehouse_objects.source_uris(sinks.bucket, sinks.prefix, A.name)
     with pytest.raises(TaxiDataError, match="outside partition 202102"):
-        bq.load_partition(sinks.dataset, spec, B, good)
+        bq.load_partition(sinks.dataset, spec, B, uris)
     assert partition_digest(sinks, A) == before
     assert bq.slice_counts(sinks.dataset, sinks.bq_table) == {"2021-01": kept}
+
+
+def test_a_month_without_warehouse_objects_is_refused_and_kept(sinks, files, gcs_bucket):
+    to_gcs_month(files, sinks, A, 80)
+    ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
+    before = partition_digest(sinks, A)
+    folder = f"{warehouse_objects.month_prefix(sinks.prefix)}/{A.name}/"
+    for blob in gcs_bucket.client.list_blobs(gcs_bucket, prefix=folder):
+        blob.delete()
+    with pytest.raises(
+        TaxiDataError,
+        match="holds no warehouse objects of month 2021-01 at gs://.*; run api_to_gcs",
+    ):
+        ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
+    assert partition_digest(sinks, A) == before
+
+
+def test_the_load_reads_gcs_server_side_and_the_objects_carry_the_tables_columns(
+    sinks, files, gcs_bucket, monkeypatch
+):
+    """The client sends the job and nothing else (no Cloud Storage call); BigQuery reads
+    the month's warehouse-ready objects (exactly the table's columns and types) from gs://."""
+    kept = to_gcs_month(files, sinks, A, 150)
+    spec = bq.warehouse_table(sinks.bq_table)
+    folder = f"{warehouse_objects.month_prefix(sinks.prefix)}/{A.name}/"
+    [blob] = list(gcs_bucket.client.list_blobs(gcs_bucket, prefix=folder))
+    schema = pq.read_schema(pa.BufferReader(blob.download_as_bytes()))
+    assert schema == warehouse_objects.load_schema(spec)
+    assert [f.name for f in schema] == [name for name, _ in spec.columns]
+    assert str(schema.field("tpep_pickup_datetime").type) == "timestamp[us, tz=UTC]"
+
+    from mage_project.utils import clients, gcs
+
+    def no_gcs(*args, **kwargs):
+        raise AssertionError("the BigQuery load called Cloud Storage from the client")
+
+    monkeypatch.setattr(clients, "storage_client", no_gcs)
+    monkeypatch.setattr(gcs, "storage_client", no_gcs)
+    client = bigquery_client()
+    before = {job.job_id for job in client.list_jobs(max_results=1000)}
+    result = ingest.export_bigquery(A, sinks.prefix, sinks.bq_table)
+    [job] = [j for j in client.list_jobs(max_results=1000) if j.job_id not in before]
+    assert job.job_type == "load"
+    job = client.get_job(job.job_id)
+    assert job.source_uris == warehouse_objects.source_uris(sinks.bucket, sinks.prefix, A.name)
+    assert job.destination.table_id == f"{sinks.bq_table}$202101"
+    assert (job.write_disposition, job.create_disposition) == ("WRITE_TRUNCATE", "CREATE_NEVER")
+    assert result.rows == job.output_rows == kept
+    assert bq.slice_counts(sinks.dataset, sinks.bq_table) == {"2021-01": kept}
+
+
+def test_a_colour_no_table_loads_lands_no_warehouse_objects(sinks, files, gcs_bucket):
+    month = MonthSlice("green", 2020, 10)
+    write_month(files.root, "green", 2020, 10, rows=60, seed=4)
+    to_gcs(month, sinks.prefix)
+    assert not list(
+        gcs_bucket.client.list_blobs(
+            gcs_bucket, prefix=warehouse_objects.month_prefix(sinks.prefix)
+        )
+    )
 
 
 def test_two_months_loaded_at_once_both_land(sinks, files):
