@@ -1,12 +1,19 @@
 """Workload Identity Federation for GitHub Actions, no JSON keys (docs/ci.md).
 
 Two identities, each impersonable by one exact OIDC subject of one repository, bound by its
-immutable id (https://docs.github.com/en/actions/reference/security/oidc):
+immutable id (https://docs.github.com/en/actions/reference/security/oidc), and each only from
+a job that runs in its GitHub environment: the provider's attribute condition also requires the
+token's ``environment`` claim, which GitHub sets only for a job that references an environment
+and only once that environment's protection rules (required reviewers) have passed
+(https://docs.github.com/en/actions/reference/workflows-and-actions/deployments-and-environments).
+A workflow file edited in a pull request therefore gets no token for either identity without a
+reviewer's approval (https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines).
 
-- ``preview``: ``repo:<owner>/<name>:pull_request`` (preview.yml). Read-only: project viewer,
-  the Pulumi state bucket read, and write only to Pulumi's lock files.
+- ``preview``: ``repo:<owner>/<name>:environment:preview`` (preview.yml's gated job). No
+  project role: read the Pulumi state bucket and write only Pulumi's lock files in it.
 - ``deployer``: ``repo:<owner>/<name>:environment:production`` on ``refs/heads/main``
-  (deploy.yml behind the protected ``production`` environment).
+  (deploy.yml behind the protected ``production`` environment). Storage admin only on this
+  stack's buckets (an IAM condition on the bucket name) plus the state bucket's objects.
 
 The deployer cannot grant itself anything: no Project IAM Admin except conditionally for the
 runtime's project roles (https://cloud.google.com/iam/docs/setting-limits-on-granting-roles), no
@@ -28,11 +35,14 @@ from infra.components.identity import RUNTIME_PROJECT_ROLES, service_account
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 DEPLOY_REF = "refs/heads/main"
 DEPLOY_ENVIRONMENT = "production"
+PREVIEW_ENVIRONMENT = "preview"
 
-# What CI's `pulumi up` needs to manage this stack's resources; predefined roles only.
+# What CI's `pulumi up` needs to manage this stack's resources; predefined roles only, granted
+# on the project because creating a resource is checked on the project. BigQuery Data Owner
+# rather than BigQuery Admin: datasets and tables, no jobs of others, no reservations.
 DEPLOYER_ROLES = (
     "roles/artifactregistry.admin",
-    "roles/bigquery.admin",
+    "roles/bigquery.dataOwner",
     "roles/cloudscheduler.admin",
     "roles/cloudsql.admin",
     "roles/compute.networkAdmin",
@@ -46,11 +56,24 @@ DEPLOYER_ROLES = (
     "roles/secretmanager.admin",
     "roles/servicenetworking.networksAdmin",
     "roles/serviceusage.serviceUsageAdmin",
-    "roles/storage.admin",
 )
+# Storage Admin on the project, but buckets and objects only when the bucket is this stack's
+# (`<project>-<prefix>-...`); creating and listing buckets is checked on the project, so it
+# stays allowed. Names in conditions: projects/_/buckets/BUCKET[/objects/OBJECT]
+# (https://cloud.google.com/iam/docs/conditions-resource-attributes).
+SCOPED_STORAGE_ADMIN = "roles/storage.admin"
 # Project IAM Admin, but only to grant or revoke the runtime account's project roles.
 LIMITED_IAM_ADMIN = "roles/resourcemanager.projectIamAdmin"
-PREVIEW_ROLES = ("roles/viewer",)
+# No project role for previews: a project-level role such as roles/viewer also makes its holder
+# a reader of every BigQuery dataset whose access list has the default projectReaders entry
+# (https://cloud.google.com/bigquery/docs/control-access-to-resources-iam). What a preview reads
+# is the state bucket; `pulumi preview` (no --refresh) reads no other resource.
+PREVIEW_ROLES: tuple[str, ...] = ()
+# On the Pulumi state bucket. Object Viewer reads the state; Legacy Bucket Reader adds the
+# bucket's own metadata (storage.buckets.get), which project Viewer used to give.
+STATE_READ_ROLES = ("roles/storage.objectViewer", "roles/storage.legacyBucketReader")
+# The deployer writes the state (its Storage Admin does not reach a bucket outside the stack's).
+STATE_WRITE_ROLES = ("roles/storage.objectAdmin", "roles/storage.legacyBucketReader")
 
 
 @dataclass
@@ -65,22 +88,44 @@ class CiIdentityArgs:
     scheduler_account: pulumi.Input[str]
 
 
+ENVIRONMENTS = {"deployer": DEPLOY_ENVIRONMENT, "preview": PREVIEW_ENVIRONMENT}
+
+
 def subjects(repository: str) -> dict[str, str]:
-    """The OIDC ``sub`` of each CI identity (GitHub's default subject format)."""
-    return {
-        "deployer": f"repo:{repository}:environment:{DEPLOY_ENVIRONMENT}",
-        "preview": f"repo:{repository}:pull_request",
-    }
+    """The OIDC ``sub`` of each CI identity (GitHub's default subject format for a job that
+    references an environment)."""
+    return {key: f"repo:{repository}:environment:{env}" for key, env in ENVIRONMENTS.items()}
 
 
 def attribute_condition(repository: str, repository_id: str) -> str:
-    """CEL: only this repository (by immutable id and name), and only the two subjects."""
+    """CEL: only this repository (by immutable id and name), only the two subjects, and each
+    only with its ``environment`` claim, so a customised subject template cannot stand in for
+    the environment; the deployer only on main."""
     sub = subjects(repository)
+    deployer = (
+        f"assertion.sub == '{sub['deployer']}' && assertion.environment == '{DEPLOY_ENVIRONMENT}'"
+        f" && assertion.ref == '{DEPLOY_REF}'"
+    )
+    preview = (
+        f"assertion.sub == '{sub['preview']}' && assertion.environment == '{PREVIEW_ENVIRONMENT}'"
+    )
     return (
         f"assertion.repository_id == '{repository_id}' "
         f"&& assertion.repository == '{repository}' "
-        f"&& ((assertion.sub == '{sub['deployer']}' && assertion.ref == '{DEPLOY_REF}') "
-        f"|| assertion.sub == '{sub['preview']}')"
+        f"&& (({deployer}) || ({preview}))"
+    )
+
+
+def stack_bucket_prefix(project: str, prefix: str) -> str:
+    """Every bucket the stack creates is named ``<project>-<prefix>-...`` (infra/__main__.py)."""
+    return f"{project}-{prefix}-"
+
+
+def storage_admin_condition(project: str, prefix: str) -> str:
+    bucket = f"projects/_/buckets/{stack_bucket_prefix(project, prefix)}"
+    return (
+        "!resource.type.startsWith('storage.googleapis.com/') "
+        f"|| resource.name.startsWith('{bucket}')"
     )
 
 
@@ -130,6 +175,19 @@ class CiIdentity(Component, area="ci_identity"):
                 f"{name}-deployer",
                 args.project,
                 self.deployer,
+                SCOPED_STORAGE_ADMIN,
+                condition={
+                    "title": "stack-buckets-only",
+                    "description": "Buckets and objects of this stack's buckets only",
+                    "expression": storage_admin_condition(args.project, args.prefix),
+                },
+            )
+        )
+        self.grants.append(
+            self._project_grant(
+                f"{name}-deployer",
+                args.project,
+                self.deployer,
                 LIMITED_IAM_ADMIN,
                 condition={
                     "title": "runtime-project-roles-only",
@@ -157,15 +215,32 @@ class CiIdentity(Component, area="ci_identity"):
             self._project_grant(f"{name}-preview", args.project, self.preview, role)
             for role in PREVIEW_ROLES
         ]
+        deployer_member = self.deployer.email.apply(lambda e: f"serviceAccount:{e}")
+        self.grants += [
+            gcp.storage.BucketIAMMember(
+                f"{name}-deployer-state-{role.split('.')[-1]}",
+                bucket=args.state_bucket,
+                role=role,
+                member=deployer_member,
+                opts=self.child,
+            )
+            for role in STATE_WRITE_ROLES
+        ]
         preview_member = self.preview.email.apply(lambda e: f"serviceAccount:{e}")
         self.grants += [
             gcp.storage.BucketIAMMember(
-                f"{name}-preview-state-read",
+                # The first keeps its old logical name, so the grant is not re-created.
+                f"{name}-preview-state-read"
+                if role == "roles/storage.objectViewer"
+                else f"{name}-preview-state-{role.split('.')[-1]}",
                 bucket=args.state_bucket,
-                role="roles/storage.objectViewer",
+                role=role,
                 member=preview_member,
                 opts=self.child,
-            ),
+            )
+            for role in STATE_READ_ROLES
+        ]
+        self.grants += [
             # A preview takes Pulumi's stack lock: objects under .pulumi/locks/ only.
             gcp.storage.BucketIAMMember(
                 f"{name}-preview-state-locks",

@@ -248,8 +248,9 @@ def test_ci_identity_is_restricted_to_the_configured_repository(dev_plan: Plan):
     assert provider.inputs["attributeCondition"] == (
         "assertion.repository_id == '123456789' && assertion.repository == 'your-org/mage-gcp' "
         "&& ((assertion.sub == 'repo:your-org/mage-gcp:environment:production' "
-        "&& assertion.ref == 'refs/heads/main') "
-        "|| assertion.sub == 'repo:your-org/mage-gcp:pull_request')"
+        "&& assertion.environment == 'production' && assertion.ref == 'refs/heads/main') "
+        "|| (assertion.sub == 'repo:your-org/mage-gcp:environment:preview' "
+        "&& assertion.environment == 'preview'))"
     )
     assert provider.get("oidc", "issuerUri") == "https://token.actions.githubusercontent.com"
     wif = {
@@ -259,7 +260,7 @@ def test_ci_identity_is_restricted_to_the_configured_repository(dev_plan: Plan):
     }
     assert set(wif) == {"mage-deployer", "mage-ci-preview"}
     assert wif["mage-deployer"].endswith("/subject/repo:your-org/mage-gcp:environment:production")
-    assert wif["mage-ci-preview"].endswith("/subject/repo:your-org/mage-gcp:pull_request")
+    assert wif["mage-ci-preview"].endswith("/subject/repo:your-org/mage-gcp:environment:preview")
 
 
 def _project_roles(plan: Plan, account: str) -> dict[str, dict | None]:
@@ -293,14 +294,18 @@ def test_deployer_cannot_grant_itself_anything(dev_plan: Plan):
 
 
 def test_preview_identity_is_read_only(dev_plan: Plan):
-    assert _project_roles(dev_plan, "mage-ci-preview") == {"roles/viewer": None}
+    assert _project_roles(dev_plan, "mage-ci-preview") == {}  # tests/infra/test_ci_identities.py
     member = "serviceAccount:mage-ci-preview@my-mage-dev.iam.gserviceaccount.com"
     state = {
         r.inputs["role"]: r.inputs.get("condition")
         for r in dev_plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
         if r.inputs["member"] == member
     }
-    assert set(state) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
+    assert set(state) == {
+        "roles/storage.objectViewer",
+        "roles/storage.legacyBucketReader",
+        "roles/storage.objectUser",
+    }
     assert state["roles/storage.objectUser"]["expression"] == (
         "resource.name.startsWith('projects/_/buckets/my-mage-dev-pulumi-state/objects/.pulumi/locks/')"
     )
