@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mage_runner import instance
+from mage_runner import instance, metadata_db
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,9 +49,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _prepare(project: str) -> None:
-    """Every command first prepares the instance (:func:`instance.prepare`) and says what it did."""
+    """Every command first prepares the instance (:func:`instance.prepare`), bounds and checks
+    Mage's metadata database connection (:func:`metadata_db.prepare`, before Mage opens it)
+    and says what it did."""
     for line in instance.prepare(Path(project).resolve()):
         print(f"mage_runner: {line}", flush=True)
+    checked = metadata_db.prepare(os.environ)
+    if checked:
+        print(f"mage_runner: {checked}", flush=True)
 
 
 def _variables(text: str) -> dict:
@@ -129,3 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     except instance.InstanceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except metadata_db.MetadataDatabaseError as error:  # a failed run: Cloud Run retries it
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
