@@ -2,15 +2,18 @@
 transaction under an advisory lock; other months are untouched. See utils/postgres.py."""
 
 from mage_project.utils.ingest import YELLOW_TABLE, export_postgres
+from mage_project.utils.preview import handed, head_of, readable, show
 
 if "data_exporter" not in globals():
     from mage_ai.data_preparation.decorators import data_exporter
 
 
 @data_exporter
-def export_yellow_to_postgres(typed: dict, *args, **kwargs) -> dict:
-    result = export_postgres(typed, YELLOW_TABLE)
+def export_yellow_to_postgres(typed: list, *args, **kwargs) -> tuple:
+    result = export_postgres(handed(typed), YELLOW_TABLE)
     print(
-        f"{YELLOW_TABLE}: month {result.slice} replaced with {result.rows:,} rows in {result.seconds:.1f} s"
+        readable(
+            f"{YELLOW_TABLE}: month {result.slice} replaced with {result.rows:,} rows in {result.seconds:.1f} s"
+        )
     )
-    return result.to_dict()
+    return result.to_dict(), show(head_of(typed), result.rows, f"written to {YELLOW_TABLE}")

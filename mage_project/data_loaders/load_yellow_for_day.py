@@ -2,6 +2,7 @@
 one Mage's trigger/backfill sets; default 2021-01-01), staged and header-checked."""
 
 from mage_project.utils.ingest import load
+from mage_project.utils.preview import csv_head, show
 from mage_project.utils.slices import MonthSlice, day_from_kwargs
 
 if "data_loader" not in globals():
@@ -11,10 +12,12 @@ if "test" not in globals():
 
 
 @data_loader
-def load_yellow_for_day(*args, **kwargs) -> dict:
+def load_yellow_for_day(*args, **kwargs) -> tuple:
     day = day_from_kwargs(kwargs)
     staged = load(MonthSlice(str(kwargs.get("color") or "yellow"), day.year, day.month)).to_dict()
-    return {**staged, "day": day.isoformat()}
+    name = staged["source"].rsplit("/", 1)[-1]
+    head = show(csv_head(staged["path"]), None, f"of {name} (the month holding {day})")
+    return {**staged, "day": day.isoformat()}, head
 
 
 @test

@@ -3,10 +3,12 @@ rename CamelCase columns to snake_case — VendorID→vendor_id, RatecodeID→ra
 PULocationID→pu_location_id, DOLocationID→do_location_id (the other 16 are already
 snake_case). Pickups outside the month are kept (they belong to the file they came from)."""
 
+import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mage_project.utils.ingest import transform
+from mage_project.utils.preview import PREVIEW_ROWS, handed, parquet_head, show
 from mage_project.utils.schema import TLC_VENDOR_IDS
 
 if "transformer" not in globals():
@@ -16,8 +18,8 @@ if "test" not in globals():
 
 
 @transformer
-def transform_green_months(loaded: dict, *args, **kwargs) -> dict:
-    typed = [transform(staged).to_dict() for staged in loaded["months"]]
+def transform_green_months(loaded: list, *args, **kwargs) -> tuple:
+    typed = [transform(staged).to_dict() for staged in handed(loaded)["months"]]
     dates = sorted({d for t in typed for d in t["pickup_dates"]})
     print(
         f"rows kept: {sum(t['rows_kept'] for t in typed):,} of {sum(t['rows_read'] for t in typed):,}; "
@@ -26,7 +28,10 @@ def transform_green_months(loaded: dict, *args, **kwargs) -> dict:
     for t in typed:
         if t["dropped_columns"]:
             print(f"{t['source_name']}: unknown columns dropped: {', '.join(t['dropped_columns'])}")
-    return {"months": typed}
+    each = max(1, PREVIEW_ROWS // len(typed))
+    head = pd.concat([parquet_head(t["path"], each) for t in typed], ignore_index=True)
+    kept = sum(t["rows_kept"] for t in typed)
+    return {"months": typed}, show(head, kept, "kept, typed and renamed (from each month)")
 
 
 @test

@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mage_project.utils.ingest import transform
+from mage_project.utils.preview import handed, parquet_head, show
 
 if "transformer" not in globals():
     from mage_ai.data_preparation.decorators import transformer
@@ -15,9 +16,12 @@ if "test" not in globals():
 
 
 @transformer
-def transform_yellow_day(staged: dict, *args, **kwargs) -> dict:
+def transform_yellow_day(staged: list, *args, **kwargs) -> tuple:
+    staged = dict(handed(staged))
     day = date.fromisoformat(staged.pop("day"))
-    return {**transform(staged, day=day).to_dict(), "day": day.isoformat()}
+    typed = transform(staged, day=day).to_dict()
+    head = show(parquet_head(typed["path"]), typed["rows_kept"], f"picked up on {day}, typed")
+    return {**typed, "day": day.isoformat()}, head
 
 
 @test

@@ -6,6 +6,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mage_project.utils.ingest import transform
+from mage_project.utils.preview import handed, parquet_head, show
 
 if "transformer" not in globals():
     from mage_ai.data_preparation.decorators import transformer
@@ -14,9 +15,9 @@ if "test" not in globals():
 
 
 @transformer
-def transform_yellow_month(staged: dict, *args, **kwargs) -> dict:
-    """The typed file: path, rows read and kept, columns, pickup dates."""
-    typed = transform(staged).to_dict()
+def transform_yellow_month(staged: list, *args, **kwargs) -> tuple:
+    """The typed file (path, rows read and kept, columns, pickup dates) and its first rows."""
+    typed = transform(handed(staged)).to_dict()
     print(
         f"rows kept: {typed['rows_kept']:,} of {typed['rows_read']:,} (passenger_count > 0); "
         f"{len(typed['pickup_dates'])} pickup dates"
@@ -26,7 +27,7 @@ def transform_yellow_month(staged: dict, *args, **kwargs) -> dict:
             else ""
         )
     )
-    return typed
+    return typed, show(parquet_head(typed["path"]), typed["rows_kept"], "kept, typed")
 
 
 @test
