@@ -1,5 +1,5 @@
 """The environment contract is defined once (mage_project/utils/env_contract.py): the twin, the
-Pulumi program, docker-compose and the docs all read or are checked against it."""
+Pulumi program and the docs all read or are checked against it."""
 
 from __future__ import annotations
 
