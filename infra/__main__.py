@@ -26,7 +26,14 @@ p = cfg.name_prefix
 apis = Apis("apis", ApisArgs(project=cfg.project, with_iap=cfg.ui_access == "iap"))
 after_apis = pulumi.ResourceOptions(depends_on=apis.services)
 
-network = Network("network", NetworkArgs(project=cfg.project, region=cfg.region), after_apis)
+# Without deletion protection (dev) `pulumi destroy` tears the stack down in one go: buckets are
+# emptied, the network is left for later (docs/deploy.md, "Tear down").
+teardown = not cfg.deletion_protection
+network = Network(
+    "network",
+    NetworkArgs(project=cfg.project, region=cfg.region, keep_network_on_destroy=teardown),
+    after_apis,
+)
 database = Database(
     "database",
     DatabaseArgs(
@@ -52,6 +59,7 @@ storage = Storage(
         project=cfg.project,
         region=cfg.region,
         bucket_name=f"{cfg.project}-{p}-lake",
+        force_destroy=teardown,
         versioning=cfg.lake_versioning,
         delete_after_days=cfg.lake_delete_after_days,
     ),
@@ -64,6 +72,7 @@ state = MageState(
         region=cfg.region,
         prefix=p,
         bucket_name=f"{cfg.project}-{p}-mage-state",
+        force_destroy=teardown,
         log_retention_days=cfg.log_retention_days,
         variables_retention_days=cfg.variables_retention_days,
         project_volume=cfg.ui_edits == "persist",

@@ -102,8 +102,13 @@ class Database(Component, area="database"):
                 **fields,
             )
 
+        # Cloud SQL refuses to drop a PostgreSQL database other users can reach, or a user who
+        # owns objects (Mage's tables); the provider documents deletion_policy ABANDON for
+        # both (https://www.pulumi.com/registry/packages/gcp/api-docs/sql/user/,
+        # .../sql/database/): `pulumi destroy` forgets them and deleting the instance removes
+        # them. The instance keeps its own deletion protection (prod).
         self.databases = {
-            db: on_instance(gcp.sql.Database, f"{name}-db-{db}", name=db)
+            db: on_instance(gcp.sql.Database, f"{name}-db-{db}", name=db, deletion_policy="ABANDON")
             for db in (args.mage_database, args.taxi_database)
         }
         self.passwords = {
@@ -114,7 +119,11 @@ class Database(Component, area="database"):
         }
         self.users = {
             user: on_instance(
-                gcp.sql.User, f"{name}-user-{user}", name=user, password=password.result
+                gcp.sql.User,
+                f"{name}-user-{user}",
+                name=user,
+                password=password.result,
+                deletion_policy="ABANDON",
             )
             for user, password in self.passwords.items()
         }

@@ -20,12 +20,15 @@ class BucketArgs:
     project: str
     region: str
     bucket_name: str
+    #: dev: `pulumi destroy` deletes the bucket with every object and version in it; prod
+    #: (False) refuses to delete a bucket that is not empty.
+    force_destroy: bool = False
 
     def bucket(
         self, logical: str, versioning: bool, lifecycle: list[dict], opts: pulumi.ResourceOptions
     ) -> gcp.storage.Bucket:
-        """A Standard bucket in the region: uniform access, public access prevented, kept on
-        destroy."""
+        """A Standard bucket in the region: uniform access, public access prevented; emptied on
+        destroy only where ``force_destroy`` says so (dev)."""
         return gcp.storage.Bucket(
             logical,
             project=self.project,
@@ -36,7 +39,7 @@ class BucketArgs:
             public_access_prevention="enforced",
             versioning={"enabled": versioning},
             lifecycle_rules=lifecycle,
-            force_destroy=False,
+            force_destroy=self.force_destroy,
             opts=opts,
         )
 

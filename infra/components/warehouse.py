@@ -41,7 +41,8 @@ class Warehouse(Component, area="warehouse"):
             dataset_id=args.dataset_id,
             location=args.location,
             description="NYC taxi tables loaded by Mage pipelines",
-            delete_contents_on_destroy=False,
+            # dev: destroy also drops tables the pipelines made; prod refuses while any exist.
+            delete_contents_on_destroy=not args.deletion_protection,
             opts=self.child,
         )
         spec = args.table

@@ -524,6 +524,61 @@ def check_no_stored_secret_in_env(resources: list[Resource]) -> list[str]:
     return problems
 
 
+# --- Teardown: what `pulumi destroy` would be refused (it cannot run here) --------------------
+SQL_USER = "gcp:sql/user:User"
+SQL_DATABASE = "gcp:sql/database:Database"
+PEERING = "gcp:servicenetworking/connection:Connection"
+SUBNET = "gcp:compute/subnetwork:Subnetwork"
+VPC = "gcp:compute/network:Network"
+BQ_TABLE = "gcp:bigquery/table:Table"
+
+
+def teardown_refusals(resources: Iterable[Any]) -> list[str]:
+    """One sentence per resource whose deletion GCP (or the provider) would refuse in
+    `pulumi destroy`, over planned resources (``.type``, ``.name``, ``.inputs``,
+    ``.retain_on_delete``). A stack with deletion protection (prod) is meant to have some; a
+    dev stack none. Each refusal is GCP's or the provider's documented behaviour:"""
+    out: list[str] = []
+    for r in resources:
+        props, kept = r.inputs, getattr(r, "retain_on_delete", False)
+        if kept:
+            continue
+        if r.type == BUCKET and not _get(props, "forceDestroy"):
+            # A bucket must be empty to be deleted; the stack's buckets never are (the lake's
+            # data, the state bucket's project folder and logs, versions included):
+            # https://cloud.google.com/storage/docs/deleting-buckets
+            out.append(f"{r.name}: a bucket that is not empty is not deleted (forceDestroy).")
+        if r.type == SQL_INSTANCE and (
+            _get(props, "deletionProtection", True)
+            or _get(_get(props, "settings") or {}, "deletionProtectionEnabled")
+        ):
+            # https://cloud.google.com/sql/docs/postgres/deletion-protection
+            out.append(f"{r.name}: the Cloud SQL instance has deletion protection.")
+        if r.type in (RUN_SERVICE, RUN_JOB) and _get(props, "deletionProtection", True):
+            # https://www.pulumi.com/registry/packages/gcp/api-docs/cloudrunv2/service/
+            out.append(f"{r.name}: the Cloud Run resource has deletion protection.")
+        if r.type == BQ_TABLE and _get(props, "deletionProtection", True):
+            out.append(f"{r.name}: the BigQuery table has deletion protection.")
+        if r.type == BQ_DATASET and not _get(props, "deleteContentsOnDestroy"):
+            # A dataset with tables in it (ones the pipelines made) is not deleted:
+            # https://cloud.google.com/bigquery/docs/managing-datasets#delete-datasets
+            out.append(f"{r.name}: a dataset with tables is not deleted (deleteContentsOnDestroy).")
+        if r.type in (SQL_USER, SQL_DATABASE) and _get(props, "deletionPolicy") != "ABANDON":
+            # Cloud SQL for PostgreSQL refuses to drop a user who owns objects or a database
+            # others can reach: https://www.pulumi.com/registry/packages/gcp/api-docs/sql/user/
+            out.append(f"{r.name}: PostgreSQL refuses to drop it while objects depend on it.")
+        if r.type == PEERING and _get(props, "deletionPolicy") not in ("REMOVE_PEERING",):
+            # "Producer services are still using this connection" (pulumi-gcp #3354); ABANDON
+            # leaves the peering, which blocks deleting the network:
+            # https://www.pulumi.com/registry/packages/gcp/api-docs/servicenetworking/connection/
+            out.append(f"{r.name}: the peering is refused while Cloud SQL's side still uses it.")
+        if r.type in (SUBNET, VPC):
+            # Cloud Run holds a Direct VPC egress subnet's addresses for 1-2 hours after the
+            # last revision or execution: https://cloud.google.com/run/docs/configuring/vpc-direct-vpc
+            out.append(f"{r.name}: Cloud Run's Direct VPC egress keeps it in use for 1-2 hours.")
+    return out
+
+
 RULES: dict[str, Rule] = {
     "cloudsql-no-public-ip": check_sql_private_ip,
     "cloudsql-ssl-required": check_sql_ssl,

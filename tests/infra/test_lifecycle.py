@@ -1,12 +1,15 @@
 """The stack after its first `pulumi up`: a second `up` on an unchanged checkout plans the same
 resources, nothing in the plan depends on the machine, fields the API rewrites are left to it,
-a new secret version rolls the service and the jobs, and one scheduler runs through a rollout.
+a new secret version rolls the service and the jobs, one scheduler runs through a rollout, and
+`pulumi destroy` tears dev down in one go while prod keeps its deletion protection.
 
 Offline (tools.offline under mocks): what the engine would diff is the registered inputs and
-options, so two runs -- from different folders -- must register exactly the same ones."""
+options, so two runs must register exactly the same ones; what GCP would refuse on destroy is
+the rule set's ``teardown_refusals`` (each refusal cites its page)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -14,8 +17,10 @@ from pathlib import Path
 
 import pytest
 import tools.offline as offline
-from infra_plans import planned
+from infra_plans import mutated, planned
 from tools.offline import Plan, run_program
+
+from infra.policy import policy_rules as rules
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
@@ -29,8 +34,6 @@ API_REWRITES = {
     # https://cloud.google.com/run/docs/troubleshooting#launch-stage-validation
     SERVICE: ("launchStage",),
 }
-#: Resources another part of the program owns whose inputs still hold a host path (reported).
-KNOWN_HOST_PATHS = {"image-build"}
 
 
 def fingerprint(plan: Plan) -> dict[tuple[str, str, str], tuple]:
@@ -47,10 +50,9 @@ def fingerprint(plan: Plan) -> dict[tuple[str, str, str], tuple]:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_a_second_up_from_another_folder_plans_the_same_stack(stack, tmp_path, monkeypatch):
-    first = run_program(stack)
-    monkeypatch.chdir(tmp_path)
-    second = run_program(stack)
+def test_a_second_up_plans_the_same_stack(stack):
+    """Pulumi runs the program from the project folder each time; nothing in it may vary."""
+    first, second = run_program(stack), run_program(stack)
     assert fingerprint(second) == fingerprint(first)
     assert second.outputs == first.outputs
 
@@ -66,21 +68,10 @@ def test_no_planned_input_holds_a_host_path_or_name(stack_plan: Plan):
     found = [
         (r.name, host)
         for r in stack_plan.resources
-        if r.name not in KNOWN_HOST_PATHS
         for host in _host_strings()
         if host in json.dumps(r.inputs)
     ]
     assert found == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="infra/components/image.py (not this area's) builds from REPO_ROOT, an absolute path: "
-    "a checkout in another folder changes the image resource's inputs",
-)
-def test_the_image_build_context_is_not_a_host_path(dev_plan: Plan):
-    [image] = [r for r in dev_plan.resources if r.name in KNOWN_HOST_PATHS]
-    assert str(offline.REPO_ROOT) not in json.dumps(image.inputs)
 
 
 def test_fields_the_api_rewrites_are_left_to_it(stack_plan: Plan):
@@ -162,3 +153,46 @@ def test_one_ui_instance_across_revisions(stack_plan: Plan):
     [service] = stack_plan.of_type(SERVICE)
     assert service.get("scaling", "maxInstanceCount") == 1  # all revisions together
     assert service.get("template", "scaling", "maxInstanceCount") == 1
+
+
+# -- teardown ----------------------------------------------------------------------------------
+
+
+def test_dev_tears_down_in_one_destroy(dev_plan: Plan):
+    assert rules.teardown_refusals(dev_plan.resources) == []
+    kept = sorted(r.type for r in dev_plan.resources if r.retain_on_delete)
+    assert kept == [rules.VPC, rules.SUBNET]  # left in the project, free (docs/deploy.md)
+
+
+def test_prod_keeps_its_deletion_protection_until_it_is_lifted(prod_plan: Plan):
+    refused = "\n".join(rules.teardown_refusals(prod_plan.resources))
+    for protected in ("database-instance", "mage-ui", "backfill-job", "storage-lake"):
+        assert f"{protected}:" in refused
+    # docs/deploy.md: `pulumi config set mage-gcp:deletionProtection false`, `pulumi up`, destroy
+    lifted = planned("prod", (("mage-gcp:deletionProtection", "false"),))
+    assert rules.teardown_refusals(lifted.resources) == []
+
+
+TEARDOWN_VARIANTS = [
+    (rules.BUCKET, lambda i: i.update(forceDestroy=False), "not empty"),
+    (rules.SQL_INSTANCE, lambda i: i.update(deletionProtection=True), "deletion protection"),
+    (SERVICE, lambda i: i.update(deletionProtection=True), "deletion protection"),
+    (rules.BQ_DATASET, lambda i: i.pop("deleteContentsOnDestroy"), "dataset with tables"),
+    (rules.SQL_USER, lambda i: i.pop("deletionPolicy"), "refuses to drop"),
+    (rules.SQL_DATABASE, lambda i: i.update(deletionPolicy="DELETE"), "refuses to drop"),
+    (rules.PEERING, lambda i: i.update(deletionPolicy="ABANDON"), "peering is refused"),
+]
+
+
+@pytest.mark.parametrize(("type_", "change", "refusal"), TEARDOWN_VARIANTS)
+def test_each_teardown_check_can_fail(dev_plan: Plan, type_, change, refusal):
+    variant = mutated(dev_plan.resources, type_, change)
+    assert any(refusal in sentence for sentence in rules.teardown_refusals(variant))
+
+
+def test_a_network_destroy_would_wait_for_cloud_run(dev_plan: Plan):
+    unkept = [
+        dataclasses.replace(r, retain_on_delete=False) if r.type == rules.SUBNET else r
+        for r in dev_plan.resources
+    ]
+    assert any("1-2 hours" in s for s in rules.teardown_refusals(unkept))
