@@ -7,5 +7,6 @@
 ``start`` -- prepare the instance (Mage's secrets key, the dev project volume) and exec
              ``mage start``; used by the Cloud Run service.
 
-Runs in the mageai/mageai:0.9.80 image (Python 3.10) and in the twin's .venv (3.11).
+Runs in the image (Debian's Python 3.11, uv.lock's `mage` group) and in the twin's .venv (the
+same Python minor and lock).
 """

@@ -24,10 +24,8 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
-UTC = timezone.utc  # noqa: UP017 - the image runs Python 3.10 (no datetime.UTC)
 
 #: Trigger names for what starts a run (the UI lists them under Triggers).
 TRIGGERS = ("cloud_scheduler", "make_demo", "make_backfill", "cli")
