@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
@@ -465,6 +465,8 @@ def _replace_slice(
         stalled = [d for d in used if d.expired] or [d for d in used[-1:] if d.passed()]
         if stalled:
             raise stalled[0].error() from None
+        if "other objects depend on it" in str(error):
+            raise dependents_error(dsn, namespace, name, part, slice_id) from None
         raise TaxiDataError(
             f"Loading slice {slice_id} into Postgres table {namespace}.{name} failed ({short_reason(error)}); the table is unchanged, re-run."
         ) from None
@@ -475,6 +477,56 @@ def _replace_slice(
         slice=slice_id,
         rows=rows[0],
         seconds=time.perf_counter() - started,
+    )
+
+
+_RELKINDS = {
+    "v": "view",
+    "m": "materialized view",
+    "r": "table",
+    "p": "table",
+    "f": "foreign table",
+}
+
+
+def dependents_error(
+    dsn: str, namespace: str, name: str, part: str, slice_id: str
+) -> TaxiDataError:
+    """A user's object (a view, a materialized view, a foreign key) depends on the slice's
+    partition, so the partition cannot be replaced, and re-running cannot help: one sentence
+    naming the objects and the statement that unblocks the run."""
+    found: list[tuple[str, str]] = []
+    with suppress(psycopg.Error), psycopg.connect(dsn, connect_timeout=10) as conn:
+        found = conn.execute(
+            "SELECT DISTINCT c.relkind::text, format('%%I.%%I', n.nspname, c.relname) "
+            "FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+            "JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE d.refobjid = to_regclass(%s) AND c.oid <> d.refobjid "
+            "UNION SELECT DISTINCT 'fk', format('%%I.%%I', n.nspname, c.relname) "
+            "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE k.contype = 'f' AND k.confrelid = to_regclass(%s) ORDER BY 2",
+            (f'"{namespace}"."{part}"',) * 2,
+        ).fetchall()
+    table = f"{namespace}.{name}"
+    if not found:
+        return TaxiDataError(
+            f"Postgres table {table} cannot replace slice {slice_id}: other objects depend on its partition {namespace}.{part}, and re-running cannot help; drop them (see the server's log for their names), re-run, then re-create them on {table} WHERE source_month = '{slice_id}' (the table is unchanged)."
+        )
+    kinds = [
+        ("a foreign key of table" if k == "fk" else _RELKINDS.get(k, "object"), n) for k, n in found
+    ]
+    named = ", ".join(f"{kind} {obj}" for kind, obj in kinds[:3]) + (
+        " and more" if len(kinds) > 3 else ""
+    )
+    drops = " ".join(
+        f"ALTER TABLE {obj} DROP CONSTRAINT <its foreign key>;" if kind.startswith("a foreign")
+        else f"DROP {kind.upper()} {obj};"
+        for kind, obj in kinds[:3]
+    )  # fmt: skip
+    one = len(kinds) == 1
+    return TaxiDataError(
+        f"The {named} {'depends' if one else 'depend'} on partition {namespace}.{part}, which every run of slice {slice_id} replaces, so re-running cannot help; {drops.rstrip(';')}, re-run, then re-create {'it' if one else 'them'} on {table} WHERE source_month = '{slice_id}' (the table is unchanged)."
     )
 
 

@@ -238,3 +238,32 @@ def test_a_view_in_place_of_the_table_is_named(sinks, files):
     with pytest.raises(TaxiDataError) as error:
         ingest.export_postgres(typed, sinks.table)
     assert "is a view, not the pipeline's table" in one_sentence(error.value)
+
+
+@pytest.mark.twin
+@pytest.mark.parametrize("kind", ["VIEW", "MATERIALIZED VIEW"])
+def test_an_object_that_depends_on_the_slice_is_named_with_what_to_do(sinks, files, kind):
+    """A user's view on a month's partition: dropping the old partition cannot work, and
+    re-running cannot help; the sentence names the view and how to keep it working."""
+    write_rows(files.root, A, good)
+    typed = ingest.transform(ingest.load(A))
+    ingest.export_postgres(typed, sinks.table)
+    namespace, name = postgres.split_table(sinks.table)
+    part = postgres.partition_name(name, A.name)
+    view = f"{name}_jan_{kind.split()[0].lower()}"
+    with psycopg.connect(postgres.dsn_from_env(), autocommit=True) as conn:
+        conn.execute(
+            f'CREATE {kind} "{namespace}"."{view}" AS SELECT * FROM "{namespace}"."{part}"'
+        )
+    before = pg_snapshot(sinks.table)
+    with pytest.raises(TaxiDataError) as error:
+        ingest.export_postgres(typed, sinks.table)
+    text = one_sentence(error.value)
+    print(f"\nMESSAGE: {text}")
+    assert f"{kind.lower()} {namespace}.{view} depends on" in text, text
+    assert "re-run" in text and "the table is unchanged" in text
+    assert f"DROP {kind} {namespace}.{view}" in text, text
+    assert pg_snapshot(sinks.table) == before
+    with psycopg.connect(postgres.dsn_from_env(), autocommit=True) as conn:
+        conn.execute(f'DROP {kind} "{namespace}"."{view}"')
+    assert ingest.export_postgres(typed, sinks.table).rows == len(good)
