@@ -109,12 +109,13 @@ def export_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> LoadResult:
     bucket = env("GCS_BUCKET")
     # GCS has no transactions: two runs of the same month would interleave their copies and
     # deletions, so they take turns (other months own other objects and run freely).
+    copy = warehouse_objects.prepare_month(typed)  # what BigQuery's load job reads (yellow)
     with slice_lock(f"gs://{bucket}/{prefix.strip('/')}/", typed.slice):
         result = gcs.upload_partitioned(
             Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
             typed.slice, Path(typed.path).parent, expected_rows=typed.rows_kept,
         )  # fmt: skip
-        warehouse_objects.land_month(typed, bucket, prefix)  # what BigQuery's load job reads
+        warehouse_objects.commit_month(copy, bucket, prefix)
         return result
 
 

@@ -10,11 +10,11 @@ would change its layout for every other reader, so the month gets its own copy:
 
     gs://<bucket>/_bigquery/<lake prefix>/<YYYY-MM>/part-00000.parquet
 
-committed (staged, verified, copied into place; nothing stale left) under the same slice lock
-right after the month's partitioned objects, and loaded with the wildcard URI
-``gs://<bucket>/_bigquery/<lake prefix>/<YYYY-MM>/*.parquet`` (one wildcard, inside the object
-name, every matched file of one schema, as BigQuery requires). The ``_`` folder is outside
-every lake dataset, like ``_staging``.
+written and checked before the lake's commit, then committed (staged, verified, copied into
+place; nothing stale left) under the same slice lock right after the month's partitioned
+objects, and loaded with the wildcard URI ``gs://<bucket>/_bigquery/<lake prefix>/<YYYY-MM>/*.parquet``
+(one wildcard, inside the object name, every matched file of one schema, as BigQuery
+requires). The ``_`` folder is outside every lake dataset, like ``_staging``.
 
 Docs: https://cloud.google.com/bigquery/docs/batch-loading-data#load-wildcards (one ``*`` per
 URI, in the object name); https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-parquet
@@ -24,6 +24,7 @@ UTC-adjusted parquet timestamps load as TIMESTAMP).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -102,26 +103,43 @@ def write_month(typed_path: Path, spec: WarehouseTable, slice_id: str, out: Path
     return rows
 
 
-def land_month(typed: TypedFile, bucket: str, prefix: str) -> LoadResult | None:
-    """Write and commit the month's warehouse-ready objects for the lake dataset ``prefix``
-    (None for a colour no table loads). Call it under the slice's lock, after the lake's
-    objects: the copy BigQuery loads is then never ahead of the lake."""
+@dataclass(frozen=True)
+class MonthCopy:
+    """The month's warehouse-ready objects, written locally and checked, not yet in GCS."""
+
+    slice: str
+    files: dict[str, Path]
+    rows: int
+
+
+def prepare_month(typed: TypedFile) -> MonthCopy | None:
+    """Write the month's warehouse-ready file next to the typed file and check its rows (None
+    for a colour no table loads). Call it BEFORE the lake's commit: a local failure then leaves
+    every object as it was."""
     spec = WAREHOUSE_TABLES.get(typed.color)
     if spec is None:
         return None
-    from mage_project.utils import gcs  # lazy: google-cloud-storage is only for GCS sinks
-
     [name] = object_names(typed.slice)
     local = Path(typed.path).parent / "bigquery" / name
     with writing(local):
         rows = write_month(Path(typed.path), spec, typed.slice, local)
-    where = f"gs://{bucket}/{month_prefix(prefix)}/{typed.slice}/"
     if rows != typed.rows_kept:
         raise RowCountMismatch(
-            f"The warehouse objects under {where}", typed.slice, rows, typed.rows_kept
+            f"The warehouse-ready copy of month {typed.slice}", typed.slice, rows, typed.rows_kept
         )
+    return MonthCopy(typed.slice, {name: local}, rows)
+
+
+def commit_month(copy: MonthCopy | None, bucket: str, prefix: str) -> LoadResult | None:
+    """Replace the month's warehouse-ready objects of the lake dataset ``prefix`` with ``copy``
+    (staged, verified, copied into place, nothing stale left). Call it under the slice's lock
+    after the lake's objects: the copy BigQuery loads is then never ahead of the lake."""
+    if copy is None:
+        return None
+    from mage_project.utils import gcs  # lazy: google-cloud-storage is only for GCS sinks
+
     return gcs.replace_slice_objects(
-        bucket, month_prefix(prefix), typed.slice, {name: local},
-        owned=lambda relative: relative.startswith(f"{typed.slice}/"),
-        rows=rows,
+        bucket, month_prefix(prefix), copy.slice, copy.files,
+        owned=lambda relative: relative.startswith(f"{copy.slice}/"),
+        rows=copy.rows,
     )  # fmt: skip

@@ -3,8 +3,8 @@ with the sink unchanged; and ONE policy for a slice whose rows are all filtered 
 
 Postgres, the single object, the partitioned objects and BigQuery must hold the same row count
 per slice: each export checks what landed against the transform's ``rows_kept`` (Postgres before
-COMMIT, GCS before the commit phase and after it, BigQuery before its one load job
-and after it).
+COMMIT, GCS before the commit phase and after it; BigQuery loads the month's warehouse-ready
+copy, which is checked before the lake's commit).
 """
 
 from __future__ import annotations
@@ -119,31 +119,30 @@ def test_gcs_upload_that_lands_a_different_object_fails_and_keeps_the_slice(
     refused(sinks, landed, ingest.export_gcs_single, typed, single_name(sinks, A))
 
 
-def test_bigquery_load_that_misses_objects_fails_and_keeps_the_month(
+def test_a_warehouse_copy_short_of_rows_fails_and_keeps_every_object(
     sinks, files, landed, monkeypatch
 ):
-    """An object of the month vanishes from the listing between the count of its rows and the
-    staging of the load file (a concurrent delete, a listing that misses one): the load job
-    would replace the partition with fewer rows, so it is never started."""
-    from mage_project.utils import bigquery as bq
+    """The month's warehouse-ready copy (the objects BigQuery's load job reads from gs://) must
+    hold exactly the rows the transform kept: one that lost a row is refused before anything
+    is committed, so the lake, the copy and BigQuery stay as they were."""
+    from mage_project.utils import warehouse_objects
 
-    real = bq.storage_client
-    staged = []
+    write_month(files.root, "yellow", 2021, 1, rows=500, seed=29)
+    typed = ingest.transform(ingest.load(A))
+    real = warehouse_objects.iter_typed
 
-    class OneObjectShort:  # the client the staging step lists the month's objects with
-        def __init__(self):
-            self.client = real()
+    def one_row_short(path, *args, **kwargs):
+        batches = list(real(path, *args, **kwargs))
+        yield from batches[:-1]
+        yield batches[-1].slice(0, batches[-1].num_rows - 1)
 
-        def list_blobs(self, bucket, *args, **kwargs):
-            blobs = list(self.client.list_blobs(bucket, *args, **kwargs))
-            month = [b for b in blobs if b.name.endswith(f"/{A.name}.parquet")]
-            staged.append(len(month))
-            return [b for b in blobs if not month or b is not month[0]]
-
-    monkeypatch.setattr(bq, "storage_client", OneObjectShort)
-    message = refused(sinks, landed, ingest.export_bigquery, A, sinks.prefix, sinks.bq_table)
-    assert staged and staged[0] > 1, "the staging step did not list the month's objects"
-    assert "BigQuery" in message and "its objects in GCS hold" in message
+    copies = f"{warehouse_objects.month_prefix(sinks.prefix)}/"
+    copy_before = gcs_snapshot(sinks.bucket, copies)
+    assert copy_before, "the good month's warehouse copy landed"
+    monkeypatch.setattr(warehouse_objects, "iter_typed", one_row_short)
+    message = refused(sinks, landed, ingest.export_gcs_partitioned, typed, sinks.prefix)
+    assert "warehouse-ready copy of month 2021-01" in message
+    assert gcs_snapshot(sinks.bucket, copies) == copy_before
 
 
 # --- the empty-slice policy: refused, with one sentence, every sink unchanged -----------------
