@@ -46,6 +46,12 @@ if [ "${SKIP_APT:-0}" != "1" ]; then
   fi
 fi
 
+# Running blocks in the Mage UI rewrites the pipelines' metadata.yaml with run state; this clean
+# filter (.gitattributes) keeps `git status` clean for it (scripts/mage_run_state.sed).
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git config filter.mage-run-state.clean "sed -E -f scripts/mage_run_state.sed"
+fi
+
 if [ -x scripts/setup_twin.sh ]; then
   scripts/setup_twin.sh
 fi
