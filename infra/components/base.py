@@ -9,7 +9,8 @@ import pulumi
 
 class Component(pulumi.ComponentResource):
     """A component of the stack: type token ``mage-gcp:<area>:<Class>``; ``build`` creates the
-    children (each with ``opts=self.child``, so parented to it) and returns its outputs.
+    children (each with ``opts=self.child``, so parented to it and after what the component
+    depends on) and returns its outputs.
 
     ``class Network(Component, area="network")`` with ``def build(self, name, args)``."""
 
@@ -21,7 +22,12 @@ class Component(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: Any, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"mage-gcp:{self.area}:{type(self).__name__}", name, None, opts)
-        self.child = pulumi.ResourceOptions(parent=self)
+        # A component's depends_on does not hold back its children (the engine waits only for a
+        # resource's own dependencies: pulumi/pulumi#8721), so the children carry it themselves:
+        # nothing of a component is created before, e.g., the APIs it needs are enabled.
+        self.child = pulumi.ResourceOptions(
+            parent=self, depends_on=opts.depends_on if opts else None
+        )
         self.register_outputs(self.build(name, args))
 
     def build(self, name: str, args: Any) -> dict[str, Any]:
