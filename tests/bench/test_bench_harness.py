@@ -49,15 +49,22 @@ def test_targets_met_and_missed_are_reported_honestly():
         project_rerun=(8.5, 420, 100),
         project_run_3x=(20.0, 450, 300),
         bq_load=(5.0, 300, 100),
+        bq_client=(1.0, 150, 100),
     )
-    facts = {"bq_load_write_mb": 1.0, "gcs_parquet_mb": 20.0}
+    facts = {
+        "gcs_parquet_mb": 20.0,
+        "bq_client_files": 0,
+        "bq_client_job_request": 2_000,
+        "bq_client_other_socket": 1_500,
+    }
     assert [c.ok for c in checks(met, facts)] == [True] * 7
 
     missed = dict(met)
     missed["project_ingest"] = Row("project_ingest", "", 4.0, 200, 100)  # 5x course, 1.6x floor
     missed["project_rerun"] = Row("project_rerun", "", 8.5, 420, 200)  # rows doubled
     missed["project_run_3x"] = Row("project_run_3x", "", 20.0, 900, 300)  # memory grows
-    verdicts = {c.target: c.ok for c in checks(missed, {**facts, "bq_load_write_mb": 61.0})}
+    uploaded = {**facts, "bq_client_other_socket": 20 * 2**20}  # the month sent by the client
+    verdicts = {c.target: c.ok for c in checks(missed, uploaded)}
     assert verdicts == {
         "ingest ≥ 5x faster than course ingest": True,
         "ingest ≤ 1.5x the COPY floor": False,
@@ -65,8 +72,53 @@ def test_targets_met_and_missed_are_reported_honestly():
         "`mage run` peak RSS ≤ 500 MB": True,
         "peak RSS flat from 1x to 3x rows (≤ 1.2x)": False,
         "re-run ≤ 1.2x first run, same rows": False,
-        "GCS → BigQuery moves only its month through the client (≤ 3x its parquet)": False,
+        "GCS → BigQuery: the client sends the job, nothing else": False,
     }
+
+
+def test_the_bigquery_check_fails_on_a_local_file_or_no_rows():
+    """A staged local file (the old client-side load) or a load of no rows is not 'the job
+    only', however small the requests."""
+    rows = _rows(bq_client=(1.0, 150, 100))
+    facts = {"bq_client_files": 0, "bq_client_job_request": 2_000, "bq_client_other_socket": 900}
+    [ok] = [c.ok for c in checks(rows, facts) if c.target.startswith("GCS → BigQuery")]
+    [staged] = [
+        c.ok
+        for c in checks(rows, {**facts, "bq_client_files": 28 * 2**20})
+        if c.target.startswith("GCS → BigQuery")
+    ]
+    [empty] = [
+        c.ok
+        for c in checks(_rows(bq_client=(1.0, 150, 0)), facts)
+        if c.target.startswith("GCS → BigQuery")
+    ]
+    assert (ok, staged, empty) == (True, False, False)
+
+
+def test_the_client_byte_counter_sees_socket_sends_and_file_writes(tmp_path):
+    """bq_client_bytes counts what a call sends on sockets (by HTTP request) and writes to files."""
+    import socket
+
+    from benchmarks.bq_client_bytes import SocketBytes, written_chars
+
+    counter = SocketBytes()
+    counter.install()
+    try:
+        a, b = socket.socketpair()
+        before = written_chars()
+        insert = b"POST /bigquery/v2/projects/p/jobs HTTP/1.1\r\nHost: x\r\n\r\n"
+        poll = b"GET /bigquery/v2/projects/p/jobs/j HTTP/1.1\r\n\r\n"
+        a.sendall(insert)
+        a.sendall(b"{}" * 100)  # the request's body
+        a.send(poll)
+        (tmp_path / "f").write_bytes(b"x" * 5000)
+        written = written_chars() - before
+        a.close(), b.close()
+    finally:
+        counter.uninstall()
+    assert counter.job_request() == len(insert) + 200
+    assert counter.total() == len(insert) + 200 + len(poll)
+    assert written >= 5000
 
 
 def test_unmeasured_targets_are_not_reported_as_met():

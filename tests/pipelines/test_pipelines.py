@@ -154,6 +154,28 @@ def test_gcs_to_bigquery_loads_timestamps_not_int64(runs, twin, bq):
     assert counts == {"2021-01": len(yellow_expected(twin))}
 
 
+def test_gcs_to_bigquery_is_one_load_job_that_reads_the_months_gs_uri(runs, twin, bq, gcs):
+    """BigQuery reads the month from GCS itself (load_table_from_uri): the job names the
+    month's warehouse-ready objects, not an upload, and replaces only its partition."""
+    from mage_project.utils.warehouse_objects import month_prefix, source_uris
+
+    assert runs["gcs_to_bigquery"].ok, runs["gcs_to_bigquery"].error
+    uris = source_uris(twin.env["GCS_BUCKET"], "nyc_taxi_data_partitioned", "2021-01")
+    loads = [
+        job
+        for job in (bq.get_job(j.job_id) for j in bq.list_jobs(max_results=1000))
+        if job.job_type == "load" and job.destination.table_id == "yellow_cab_data$202101"
+    ]
+    assert loads and all(job.source_uris == uris for job in loads), [j.source_uris for j in loads]
+    assert {(job.write_disposition, job.create_disposition) for job in loads} == {
+        ("WRITE_TRUNCATE", "CREATE_NEVER")
+    }
+    copy = list(
+        gcs.client.list_blobs(gcs, prefix=f"{month_prefix('nyc_taxi_data_partitioned')}/2021-01/")
+    )
+    assert len(copy) == 1 and loads[0].output_rows == len(yellow_expected(twin))
+
+
 def test_parameterized_run_writes_that_days_object(runs, twin, gcs, tmp_path):
     assert runs["api_to_gcs_parameterized"].ok, runs["api_to_gcs_parameterized"].error
     expected = yellow_expected(twin)
