@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from infra_plans import planned
@@ -142,3 +145,67 @@ def test_cli_refuses_a_base_git_cannot_read():
     assert result.returncode == 2
     assert result.stderr.startswith("plan diff: git cannot read 'no-such-ref-h17'")
     assert result.stdout == ""
+
+
+# --- the plan needs only the infra group (what preview.yml and deploy.yml install) ----------
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def infra_group_closure(without: frozenset[str] = frozenset()) -> set[str]:
+    """Distributions `uv sync --no-default-groups --group infra` installs, from uv.lock (every
+    dependency followed, markers ignored: a superset, never smaller)."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    deps: dict[str, set[str]] = {}
+    for package in lock["package"]:
+        names = {_normal(d["name"]) for d in package.get("dependencies", [])}
+        deps.setdefault(_normal(package["name"]), set()).update(names)
+    (root,) = [p for p in lock["package"] if p["name"] == "mage-gcp"]
+    todo = [_normal(d["name"]) for d in root["dev-dependencies"]["infra"]]
+    seen = {"mage-gcp"}
+    while todo:
+        name = todo.pop()
+        if name not in seen and name not in without:
+            seen.add(name)
+            todo += deps.get(name, ())
+    return seen
+
+
+def plan_with_only(closure: set[str]) -> subprocess.CompletedProcess[str]:
+    """The dev plan in a child process that cannot import a module of any other distribution."""
+    blocked = sorted(
+        module
+        for module, dists in importlib.metadata.packages_distributions().items()
+        if not {_normal(d) for d in dists} & closure
+    )
+    code = (
+        "import importlib.abc, sys\n"
+        f"BLOCKED = set({blocked!r})\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ModuleNotFoundError(f'{name} is outside the infra group', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from tools.offline import run_program\n"
+        "print(len(run_program('dev').resources))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_program_imports_only_the_infra_group():
+    closure = infra_group_closure()
+    assert "mage-ai" not in closure and "playwright" not in closure and "pytest" not in closure
+    result = plan_with_only(closure)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) > 50
+
+
+def test_a_missing_infra_dependency_is_caught():
+    """Without pydantic in the group (as before it was added) the program cannot import."""
+    result = plan_with_only(infra_group_closure(without=frozenset({"pydantic"})))
+    assert result.returncode != 0
+    assert "pydantic is outside the infra group" in result.stderr
