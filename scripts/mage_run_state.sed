@@ -6,3 +6,6 @@
 s/^  status: (executed|failed|not_executed|updated|cancelled)$/  status: updated/
 s/^- all_upstream_blocks_executed: (true|false)$/- all_upstream_blocks_executed: true/
 s/^variables_dir: .*$/variables_dir: null/
+# Mage writes a block's file_source path relative to the project; a hand-written entry relative
+# to the repository (mage_project/...) is stored in Mage's form.
+s#^(      path: )mage_project/#\1#

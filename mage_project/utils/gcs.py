@@ -30,6 +30,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -44,7 +45,7 @@ from mage_project.utils.download import writing
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.results import LoadResult, RowCountMismatch
 from mage_project.utils.retries import google_call
-from mage_project.utils.settings import storage_emulator_host
+from mage_project.utils.settings import staging_keep_seconds, storage_emulator_host
 from mage_project.utils.transform import iter_typed
 
 T = TypeVar("T")
@@ -199,6 +200,171 @@ def _check_rows(sink: str, slice_id: str, written: int, expected: int | None) ->
         raise RowCountMismatch(sink, slice_id, written, expected)
 
 
+@dataclass
+class StagedObjects:
+    """A slice's objects uploaded to this run's staging folder and verified, not yet in place
+    (plain data: Mage hands it from the staging blocks to the commit block as JSON).
+
+    ``files``: relative name → [size, MD5] as uploaded. The slice owns the existing objects
+    under ``prefix`` whose relative name starts with ``owned_start`` and ends with
+    ``owned_end`` (``exact``: only the names in ``files``, e.g. a single object)."""
+
+    bucket: str
+    prefix: str
+    slice: str
+    run_root: str
+    files: dict[str, list]
+    rows: int
+    owned_start: str = ""
+    owned_end: str = ""
+    exact: bool = False
+    kind: str = "gcs"
+
+    def owned(self, relative: str) -> bool:
+        if self.exact:
+            return relative in self.files
+        return relative.startswith(self.owned_start) and relative.endswith(self.owned_end)
+
+    @property
+    def sink(self) -> str:
+        """``gs://bucket/prefix/`` (a dataset) or ``gs://bucket/folder/name`` (one object)."""
+        root = f"{self.prefix}/" if self.prefix else ""
+        if self.exact and len(self.files) == 1:
+            return f"gs://{self.bucket}/{root}{next(iter(self.files))}"
+        return f"gs://{self.bucket}/{root}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StagedObjects:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def _clear_old_staging(client: storage.Client, bucket_name: str, staging_root: str) -> None:
+    """Delete staged objects of the slice that are older than ``TAXI_STAGING_KEEP_SECONDS``
+    (left by runs that died or whose sibling block failed). Younger ones may belong to a run
+    that is still staging, so they stay."""
+    cutoff = time.time() - staging_keep_seconds()
+    for old in gcs_call(
+        "listing old staging objects",
+        lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
+    ):
+        if old.updated is None or old.updated.timestamp() < cutoff:
+            gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
+
+
+@_in_gcs_scope
+def stage_slice_objects(
+    bucket_name: str,
+    prefix: str,
+    slice_id: str,
+    files: dict[str, Path],
+    rows: int,
+    owned_start: str = "",
+    owned_end: str = "",
+    exact: bool = False,
+    clear_staging: bool = False,
+) -> StagedObjects:
+    """Upload ``files`` to this run's staging folder and check that what landed is exactly
+    them; nothing under ``prefix`` changes. ``clear_staging``: first delete every staged object
+    of the slice (only under the slice's lock); else only those older than the keep time."""
+    client = storage_client()
+    bucket = client.bucket(bucket_name)
+    prefix = prefix.strip("/")
+    staging_root = f"{STAGING_PREFIX}/{prefix}/{slice_id}/"
+    if clear_staging:
+        for old in gcs_call(
+            "listing old staging objects",
+            lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
+        ):
+            gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
+    else:
+        _clear_old_staging(client, bucket_name, staging_root)
+    run_root = f"{staging_root}{uuid.uuid4().hex}/"
+    try:
+        for relative, path in sorted(files.items()):
+            _upload(bucket, run_root + relative, path)
+        # what was staged is exactly what was written, or nothing is committed (dataset unchanged)
+        staged = _landed(client, bucket_name, run_root)
+        _verify(staged, files, f"gs://{bucket_name}/{run_root}", slice_id, rows)
+    except BaseException:
+        _clear(client, bucket_name, run_root)
+        raise
+    return StagedObjects(
+        bucket_name, prefix, slice_id, run_root,
+        {relative: [path.stat().st_size, _md5(path)] for relative, path in files.items()},
+        rows, owned_start, owned_end, exact,
+    )  # fmt: skip
+
+
+def _verify_sizes(
+    landed: dict[str, tuple[int, str]], files: dict[str, list], where: str, slice_id: str, rows: int
+) -> None:
+    """The objects that landed must be exactly ``files`` (recorded size and MD5)."""
+    for relative, (size, md5) in files.items():
+        got_size, got_md5 = landed.get(relative, (-1, ""))
+        if got_size != size or (got_md5 and got_md5 != md5):
+            raise TaxiDataError(
+                f"Cloud Storage object {where}{relative} does not hold what was uploaded ({got_size} bytes there, {size} sent), so slice {slice_id} ({rows:,} rows) is not complete there; re-run the pipeline, and check the bucket if it happens again."
+            )
+
+
+@_in_gcs_scope
+def commit_staged_objects(
+    staged: StagedObjects, owned: Callable[[str], bool] | None = None
+) -> LoadResult:
+    """Put the staged objects in place (server-side copies, milliseconds each), delete the
+    slice's objects it no longer produces, remove the staging folder and check the result.
+    The staged objects are checked again first, so a commit never starts on a partial stage."""
+    started = time.perf_counter()
+    owned = owned or staged.owned
+    client = storage_client()
+    bucket = client.bucket(staged.bucket)
+    prefix, run_root, slice_id, rows = staged.prefix, staged.run_root, staged.slice, staged.rows
+    root = f"{prefix}/" if prefix else ""
+    ready = _landed(client, staged.bucket, run_root)
+    _verify_sizes(ready, staged.files, f"gs://{staged.bucket}/{run_root}", slice_id, rows)
+    for relative in sorted(staged.files):
+        source = bucket.blob(run_root + relative)
+        gcs_call(
+            f"copying {relative} into place",
+            lambda source=source, relative=relative: bucket.copy_blob(
+                source, bucket, f"{root}{relative}", retry=None
+            ),
+        )
+    existing = gcs_call(
+        "listing the dataset",
+        lambda: list(client.list_blobs(staged.bucket, prefix=root, retry=None)),
+    )
+    for blob in existing:
+        relative = blob.name[len(root) :]
+        if relative not in staged.files and owned(relative):
+            gcs_call(f"deleting stale {blob.name}", lambda blob=blob: blob.delete(retry=None))
+    for blob in gcs_call(
+        "listing staging objects",
+        lambda: list(client.list_blobs(staged.bucket, prefix=run_root, retry=None)),
+    ):
+        gcs_call(f"deleting {blob.name}", lambda blob=blob: blob.delete(retry=None))
+    # after the commit: the slice's objects in the dataset are exactly the files, nothing stale
+    landed = {k: v for k, v in _landed(client, staged.bucket, root).items() if owned(k)}
+    _verify_sizes(landed, staged.files, f"gs://{staged.bucket}/{root}", slice_id, rows)
+    stale = sorted(set(landed) - set(staged.files))
+    if stale:
+        raise TaxiDataError(
+            f"Cloud Storage still holds gs://{staged.bucket}/{root}{stale[0]}, which slice {slice_id} no longer produces; re-run the pipeline, and check who writes there if it happens again."
+        )
+    return LoadResult(
+        sink=staged.sink, slice=slice_id, rows=rows, seconds=time.perf_counter() - started
+    )
+
+
+def discard_staged_objects(staged: StagedObjects) -> None:
+    """Best effort, bounded: remove a staged run that will not be committed."""
+    with gcs_scope():
+        _clear(storage_client(), staged.bucket, staged.run_root)
+
+
 @_in_gcs_scope
 def replace_slice_objects(
     bucket_name: str,
@@ -208,66 +374,14 @@ def replace_slice_objects(
     owned: Callable[[str], bool],
     rows: int,
 ) -> LoadResult:
-    """Make the slice's objects under ``prefix`` exactly ``files`` (relative name → local file).
+    """Make the slice's objects under ``prefix`` exactly ``files`` (relative name → local file):
+    stage, then commit at once (call it under the slice's lock).
 
     ``owned(relative_name)`` says whether an existing object belongs to this slice (so stale
     ones are deleted and other slices' objects are never touched).
     """
-    started = time.perf_counter()
-    client = storage_client()
-    bucket = client.bucket(bucket_name)
-    prefix = prefix.strip("/")
-    staging_root = f"{STAGING_PREFIX}/{prefix}/{slice_id}/"
-    for old in gcs_call(
-        "listing old staging objects",
-        lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
-    ):
-        gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
-    run_root = f"{staging_root}{uuid.uuid4().hex}/"
-    try:
-        for relative, path in sorted(files.items()):
-            _upload(bucket, run_root + relative, path)
-        # what was staged is exactly what was written, or nothing is committed (dataset unchanged)
-        staged = _landed(client, bucket_name, run_root)
-        _verify(staged, files, f"gs://{bucket_name}/{run_root}", slice_id, rows)
-    except TaxiDataError:
-        _clear(client, bucket_name, run_root)
-        raise
-    for relative in sorted(files):
-        source = bucket.blob(run_root + relative)
-        gcs_call(
-            f"copying {relative} into place",
-            lambda source=source, relative=relative: bucket.copy_blob(
-                source, bucket, f"{prefix}/{relative}", retry=None
-            ),
-        )
-    existing = gcs_call(
-        "listing the dataset",
-        lambda: list(client.list_blobs(bucket_name, prefix=f"{prefix}/", retry=None)),
-    )
-    for blob in existing:
-        relative = blob.name[len(prefix) + 1 :]
-        if relative not in files and owned(relative):
-            gcs_call(f"deleting stale {blob.name}", lambda blob=blob: blob.delete(retry=None))
-    for blob in gcs_call(
-        "listing staging objects",
-        lambda: list(client.list_blobs(bucket_name, prefix=run_root, retry=None)),
-    ):
-        gcs_call(f"deleting {blob.name}", lambda blob=blob: blob.delete(retry=None))
-    # after the commit: the slice's objects in the dataset are exactly the files, nothing stale
-    landed = {k: v for k, v in _landed(client, bucket_name, f"{prefix}/").items() if owned(k)}
-    _verify(landed, files, f"gs://{bucket_name}/{prefix}/", slice_id, rows)
-    stale = sorted(set(landed) - set(files))
-    if stale:
-        raise TaxiDataError(
-            f"Cloud Storage still holds gs://{bucket_name}/{prefix}/{stale[0]}, which slice {slice_id} no longer produces; re-run the pipeline, and check who writes there if it happens again."
-        )
-    return LoadResult(
-        sink=f"gs://{bucket_name}/{prefix}/",
-        slice=slice_id,
-        rows=rows,
-        seconds=time.perf_counter() - started,
-    )
+    staged = stage_slice_objects(bucket_name, prefix, slice_id, files, rows, clear_staging=True)
+    return commit_staged_objects(staged, owned)
 
 
 def upload_partitioned(
@@ -281,6 +395,46 @@ def upload_partitioned(
 ) -> LoadResult:
     """Partition the typed file by date and replace the slice's ``<date>/<slice>.parquet``
     objects; ``expected_rows`` (the rows the transform kept) must be what is written."""
+    files, rows = _partition_files(
+        typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows
+    )
+    file_name = f"{slice_id}.parquet"
+    return replace_slice_objects(
+        bucket_name, prefix, slice_id, files,
+        owned=lambda rel: rel.startswith(f"{date_column}=") and rel.endswith("/" + file_name),
+        rows=rows,
+    )  # fmt: skip
+
+
+def stage_partitioned(
+    typed_path: Path,
+    bucket_name: str,
+    prefix: str,
+    date_column: str,
+    slice_id: str,
+    work_dir: Path,
+    expected_rows: int | None = None,
+) -> StagedObjects:
+    """As :func:`upload_partitioned`, but only staged (the commit comes later, in one place)."""
+    files, rows = _partition_files(
+        typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows
+    )
+    return stage_slice_objects(
+        bucket_name, prefix, slice_id, files, rows,
+        owned_start=f"{date_column}=", owned_end=f"/{slice_id}.parquet",
+    )  # fmt: skip
+
+
+def _partition_files(
+    typed_path: Path,
+    bucket_name: str,
+    prefix: str,
+    date_column: str,
+    slice_id: str,
+    work_dir: Path,
+    expected_rows: int | None,
+) -> tuple[dict[str, Path], int]:
+    """The slice's partition files, written locally and row-checked."""
     file_name = f"{slice_id}.parquet"
     out_dir = work_dir / "partitioned"
     if out_dir.exists():
@@ -293,11 +447,7 @@ def upload_partitioned(
     _check_rows(
         f"The partitioned objects under {where}", slice_id, sum(counts.values()), expected_rows
     )
-    return replace_slice_objects(
-        bucket_name, prefix, slice_id, files,
-        owned=lambda rel: rel.startswith(f"{date_column}=") and rel.endswith("/" + file_name),
-        rows=sum(counts.values()),
-    )  # fmt: skip
+    return files, sum(counts.values())
 
 
 def upload_single(
@@ -345,6 +495,23 @@ def upload_single(
         rows=rows,
         seconds=time.perf_counter() - started,
     )
+
+
+def stage_single(
+    typed_path: Path,
+    bucket_name: str,
+    object_name: str,
+    slice_id: str,
+    work_dir: Path,
+    expected_rows: int | None = None,
+) -> StagedObjects:
+    """As :func:`upload_single`, but only staged (the commit comes later, in one place)."""
+    local = work_dir / Path(object_name).name
+    with writing(local):
+        rows = write_single(typed_path, local)
+    _check_rows(f"The object gs://{bucket_name}/{object_name}", slice_id, rows, expected_rows)
+    folder, _, name = object_name.rpartition("/")
+    return stage_slice_objects(bucket_name, folder, slice_id, {name: local}, rows, exact=True)
 
 
 def parquet_rows(bucket_name: str, blobs: list[storage.Blob]) -> int:

@@ -136,6 +136,55 @@ def export_gcs_single(
     )
 
 
+# --- staging steps: a multi-sink pipeline's exporters stage, one block commits (commit.py) ------
+
+
+def stage_gcs_partitioned(typed: TypedFile | dict, prefix: str) -> list[dict]:
+    """Stage the slice's partitioned objects (and their warehouse-ready copy) in this run's
+    ``_staging/`` folder, checked; nothing a reader sees changes until ``commit.commit_all``."""
+    typed = _typed(typed)
+    from mage_project.utils import gcs
+
+    bucket = env("GCS_BUCKET")
+    lock = f"gs://{bucket}/{prefix.strip('/')}/"  # the lock export_gcs_partitioned takes
+    copy = warehouse_objects.prepare_month(typed)
+    staged = [
+        gcs.stage_partitioned(
+            Path(typed.path), bucket, prefix, schema_for(typed.color).pickup_date_column,
+            typed.slice, Path(typed.path).parent, expected_rows=typed.rows_kept,
+        ).to_dict()
+    ]  # fmt: skip
+    if copy is not None:
+        staged.append(
+            gcs.stage_slice_objects(
+                bucket, warehouse_objects.month_prefix(prefix), copy.slice, copy.files,
+                copy.rows, owned_start=f"{copy.slice}/",
+            ).to_dict()
+        )  # fmt: skip
+    return [{**entry, "lock": lock} for entry in staged]
+
+
+def stage_gcs_single(
+    typed: TypedFile | dict, object_name: str, slice_id: str | None = None
+) -> list[dict]:
+    """Stage the typed rows as one parquet object (committed by ``commit.commit_all``)."""
+    typed = _typed(typed)
+    from mage_project.utils import gcs
+
+    staged = gcs.stage_single(
+        Path(typed.path), env("GCS_BUCKET"), object_name, slice_id or typed.slice,
+        Path(typed.path).parent, expected_rows=typed.rows_kept,
+    )  # fmt: skip
+    return [staged.to_dict()]
+
+
+def stage_postgres(typed: TypedFile | dict, table: str) -> list[dict]:
+    """Describe the slice's Postgres load for ``commit.commit_all`` (one transaction there)."""
+    from mage_project.utils.commit import staged_postgres
+
+    return [staged_postgres(_typed(typed).to_dict(), table)]
+
+
 def export_bigquery(
     month: MonthSlice, prefix: str = YELLOW_PARTITIONED_PREFIX, table: str = BIGQUERY_TABLE
 ) -> LoadResult:
