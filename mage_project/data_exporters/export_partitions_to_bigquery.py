@@ -3,6 +3,7 @@
 no query, no staging table. The table belongs to the stack (or the twin), never to this block."""
 
 from mage_project.utils.ingest import export_bigquery
+from mage_project.utils.preview import handed, head_of, readable, show
 from mage_project.utils.slices import MonthSlice
 
 if "data_exporter" not in globals():
@@ -10,9 +11,14 @@ if "data_exporter" not in globals():
 
 
 @data_exporter
-def export_partitions_to_bigquery(plan: dict, *args, **kwargs) -> dict:
+def export_partitions_to_bigquery(planned: list, *args, **kwargs) -> tuple:
+    plan = handed(planned)
     result = export_bigquery(MonthSlice(plan["color"], plan["year"], plan["month"]), plan["prefix"])
     print(
-        f"{result.sink}: partition {plan['destination']} replaced with {result.rows:,} rows from {plan['uri']}"
+        readable(
+            f"{result.sink}: partition {plan['destination']} replaced with {result.rows:,} rows from {plan['uri']}"
+        )
     )
-    return result.to_dict()
+    return result.to_dict(), show(
+        head_of(planned), result.rows, f"loaded into {plan['destination']}"
+    )

@@ -1,8 +1,13 @@
 """Load: the month's objects in the partitioned yellow dataset in GCS (names only; the data
 stays in GCS and BigQuery reads it server-side)."""
 
-from mage_project.utils.gcs import list_objects
+import io
+
+import pandas as pd
+
+from mage_project.utils.gcs import gcs_call, list_objects
 from mage_project.utils.ingest import YELLOW_PARTITIONED_PREFIX
+from mage_project.utils.preview import parquet_head, show
 from mage_project.utils.settings import env
 from mage_project.utils.slices import month_slice_from_kwargs
 
@@ -13,16 +18,20 @@ if "test" not in globals():
 
 
 @data_loader
-def list_yellow_partitions(*args, **kwargs) -> dict:
+def list_yellow_partitions(*args, **kwargs) -> tuple:
     month = month_slice_from_kwargs(kwargs)
     bucket = env("GCS_BUCKET")
     suffix = f"/{month.name}.parquet"
-    names = [
-        b.name
-        for b in list_objects(bucket, YELLOW_PARTITIONED_PREFIX + "/")
-        if b.name.endswith(suffix)
+    blobs = [
+        b for b in list_objects(bucket, YELLOW_PARTITIONED_PREFIX + "/") if b.name.endswith(suffix)
     ]
-    return {
+    names = [b.name for b in blobs]
+    head = pd.DataFrame()
+    if blobs:  # one day's object, not the month: the first rows BigQuery will read
+        data = gcs_call(f"reading {names[0]}", lambda: blobs[0].download_as_bytes(retry=None))
+        head = parquet_head(io.BytesIO(data))
+    what = f"of {names[0] if names else 'no object'} (1 of {len(names)} objects of {month.name})"
+    listing = {
         "bucket": bucket,
         "prefix": YELLOW_PARTITIONED_PREFIX,
         "color": month.color,
@@ -31,6 +40,7 @@ def list_yellow_partitions(*args, **kwargs) -> dict:
         "slice": month.name,
         "objects": names,
     }
+    return listing, show(head, None, what)
 
 
 @test

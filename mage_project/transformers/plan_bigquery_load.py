@@ -3,6 +3,7 @@
 snake_case names, tpep_pickup_date DATE, source_month_start the partition), read by BigQuery from
 the month's warehouse-ready objects (utils/warehouse_objects.py)."""
 
+from mage_project.utils.preview import handed, head_of, show
 from mage_project.utils.schema import YELLOW_WAREHOUSE
 from mage_project.utils.warehouse_objects import source_uris
 
@@ -13,14 +14,16 @@ if "test" not in globals():
 
 
 @transformer
-def plan_bigquery_load(listing: dict, *args, **kwargs) -> dict:
+def plan_bigquery_load(listed: list, *args, **kwargs) -> tuple:
     spec = YELLOW_WAREHOUSE
-    return {
+    listing = handed(listed)
+    plan = {
         **listing,
         "uri": source_uris(listing["bucket"], listing["prefix"], listing["slice"])[0],
         "destination": f"{spec.table_id}${spec.partition_id(listing['year'], listing['month'])}",
         "schema": dict(spec.columns),
     }
+    return plan, show(head_of(listed), None, f"that the load job reads into {plan['destination']}")
 
 
 @test
