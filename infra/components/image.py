@@ -1,8 +1,19 @@
 """Artifact Registry repository and the image of this repo's Mage project, built and pushed by
-`pulumi up` (pulumi-docker-build) and referenced by digest."""
+`pulumi up` (pulumi-docker-build) and referenced by digest.
+
+- ``pulumi preview`` builds nothing (``build_on_preview=False``): previews stay fast and need no
+  Docker daemon; the image is built by ``pulumi up`` only.
+- The build context and the Dockerfile are given relative to the program's working directory, so
+  the image resource's inputs are the same from any checkout path (a laptop, then CI) and an
+  unchanged tree does not rebuild.
+- The build reads and writes a registry cache (``:buildcache`` beside the image, mode max), so an
+  unchanged ``uv.lock`` reuses the installed layer instead of reinstalling Mage
+  (https://docs.docker.com/build/cache/backends/registry/).
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +66,26 @@ class Image(Component, area="image"):
             "{0}/{1}/{2}", registry, args.project, self.repository.repository_id
         )
         token = gcp.organizations.get_client_config_output().access_token
+        context = relative_to_cwd(args.context_dir)
+        cache_ref = pulumi.Output.format("{0}/{1}:buildcache", self.repository_url, args.image_name)
         self.image = docker_build.Image(
             f"{name}-build",
-            context={"location": str(args.context_dir)},
-            dockerfile={"location": str(args.context_dir / "Dockerfile")},
+            context={"location": context},
+            dockerfile={"location": str(Path(context) / "Dockerfile")},
             platforms=["linux/amd64"],
             push=True,
+            build_on_preview=False,
+            cache_from=[{"registry": {"ref": cache_ref}}],
+            cache_to=[
+                {
+                    "registry": {
+                        "ref": cache_ref,
+                        "mode": "max",
+                        "image_manifest": True,
+                        "oci_media_types": True,
+                    }
+                }
+            ],  # fmt: skip
             tags=[
                 pulumi.Output.format(
                     "{0}/{1}:{2}", self.repository_url, args.image_name, pulumi.get_stack()
@@ -74,3 +99,9 @@ class Image(Component, area="image"):
             "{0}/{1}@{2}", self.repository_url, args.image_name, self.image.digest
         )
         return {"ref": self.ref, "digest": self.digest}
+
+
+def relative_to_cwd(path: Path) -> str:
+    """``path`` relative to the program's working directory (``.`` or ``..``: Pulumi runs the
+    program from the project or its ``main`` folder), never an absolute path of this machine."""
+    return os.path.relpath(path, Path.cwd())

@@ -42,7 +42,11 @@ def stack_plan(request: pytest.FixtureRequest) -> Plan:
 
 @pytest.fixture(scope="session")
 def image() -> Image:
-    return Image.from_dockerfile()
+    """The repository's Dockerfile built here (tools.image: buildah, cached layers), once per
+    session; every planned container of this layer runs inside it."""
+    if os.geteuid() != 0:
+        pytest.fail(ROOT_NEEDED)
+    return Image.built()
 
 
 @pytest.fixture(scope="session")

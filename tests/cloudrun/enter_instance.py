@@ -1,9 +1,11 @@
 """Enter one container "instance" (run as root inside ``unshare --mount``): mount its filesystem,
-drop to the image's uid/gid, chdir to the planned working dir and exec the planned command.
+change root into it, drop to the image's uid/gid, chdir to the planned working dir and exec the
+planned command -- the same process, so its pid, uid and environ are the container's.
 
 Usage: ``unshare --mount --propagation private -- python enter_instance.py SPEC.json``.
-SPEC: ``{"mounts": [[kind, source, target], ...], "uid", "gid", "cwd", "argv", "env"}`` with kind
-``bind`` (source on target) or ``tmpfs`` (an empty 0755 tmpfs on target); applied in order.
+SPEC: ``{"mounts": [[kind, source, target], ...], "root", "uid", "gid", "cwd", "argv", "env"}``
+with kind ``overlay`` (source: its ``lowerdir=…,upperdir=…,workdir=…`` options), ``proc``,
+``bind``, ``rbind`` or ``tmpfs``, applied in order; then ``chroot(root)``.
 Stdlib only: it runs before the instance's environment exists.
 """
 
@@ -17,11 +19,18 @@ import sys
 
 def mount(kind: str, source: str, target: str) -> None:
     if not os.path.exists(target):
-        os.makedirs(target)
+        if os.path.isfile(source):
+            open(target, "a").close()  # a file bind-mounted onto a path the image lacks
+        else:
+            os.makedirs(target)
     if kind == "bind":
         command = ["mount", "--bind", source, target]
     elif kind == "rbind":  # with the binds made inside source
         command = ["mount", "--rbind", source, target]
+    elif kind == "overlay":
+        command = ["mount", "-t", "overlay", "overlay", "-o", source, target]
+    elif kind == "proc":
+        command = ["mount", "-t", "proc", "proc", target]
     elif kind == "tmpfs":
         command = ["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "tmpfs", target]
     else:
@@ -34,6 +43,8 @@ def main(spec_path: str) -> None:
         spec = json.load(handle)
     for kind, source, target in spec["mounts"]:
         mount(kind, source, target)
+    if spec.get("root"):
+        os.chroot(spec["root"])
     os.setgroups([])
     os.setgid(spec["gid"])
     os.setuid(spec["uid"])

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import shlex
 import shutil
 import string
 import subprocess
@@ -34,23 +33,15 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from cloudrun.cloudsql import HOST, CloudSqlStandIn
-from docker.utils.build import exclude_paths
-from dockerfile_parse import DockerfileParser
+from tools import image as image_tool
 from tools.offline import Plan, PlannedResource
 from twin.process import stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 ENTER = Path(__file__).with_name("enter_instance.py")
-VENV_BIN = Path(sys.executable).parent
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
-#: ENV of the base image (mageai/mageai:0.9.80, FROM python:3.10) that our Dockerfile inherits:
-#: python's PATH and Mage's ``PYTHONPATH=${PYTHONPATH}:/home/src`` (mage-ai's Dockerfile).
-BASE_IMAGE_ENV = {
-    "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "PYTHONPATH": ":/home/src",
-}
 
 
 class ContractError(AssertionError):
@@ -264,7 +255,9 @@ class PlannedSecrets:
 
 @dataclass(frozen=True)
 class Image:
-    """What the Dockerfile puts into the image that matters at run time."""
+    """The built image as Cloud Run runs it: its config (ENV, USER, WORKDIR) and root filesystem
+    (built from the repository's Dockerfile by :mod:`tools.image`; each instance mounts it as the
+    read-only lower layer of an overlay of its own)."""
 
     env: dict[str, str]
     workdir: str
@@ -272,84 +265,51 @@ class Image:
     gid: int
     user_name: str
     user_home: str
-    copies: list[tuple[str, str, bool]]  # (context source, image destination, chown to user)
-    owned_dirs: list[str]  # directories the RUN steps create and give to the user
+    rootfs: Path
+    tag: str = image_tool.IMAGE_TAG
+    build_seconds: float = 0.0
 
     @classmethod
-    def from_dockerfile(cls, path: Path = DOCKERFILE) -> Image:
-        parser = DockerfileParser(str(path))
-        steps = [(i["instruction"], i["value"]) for i in parser.structure]
-        users = [v for k, v in steps if k == "USER"]
-        workdirs = [v for k, v in steps if k == "WORKDIR"]
-        if not users or not workdirs:
-            raise ContractError("the Dockerfile sets no USER or no WORKDIR")
-        uid, _, gid = users[-1].partition(":")
-        if not uid.isdigit():
-            raise ContractError(f"USER {users[-1]} is not numeric; Cloud Run needs a uid")
-        name, home, owned = uid, None, []
-        for command in " && ".join(v for k, v in steps if k == "RUN").split("&&"):
-            words = shlex.split(command)
-            if words[:1] == ["useradd"] and words[words.index("--uid") + 1] == uid:
-                name = words[-1]
-                home = f"/home/{name}" if "--create-home" in words else None
-            elif words[:1] == ["chown"] and words[1].split(":")[0] in (name, uid):
-                owned += words[2:]
-        copies = []
-        for k, v in steps:
-            if k != "COPY":
-                continue
-            words = shlex.split(v)
-            chown = any(w.startswith("--chown=") for w in words)
-            source, dest = [w for w in words if not w.startswith("--")]
-            copies.append((source, dest, chown))
+    def built(
+        cls,
+        context: Path = REPO_ROOT,
+        tag: str = image_tool.IMAGE_TAG,
+        dockerfile: Path | None = None,
+    ) -> Image:
+        """Build ``context``'s Dockerfile (buildah, cached layers) and check out its root fs."""
+        return cls.from_built(image_tool.build(context, tag=tag, dockerfile=dockerfile))
+
+    @classmethod
+    def from_built(cls, built: image_tool.Built) -> Image:
+        user = str(built.config.get("User") or "")
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or int(uid) == 0 or (gid and not gid.isdigit()):
+            raise ContractError(
+                f"the image's USER is {user or 'unset (root)'!r}; Cloud Run needs a numeric uid:gid "
+                "that is not 0 (the dev project volume is mounted as 10001:10001)"
+            )
+        rootfs = image_tool.rootfs(built)
+        name, home = uid, built.config.get("WorkingDir") or "/"
+        for line in (rootfs / "etc" / "passwd").read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) >= 6 and fields[2] == uid:
+                name, home = fields[0], fields[5]
+                break
         return cls(
-            env={**BASE_IMAGE_ENV, **parser.envs},
-            workdir=workdirs[-1],
+            env=built.env,
+            workdir=built.config.get("WorkingDir") or "/",
             uid=int(uid),
             gid=int(gid or uid),
             user_name=name,
-            user_home=home or workdirs[-1],
-            copies=copies,
-            owned_dirs=owned,
+            user_home=home,
+            rootfs=rootfs,
+            tag=built.tag,
+            build_seconds=built.seconds,
         )
 
-    def build_home(self, root: Path, context: Path = REPO_ROOT) -> Path:
-        """The image's ``/home`` under ``root/home``: COPY steps into /home, the user's dirs."""
-        home = self.build_tree(root, "/home", context)
-        for directory in [*self.owned_dirs, self.user_home]:
-            path = home / directory.removeprefix("/home/")
-            path.mkdir(parents=True, exist_ok=True)
-            os.chown(path, self.uid, self.gid)
-        return home
-
-    def build_tree(self, root: Path, top: str, context: Path = REPO_ROOT) -> Path:
-        """The image's ``top`` (e.g. ``/opt``) under ``root/<top>``: its COPY steps, with the
-        build context filtered by Docker's own .dockerignore rules."""
-        tree = root / top.strip("/")
-        tree.mkdir(parents=True, exist_ok=True)
-        ignore = context / ".dockerignore"
-        patterns = [
-            line.strip()
-            for line in (ignore.read_text().splitlines() if ignore.exists() else [])
-            if line.strip() and not line.startswith("#")
-        ]
-        sent = exclude_paths(str(context), patterns, dockerfile="Dockerfile")
-        for source, dest, chown in self.copies:
-            if not dest.startswith(f"{top}/"):
-                continue
-            src = source.rstrip("/")
-            target = tree / dest.removeprefix(f"{top}/")
-            for path in sorted(p for p in sent if p == src or p.startswith(src + "/")):
-                rel = path[len(src) :].lstrip("/")
-                dst = target / rel if rel else target
-                if (context / path).is_dir():
-                    dst.mkdir(parents=True, exist_ok=True)
-                else:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(context / path, dst)
-                if chown:
-                    os.chown(dst, self.uid, self.gid)
-        return tree
+    def path(self, inside: str) -> Path:
+        """A path of the image (read-only: the shared checkout of its root filesystem)."""
+        return self.rootfs / inside.lstrip("/")
 
 
 # -- what outlives instances: the stand-ins and the one substitution list ----------------------
@@ -431,12 +391,6 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         lambda c: None,
         lambda c, v: c.twin_urls["bigquery"],
     ),
-    Substitution(
-        "PATH",
-        "the image's Python is this repository's .venv: its bin first",
-        lambda c: None,
-        lambda c, v: f"{VENV_BIN}:{v}",
-    ),
 )
 
 
@@ -515,14 +469,6 @@ def create_stack_storage(cloud: Cloud) -> None:
 # -- instances ---------------------------------------------------------------------------------
 
 
-def _hidden_ancestor(path: Path) -> Path | None:
-    """The first ancestor of ``path`` that other users cannot traverse (e.g. /root)."""
-    for parent in reversed([path, *path.parents]):
-        if parent != Path("/") and not parent.stat().st_mode & 0o001:
-            return parent
-    return None
-
-
 @dataclass
 class Instance:
     """One container start: its own fresh filesystem, process and log."""
@@ -548,47 +494,27 @@ class Instance:
     def log_path(self) -> Path:
         return self.root / "container.log"
 
+    @property
+    def fs(self) -> Path:
+        """The instance's root filesystem (its overlay over the image), as the host sees it."""
+        return self.root / "fs"
+
     def _mounts(self) -> list[list[str]]:
-        """Fresh /home and /opt from the image (other COPY destinations are build-time files the
-        RUN steps consume); /etc/passwd knows the user; the repository and /root are
-        hidden (only the .venv and its base Python stay); a private /tmp (mounted last)."""
-        home = self.image.build_home(self.root)
-        etc = self.root / "etc"
-        etc.mkdir()
-        (etc / "passwd").write_text(
-            Path("/etc/passwd").read_text()
-            + f"{self.image.user_name}:x:{self.image.uid}:{self.image.gid}::"
-            f"{self.image.user_home}:/usr/sbin/nologin\n"
-        )
-        (etc / "group").write_text(
-            Path("/etc/group").read_text() + f"{self.image.user_name}:x:{self.image.gid}:\n"
-        )
-        mounts = [["bind", str(home), "/home"]]
-        # the image's /opt is what the Dockerfile puts there (the seed), not the host's
-        mounts.append(["bind", str(self.image.build_tree(self.root, "/opt")), "/opt"])
-        mounts += [["bind", str(etc / n), f"/etc/{n}"] for n in ("passwd", "group")]
-        mounts += [["bind", str(self.volume_dir(v)), v.mount_path] for v in self.container.volumes]
-        keep = [VENV_BIN.parent, Path(sys.base_prefix)]
-        stage = self.root / "stage"
-        hides = {REPO_ROOT: [VENV_BIN.parent]}
-        base_hidden = _hidden_ancestor(Path(sys.base_prefix))
-        if base_hidden is not None:
-            hides.setdefault(base_hidden, []).append(Path(sys.base_prefix))
-        for i, path in enumerate(keep):
-            if any(path in kept for kept in hides.values()):
-                mounts.append(["bind", str(path), str(stage / str(i))])
-        for hidden, kept in hides.items():
-            mounts.append(["tmpfs", "tmpfs", str(hidden)])
-            for path in kept:
-                mounts.append(["bind", str(stage / str(keep.index(path))), str(path)])
-        tmp = self.root / "tmp"
-        tmp.mkdir()
-        tmp.chmod(0o1777)
-        # a checkout under /tmp (e.g. a fresh clone) keeps its .venv inside the private /tmp
-        for path in keep:
-            if path.is_relative_to("/tmp"):
-                mounts.append(["bind", str(path), str(tmp / path.relative_to("/tmp"))])
-        mounts.append(["rbind", str(tmp), "/tmp"])
+        """A fresh root filesystem: an overlay whose lower layer is the image (shared, never
+        written) and whose upper layer is this instance's (thrown away with it); ``/proc``,
+        ``/dev``, ``/sys`` and the host's resolver files as a container runtime provides them;
+        the planned Cloud Storage volumes at their mount paths."""
+        fs, upper, work = self.fs, self.root / "upper", self.root / "work"
+        for path in (fs, upper, work):
+            path.mkdir()
+        options = f"lowerdir={self.image.rootfs},upperdir={upper},workdir={work}"
+        mounts = [["overlay", options, str(fs)]]
+        mounts += [["proc", "proc", str(fs / "proc")]]
+        mounts += [["rbind", f"/{d}", str(fs / d)] for d in ("dev", "sys")]
+        mounts += [["bind", f"/etc/{n}", str(fs / "etc" / n)] for n in ("resolv.conf", "hosts")]
+        for volume in self.container.volumes:
+            target = fs / volume.mount_path.lstrip("/")
+            mounts.append(["bind", str(self.volume_dir(volume)), str(target)])
         return mounts
 
     def volume_dir(self, volume: GcsVolume) -> Path:
@@ -622,6 +548,7 @@ class Instance:
     def _start(self) -> Instance:
         spec = {
             "mounts": self._mounts(),
+            "root": str(self.fs),
             "uid": self.image.uid,
             "gid": self.image.gid,
             "cwd": self.container.working_dir or self.image.workdir,
@@ -729,7 +656,7 @@ def start_instance(cloud: Cloud, name: str, root: Path, image: Image | None = No
     container = planned_containers(cloud.plan)[name]
     kind = "service" if name == "ui" else "job"
     fresh = Path(tempfile.mkdtemp(prefix=f"{container.name}-", dir=root))
-    return Instance(cloud, container, kind, image or Image.from_dockerfile(), fresh).start()
+    return Instance(cloud, container, kind, image or Image.built(), fresh).start()
 
 
 def overridden(container: Container, overrides: dict) -> Container:
@@ -775,7 +702,7 @@ def run_execution(
     container = overridden(planned_containers(cloud.plan)[name], overrides)
     if container.task_count is None:
         raise ContractError(f"{name} is not a job")
-    image = image or Image.from_dockerfile()
+    image = image or Image.built()
     count, retries = container.task_count, container.max_retries or 0
     attempts = dict.fromkeys(range(count), 0)
     waiting, running, ended = list(range(count)), {}, {}

@@ -1,6 +1,6 @@
-"""The harness itself, without servers: the image tree is what `docker build` would copy, the
-planned env is refused when it differs beyond the substitutions, TCP startup probes are refused,
-and every secret reference resolves to a generated value."""
+"""The harness itself, without servers or the image: the planned env is refused when it differs
+beyond the substitutions, TCP startup probes are refused, and every secret reference resolves to
+a generated value. (The built image is checked in test_image.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from cloudrun.cloudsql import CloudSqlStandIn
 from cloudrun.harness import (
-    REPO_ROOT,
     Cloud,
     ContractError,
     Image,
@@ -29,6 +28,14 @@ TWIN_URLS = {
 }
 
 
+#: An image that is never started: what the env checks read of one (no build needed).
+OFFLINE_IMAGE = Image(
+    env={"PATH": "/opt/venv/bin:/usr/bin:/bin", "PYTHONPATH": "/home/src"},
+    workdir="/home/src", uid=10001, gid=10001, user_name="mage", user_home="/home/mage",
+    rootfs=Path("/nonexistent"),
+)  # fmt: skip
+
+
 def offline_cloud(plan: Plan) -> Cloud:
     return Cloud(
         plan, PlannedSecrets(plan), CloudSqlStandIn(Path("/nonexistent"), port=15432), TWIN_URLS
@@ -40,68 +47,6 @@ def with_container(plan: Plan, change) -> Plan:
         change(inputs["template"]["containers"][0])
 
     return Plan(plan.stack, plan.config, mutated(plan.resources, SERVICE, edit), plan.outputs)
-
-
-def test_image_is_user_10001_in_home_src():
-    image = Image.from_dockerfile()
-    assert (image.uid, image.gid, image.workdir) == (10001, 10001, "/home/src")
-    assert image.user_home == "/home/mage" and image.env["MAGE_DATA_DIR"] == "/home/src/mage_data"
-
-
-def test_image_tree_is_what_docker_build_copies(tmp_path):
-    """/home/src holds the project and the runner, each exactly its repository folder minus
-    what .dockerignore drops; the runner lives beside the project, not in it, so the dev
-    project volume mounted over /home/src/mage_project never shadows it (docs/hosted-ui.md)."""
-    image = Image.from_dockerfile()
-    home = image.build_home(tmp_path)
-    files = {str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()}
-    assert "src/mage_project/metadata.yaml" in files and "src/mage_runner/cli.py" in files
-    assert not [f for f in files if "__pycache__" in f or ".file_versions" in f]
-    for package, source in (
-        ("mage_project", "mage_project"),
-        ("mage_runner", "scripts/mage_runner"),
-    ):
-        expected = {
-            str(p.relative_to(REPO_ROOT / source))
-            for p in (REPO_ROOT / source).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")
-            and not {".file_versions", ".cache", "mage_data"} & set(p.parts)
-        }  # fmt: skip
-        copied = {
-            f.removeprefix(f"src/{package}/") for f in files if f.startswith(f"src/{package}/")
-        }
-        assert copied == expected, package
-    assert all(f.startswith(("src/mage_project/", "src/mage_runner/")) for f in files), files
-    for path in ["src", "src/mage_data", "mage"]:
-        assert (home / path).stat().st_uid == image.uid, f"/home/{path} is not the user's"
-    for path in ["src/mage_project", "src/mage_project/metadata.yaml", "src/mage_runner/cli.py"]:
-        assert (home / path).stat().st_uid != image.uid, f"the user can change /home/{path}"
-
-
-def test_dockerignore_follows_dockers_rules(tmp_path):
-    """Docker's rules (not gitignore's): patterns are anchored at the context root, the last
-    matching line wins, ``!`` re-includes, ``**`` spans directories."""
-    (tmp_path / "Dockerfile").write_text(
-        "FROM scratch\nCOPY --chown=10001:10001 app/ /home/src/app/\nUSER 10001:10001\n"
-        "WORKDIR /home/src\n"
-    )
-    (tmp_path / ".dockerignore").write_text("*\n!app/\napp/secret.txt\n**/*.pyc\n!app/keep.pyc\n")
-    for name in [
-        "app/a.py",
-        "app/secret.txt",
-        "app/x/b.pyc",
-        "app/keep.pyc",
-        "app/x/secret.txt",
-        "other.py",
-    ]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x")
-    image = Image.from_dockerfile(tmp_path / "Dockerfile")
-    home = image.build_home(tmp_path / "out", context=tmp_path)
-    got = {
-        str(p.relative_to(home / "src/app")) for p in (home / "src/app").rglob("*") if p.is_file()
-    }
-    assert got == {"a.py", "keep.pyc", "x/secret.txt"}
 
 
 def test_every_secret_reference_resolves_to_a_generated_value(stack_plan):
@@ -127,7 +72,7 @@ def test_a_planned_value_the_substitutions_do_not_expect_is_refused(dev_plan, va
                 env["value"] = value
 
     plan = with_container(dev_plan, change)
-    image = Image.from_dockerfile()
+    image = OFFLINE_IMAGE
     with pytest.raises(ContractError, match=variable):
         Instance(offline_cloud(plan), planned_containers(plan)["ui"], "service", image, Path("/x"))
 
@@ -138,8 +83,6 @@ def test_a_tcp_startup_probe_is_refused(dev_plan):
 
     plan = with_container(dev_plan, change)
     container = planned_containers(plan)["ui"]
-    instance = Instance(
-        offline_cloud(plan), container, "service", Image.from_dockerfile(), Path("/x")
-    )
+    instance = Instance(offline_cloud(plan), container, "service", OFFLINE_IMAGE, Path("/x"))
     with pytest.raises(ContractError, match="tcpSocket startup probe"):
         wait_for_startup_probe(instance)
