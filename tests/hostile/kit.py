@@ -198,3 +198,64 @@ def within(seconds: float, fn, *args, **kwargs):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+class StallingHTTPProxy:
+    """An HTTP proxy on 127.0.0.1 in front of ``target`` (e.g. the GCS emulator): requests that
+    ``stall(method, decoded url, head of the body)`` accepts get no answer, ever (the peer froze
+    at that moment); every other request is forwarded. ``stalled`` lists the requests held.
+    (A multipart upload names its object in the body, not the URL.)"""
+
+    def __init__(self, target: str, stall) -> None:
+        import http.client
+        from http.server import ThreadingHTTPServer
+        from urllib.parse import unquote, urlsplit
+
+        from local_http import QuietHandler
+
+        self.stall = stall
+        self.stalled: list[str] = []
+        self.forwarded: list[str] = []
+        self._stop = threading.Event()
+        host = urlsplit(target)
+        owner = self
+
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                seen = f"{self.command} {unquote(self.path)}"
+                head = (body or b"")[:4096].decode("latin-1")
+                if owner.stall(self.command, unquote(self.path), head):
+                    owner.stalled.append(seen)
+                    owner._stop.wait(3600)
+                    self.close_connection = True
+                    return
+                owner.forwarded.append(seen)
+                upstream = http.client.HTTPConnection(host.hostname, host.port, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                reply = upstream.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                for key, value in reply.getheaders():
+                    if key.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any  # noqa: N815
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
