@@ -24,7 +24,8 @@ from infra.components.warehouse import Warehouse, WarehouseArgs
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix
 apis = Apis("apis", ApisArgs(project=cfg.project, with_iap=cfg.ui_access == "iap"))
-after_apis = pulumi.ResourceOptions(depends_on=apis.services)
+# Everything else waits until the APIs are enabled and the enablement has propagated.
+after_apis = pulumi.ResourceOptions(depends_on=[apis.propagated])
 
 # Without deletion protection (dev) `pulumi destroy` tears the stack down in one go: buckets are
 # emptied, the network is left for later (docs/deploy.md, "Tear down").
@@ -124,7 +125,7 @@ env = RuntimeEnv(
 )
 # Containers start only once every secret version they read, the databases and the users exist.
 runtime_ready = [
-    *identity.secret_grants,
+    identity.propagated,  # the runtime account's grants, propagated (infra/components/apis.py)
     *identity.state_grants,
     database.mage_url.version,
     database.taxi_password.version,

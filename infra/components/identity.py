@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.apis import IAM_PROPAGATION_SECONDS, Propagation
 from infra.components.base import Component
 from infra.components.secrets import secret_reader
 
@@ -107,4 +108,19 @@ class Identity(Component, area="identity"):
             )
             for key, secret_id in args.secret_ids.items()
         ]
+        grants = [
+            *self.project_grants,
+            self.bucket_grant,
+            *self.state_grants,
+            self.dataset_grant,
+            *self.secret_grants,
+        ]
+        # Cloud Run checks the runtime account's secret access when it creates a revision, and
+        # the containers use the rest at once: wait for the grants to propagate.
+        self.propagated = Propagation(
+            f"{name}-runtime-grants-propagated",
+            IAM_PROPAGATION_SECONDS,
+            [g.id for g in grants],
+            pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
         return {"runtime_email": self.runtime.email, "scheduler_email": self.scheduler.email}

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from infra.components.apis import IAM_PROPAGATION_SECONDS, Propagation
 from infra.components.base import Component
 from infra.components.naming import formerly, keyed
 from infra.components.runtime_env import (
@@ -73,6 +74,14 @@ class MageService(Component, area="mage_service"):
         )
         self.jwt_secret, self.jwt_secret_grant = self._generated(
             name, args, "jwt", "jwt-secret", jwt_value
+        )
+        # Cloud Run checks these two grants when it creates the revision: wait for them.
+        grants = [self.owner_secret_grant, self.jwt_secret_grant]
+        self.grants_propagated = Propagation(
+            f"{name}-secret-grants-propagated",
+            IAM_PROPAGATION_SECONDS,
+            [g.id for g in grants],
+            pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
         server_plain, server_secrets = args.env.server(
             args.owner_email, self.owner_secret.ref, self.jwt_secret.ref
@@ -140,9 +149,8 @@ class MageService(Component, area="mage_service"):
                 ignore_changes=["launchStage"] if iap else None,
                 depends_on=[
                     *args.depends_on,
-                    self.owner_secret_grant,
+                    self.grants_propagated,
                     self.owner_secret.version,
-                    self.jwt_secret_grant,
                     self.jwt_secret.version,
                 ],
             ),

@@ -45,20 +45,22 @@ def store_secret(
     parent: pulumi.Resource,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> StoredSecret:
-    """Create ``secret_id`` holding ``value`` (kept secret in Pulumi state too)."""
+    """Create ``secret_id`` holding ``value`` (kept secret in Pulumi state too), as children of
+    ``parent`` (after what the component depends on: ``Component.child``)."""
+    child = getattr(parent, "child", pulumi.ResourceOptions(parent=parent))
     secret = gcp.secretmanager.Secret(
         name,
         project=project,
         secret_id=secret_id,
         replication={"auto": {}},
         labels={"managed-by": "pulumi", "app": "mage-gcp"},
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
+        opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends_on)),
     )
     version = gcp.secretmanager.SecretVersion(
         f"{name}-v",
         secret=secret.id,
         secret_data=pulumi.Output.secret(value),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=child,
     )
     return StoredSecret(secret=secret, version=version)
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,13 @@ import tools.offline as offline
 from infra_plans import mutated, planned
 from tools.offline import Plan, run_program
 
+from infra.components.apis import _SleepProvider
 from infra.policy import policy_rules as rules
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
 SECRET = "gcp:secretmanager/secret:Secret"
+API = "gcp:projects/service:Service"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 
 #: Inputs the API rewrites after creation: when the program sets one, it must leave it to the
@@ -196,3 +199,62 @@ def test_a_network_destroy_would_wait_for_cloud_run(dev_plan: Plan):
         for r in dev_plan.resources
     ]
     assert any("1-2 hours" in s for s in rules.teardown_refusals(unkept))
+
+
+# -- first up ----------------------------------------------------------------------------------
+
+
+def _after(plan: Plan) -> dict[str, frozenset[str]]:
+    """Resource name -> the names it waits for, transitively (explicit and input dependencies)."""
+    names = {r.name: r for r in plan.resources}
+    urn_name = {f"{d}": d.rsplit("::", 1)[-1] for r in plan.resources for d in r.dependencies}
+    done: dict[str, frozenset[str]] = {}
+
+    def visit(name: str) -> frozenset[str]:
+        if name not in done:
+            direct = {urn_name[d] for d in names[name].dependencies}
+            done[name] = frozenset(direct).union(*(visit(d) for d in direct if d in names))
+        return done[name]
+
+    for name in names:
+        visit(name)
+    return done
+
+
+def test_nothing_is_created_before_the_apis_are_enabled_and_propagated(stack_plan: Plan):
+    after = _after(stack_plan)
+    early = [
+        r.name
+        for r in stack_plan.resources
+        if r.custom and r.type != API and r.name != "apis-propagated"
+        and "apis-propagated" not in after[r.name]
+    ]  # fmt: skip
+    assert early == []
+    enabled = {r.name for r in stack_plan.of_type(API)}
+    assert enabled <= after["apis-propagated"]
+
+
+def test_containers_start_after_their_grants_have_propagated(stack_plan: Plan):
+    after = _after(stack_plan)
+    grants = {
+        r.name
+        for r in stack_plan.resources
+        if r.type.endswith(("iAMMember:IAMMember", "IamMember", "BucketIAMMember"))
+        and r.parent.endswith("::identity")
+    }
+    assert grants and grants <= after["identity-runtime-grants-propagated"]
+    for resource in stack_plan.of_type(SERVICE, JOB):
+        assert "identity-runtime-grants-propagated" in after[resource.name], resource.name
+    [service] = stack_plan.of_type(SERVICE)
+    assert "mage-secret-grants-propagated" in after[service.name]
+
+
+def test_the_wait_sleeps_once_and_again_only_when_its_triggers_change():
+    provider = _SleepProvider()
+    started = time.monotonic()
+    created = provider.create({"seconds": 0.3, "triggers": ["a"]})
+    assert time.monotonic() - started >= 0.3
+    same = {"seconds": 0.3, "triggers": ["a"], "__provider": "another serialization"}
+    assert provider.diff(created.id, created.outs, same).changes is False  # a retried `up`
+    changed = provider.diff(created.id, created.outs, {"seconds": 0.3, "triggers": ["b"]})
+    assert changed.changes is True and changed.replaces == ["triggers"]

@@ -2,8 +2,10 @@
 
 A fresh process sets the stack config through the standard ``PULUMI_CONFIG`` variable, installs a
 ``pulumi.runtime.Mocks`` that echoes inputs back, imports ``infra.__main__`` and records what was
-registered. The only provider-computed value an invariant needs is the docker-build image digest
-(the image is pinned to it), so the second run supplies just that, as the real provider would.
+registered. The provider-computed values an invariant needs are the docker-build image digest
+(the image is pinned to it) and a secret version's number (the containers read that version):
+every run supplies the version number Secret Manager gives a secret's first version, and the
+runs with a digest supply it too, as the real providers would.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ SCRIPT = textwrap.dedent(
             state = dict(args.inputs)
             if digest and args.typ == "docker-build:index:Image":
                 state["digest"] = digest
+            if args.typ == "gcp:secretmanager/secretVersion:SecretVersion":
+                state["version"] = "1"
             return args.name + "_id", state
 
         def call(self, args):
