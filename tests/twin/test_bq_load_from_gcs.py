@@ -166,3 +166,20 @@ def test_the_job_reads_what_gcs_holds_when_it_runs(bq, gcs, table):
 def test_a_uri_with_two_wildcards_is_refused(bq, gcs, table):
     with pytest.raises(gexc.GoogleAPICallError, match="one wildcard"):
         load(bq, f"gs://{gcs.name}/a*/b*.parquet", f"{table}$202101")
+
+
+def test_create_if_needed_makes_the_table_from_the_gs_objects(twin, bq, gcs):
+    """Loads that may create their table read the same gs:// objects (bqemulator's create path)."""
+    root = f"uri_{uuid.uuid4().hex[:8]}"
+    put(gcs, f"{root}/a.parquet", [1, 2], JAN)
+    put(gcs, f"{root}/b.parquet", [3], FEB)
+    name = f"{twin.env['GCP_PROJECT_ID']}.{twin.env['BIGQUERY_DATASET']}.new_{uuid.uuid4().hex[:8]}"
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        schema=SCHEMA,
+        create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+    )
+    job = bq.load_table_from_uri(f"gs://{gcs.name}/{root}/*.parquet", name, job_config=config)
+    job.result()
+    assert job.source_uris == [f"gs://{gcs.name}/{root}/*.parquet"]
+    assert trips(bq, name) == {"2021-01": [1, 2], "2021-02": [3]}
