@@ -9,9 +9,9 @@ ROWS    ?=
 PARALLEL ?=
 CLOUD   ?=
 
-.PHONY: setup up down demo backfill test bench plan plan-diff cost lint deploy
+.PHONY: setup up down demo backfill homework test bench plan plan-diff cost lint deploy
 
-$(STAMP): pyproject.toml uv.lock scripts/setup.sh
+$(STAMP): pyproject.toml uv.lock scripts/setup.sh scripts/setup_python.sh
 	scripts/setup.sh
 	touch $(STAMP)
 
@@ -29,7 +29,11 @@ demo: $(STAMP)        ## twin + every pipeline headless + a summary of what land
 backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10 END=2020-12 [CONFIRM=yes] [PARALLEL=N] [CLOUD=1]
 	$(if $(ROWS),TWIN_SAMPLE_ROWS="$(ROWS)" )$(PY) -m twin.backfill --pipeline "$(PIPELINE)" --start "$(START)" --end "$(END)"$(if $(filter yes,$(CONFIRM)), --yes)$(if $(PARALLEL), --parallelism $(PARALLEL))$(if $(CLOUD), --cloud --stack $(STACK))
 
+homework: $(STAMP)    ## fetch the three green files of Q4 2020 into ~/tlc (HOMEWORK_DIR) and check the homework on them
+	$(PY) -m twin.homework
+
 test: $(STAMP)        ## the whole test suite (no network; as a user, the root-only tests through sudo -n)
+	scripts/setup_tests.sh
 	scripts/run_tests.sh
 
 bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a table)

@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# One-time (idempotent) set-up: uv, both Python environments from uv.lock, and the system
-# packages the tests use -- psql (postgresql-client) and a Chromium-family browser for the UI
-# tests (found by tests/browser_path.py). System packages are installed with apt-get as root, or
-# through `sudo -n` as a user with passwordless sudo (GitHub's Ubuntu runners); otherwise setup
-# says what to install. SKIP_APT=1 skips that step.
+# One-time (idempotent) set-up for `make up` and everything else, needing no root: uv, Python 3.11
+# (uv's managed Python where the machine has none: scripts/setup_python.sh), both Python
+# environments from uv.lock, and psql (postgresql-client) for your shell, installed with apt-get
+# as root or through `sudo -n`, else one sentence says what to install (SKIP_APT=1 skips it).
+# What only the tests need (Debian's PostgreSQL server, a browser) is scripts/setup_tests.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export UV_PYTHON_DOWNLOADS=never
 
 if ! command -v uv >/dev/null 2>&1; then
   # A venv of its own: Debian's and Ubuntu's system Python refuse `pip install` (PEP 668).
@@ -20,14 +19,7 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$PWD/.venv-uv/bin:$PATH"
 fi
 
-# Debian's PostgreSQL server: the Cloud SQL stand-in of the Cloud Run contract tests (tests/cloudrun).
-if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ "${SKIP_APT:-0}" != "1" ]; then
-  echo "setup: installing Debian postgresql (Cloud SQL stand-in for tests/cloudrun)"
-  as_root=""
-  [ "$(id -u)" = "0" ] || as_root="sudo"
-  $as_root apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq postgresql openssl >/dev/null
-fi
+UV=uv scripts/setup_python.sh
 
 echo "setup: syncing .venv (Mage, Pulumi, tests) from uv.lock"
 uv sync --frozen --quiet --compile-bytecode  # .pyc at install: PYTHONDONTWRITEBYTECODE may be set, and compiling Mage on every start costs ~4 s
@@ -37,12 +29,8 @@ UV_PROJECT_ENVIRONMENT=.venv-twin uv sync --frozen --quiet --compile-bytecode --
 if [ "${SKIP_APT:-0}" != "1" ]; then
   missing=()
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
-  .venv/bin/python tests/browser_path.py >/dev/null || missing+=(chromium)
   if [ "${#missing[@]}" -gt 0 ]; then
     scripts/apt_install.sh "${missing[@]}"
-  fi
-  if ! browser=$(.venv/bin/python tests/browser_path.py); then
-    echo "setup: $browser" >&2
   fi
 fi
 
