@@ -1,5 +1,14 @@
-"""An alert on failed pipeline runs: a log-based alert policy (a ``condition_matched_log``
-condition, no log-based metric) notifying the configured e-mail channels."""
+"""Alerts on failed pipeline runs, by e-mail to the configured channels:
+
+- a job execution that failed: Cloud Run's built-in metric
+  ``run.googleapis.com/job/completed_execution_count`` with ``result="failed"``
+  (https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-run): a Google metric, so the
+  policy is created at once (a log-based metric is refused with 404 for minutes after it is
+  made: hashicorp/terraform-provider-google#11102), and no audit-log shape to rely on;
+- a Cloud Scheduler call that was refused (the job never started: the scheduler account lost
+  run.invoker, the job is gone, Cloud Run said no): a log-match condition on Scheduler's own
+  ``AttemptFinished`` entry at ERROR (https://cloud.google.com/scheduler/docs/view-logs).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,8 @@ import pulumi_gcp as gcp
 from infra.components.base import Component
 from infra.components.naming import formerly, keyed
 
+FAILED_EXECUTIONS_METRIC = "run.googleapis.com/job/completed_execution_count"
+
 
 @dataclass
 class MonitoringArgs:
@@ -18,34 +29,34 @@ class MonitoringArgs:
     alert_emails: list[str] = field(default_factory=list)
 
 
-def failed_runs_filter(prefix: str) -> str:
-    """Logging query for a failed execution of one of this stack's jobs.
-
-    Cloud Run records the end of each ``Jobs.RunJob`` long-running operation as an audit entry in
-    the ``cloudaudit.googleapis.com/system_event`` log of the ``cloud_run_job`` resource, with
-    severity ERROR when the execution failed (https://cloud.google.com/run/docs/audit-logging,
-    https://cloud.google.com/logging/docs/audit/understanding-audit-logs). The job-name prefix
-    is a regular expression (``=~``): the Logging query language has no ``starts_with()``
-    (https://cloud.google.com/logging/docs/view/logging-query-language).
-    """
+def failed_executions_filter(prefix: str) -> str:
+    """Monitoring filter for this stack's failed job executions (the jobs are ``<prefix>-…``;
+    Monitoring filters have ``starts_with``: https://cloud.google.com/monitoring/api/v3/filters)."""
     return (
-        'resource.type="cloud_run_job" '
-        f'AND resource.labels.job_name=~"^{prefix}-" '
-        'AND log_id("cloudaudit.googleapis.com/system_event") '
-        'AND protoPayload.methodName="/Jobs.RunJob" '
+        'resource.type = "cloud_run_job" '
+        f'AND resource.labels.job_name = starts_with("{prefix}-") '
+        f'AND metric.type = "{FAILED_EXECUTIONS_METRIC}" '
+        'AND metric.labels.result = "failed"'
+    )
+
+
+def refused_schedules_filter(prefix: str) -> str:
+    """Logging query for a Cloud Scheduler attempt of one of this stack's schedules that did not
+    start its job (Scheduler logs every attempt as ``AttemptFinished``, at ERROR when the target
+    refused it). The Logging query language has no ``starts_with()``: a regular expression
+    (https://cloud.google.com/logging/docs/view/logging-query-language)."""
+    return (
+        'resource.type="cloud_scheduler_job" '
+        f'AND resource.labels.job_id=~"^{prefix}-" '
+        'AND jsonPayload."@type"="type.googleapis.com/google.cloud.scheduler.logging.AttemptFinished" '
         "AND severity>=ERROR"
     )
 
 
 class Monitoring(Component, area="monitoring"):
-    """``channels`` and ``policy``.
-
-    A threshold condition on a new log-based metric is refused with 404 for up to ~10 minutes
-    after the metric is created (hashicorp/terraform-provider-google#11102), so a first `up`
-    would fail; a log-match condition needs no metric and is created at once
-    (https://cloud.google.com/logging/docs/alerting/log-based-alerts). Such a policy must set
-    ``alert_strategy.notification_rate_limit`` and have exactly one condition.
-    """
+    """``channels``, ``failed_runs`` (a metric threshold) and ``refused_schedules`` (a log match:
+    one condition and a notification rate limit, as such policies must have:
+    https://cloud.google.com/logging/docs/alerting/log-based-alerts)."""
 
     def build(self, name: str, args: MonitoringArgs) -> dict:
         self.channels = [
@@ -59,7 +70,8 @@ class Monitoring(Component, area="monitoring"):
             )
             for i, (logical, email) in enumerate(keyed(f"{name}-email", args.alert_emails).items())
         ]
-        self.policy = gcp.monitoring.AlertPolicy(
+        channels = [c.id for c in self.channels]
+        self.failed_runs = gcp.monitoring.AlertPolicy(
             f"{name}-failed-runs-policy",
             project=args.project,
             display_name="Mage pipeline run failed",
@@ -67,22 +79,55 @@ class Monitoring(Component, area="monitoring"):
             conditions=[
                 {
                     "display_name": "A pipeline job execution failed",
-                    "condition_matched_log": {
-                        "filter": failed_runs_filter(args.prefix),
-                        "label_extractors": {"job_name": "EXTRACT(resource.labels.job_name)"},
+                    "condition_threshold": {
+                        "filter": failed_executions_filter(args.prefix),
+                        "comparison": "COMPARISON_GT",
+                        "threshold_value": 0,
+                        "duration": "0s",
+                        "aggregations": [
+                            {"alignment_period": "300s", "per_series_aligner": "ALIGN_SUM"}
+                        ],
+                        "trigger": {"count": 1},
                     },
                 }
             ],
-            notification_channels=[c.id for c in self.channels],
+            notification_channels=channels,
+            alert_strategy={"auto_close": "86400s"},
+            documentation={
+                "content": "A Mage pipeline job execution failed (the alert names the job). "
+                "Open Cloud Run > Jobs > the job's executions for its logs, fix, then re-run it "
+                "with `gcloud run jobs execute <job> --region <region> --project <project>`.",
+                "mime_type": "text/markdown",
+            },
+            opts=self.child,
+        )
+        self.refused_schedules = gcp.monitoring.AlertPolicy(
+            f"{name}-refused-schedules-policy",
+            project=args.project,
+            display_name="Mage schedule did not start its job",
+            combiner="OR",
+            conditions=[
+                {
+                    "display_name": "Cloud Scheduler's call to the job was refused",
+                    "condition_matched_log": {
+                        "filter": refused_schedules_filter(args.prefix),
+                        "label_extractors": {"schedule": "EXTRACT(resource.labels.job_id)"},
+                    },
+                }
+            ],
+            notification_channels=channels,
             alert_strategy={
                 "notification_rate_limit": {"period": "300s"},
                 "auto_close": "86400s",
             },
             documentation={
-                "content": "A Mage pipeline job failed. Open Cloud Run > Jobs > the job's "
-                "executions for its logs, fix, then re-run it with `gcloud run jobs execute`.",
+                "content": "Cloud Scheduler could not start a Mage pipeline job, so the run did "
+                "not happen. The log entry's status says why (PERMISSION_DENIED: the scheduler "
+                "account lost run.invoker on the job; NOT_FOUND: the job is gone). Fix it with "
+                "`pulumi up`, then run the job once with `gcloud run jobs execute`.",
                 "mime_type": "text/markdown",
             },
             opts=self.child,
         )
-        return {"policy": self.policy.name}
+        self.policy = self.failed_runs
+        return {"policy": self.failed_runs.name, "refused_policy": self.refused_schedules.name}

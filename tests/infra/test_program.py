@@ -24,7 +24,7 @@ REQUIRED_TYPES = {
     "gcp:cloudscheduler/job:Job": "Cloud Scheduler",
     "docker-build:index:Image": "image build",
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": "CI WIF",
-    "gcp:monitoring/alertPolicy:AlertPolicy": "failed-runs alert",
+    "gcp:monitoring/alertPolicy:AlertPolicy": "failed-runs and refused-schedule alerts",
     "gcp:servicenetworking/connection:Connection": "private services access",
 }
 
@@ -344,26 +344,48 @@ def test_lake_bucket_lifecycle(dev_plan: Plan, prod_plan: Plan):
 
 
 def test_failed_runs_alert(dev_plan: Plan):
-    """A log-match policy (no log-based metric, so no 404 on the first `up`) on the documented
-    audit entry of a failed job execution, in the Logging query language."""
+    """Cloud Run's built-in failed-executions metric (no log-based metric, so no 404 on the
+    first `up`, and no audit-log shape to rely on) for this stack's jobs."""
     assert dev_plan.of_type("gcp:logging/metric:Metric") == []
-    policy = dev_plan.one("gcp:monitoring/alertPolicy:AlertPolicy")
+    policies = {p.name: p for p in dev_plan.of_type("gcp:monitoring/alertPolicy:AlertPolicy")}
+    policy = policies["monitoring-failed-runs-policy"]
     (condition,) = policy.inputs["conditions"]
-    assert "conditionThreshold" not in condition
-    query = condition["conditionMatchedLog"]["filter"]
-    assert "starts_with" not in query and "logging.googleapis.com/user/" not in query
+    threshold = condition["conditionThreshold"]
     for part in (
-        'resource.type="cloud_run_job"',
-        'resource.labels.job_name=~"^mage-"',
-        'log_id("cloudaudit.googleapis.com/system_event")',
-        'protoPayload.methodName="/Jobs.RunJob"',
+        'resource.type = "cloud_run_job"',
+        'resource.labels.job_name = starts_with("mage-")',
+        'metric.type = "run.googleapis.com/job/completed_execution_count"',
+        'metric.labels.result = "failed"',
+    ):
+        assert part in threshold["filter"]
+    assert threshold["comparison"] == "COMPARISON_GT" and threshold["thresholdValue"] == 0
+    assert threshold["aggregations"] == [
+        {"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_SUM"}
+    ]
+    channels = dev_plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
+    assert [c.get("labels", "email_address") for c in channels] == ["you@example.com"]
+    for policy in policies.values():
+        assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
+
+
+def test_refused_schedule_alert(dev_plan: Plan):
+    """A Cloud Scheduler attempt the job's side refused: a log-match policy (one condition and a
+    rate limit) on Scheduler's AttemptFinished entry at ERROR, in the Logging query language."""
+    policies = {p.name: p for p in dev_plan.of_type("gcp:monitoring/alertPolicy:AlertPolicy")}
+    policy = policies["monitoring-refused-schedules-policy"]
+    (condition,) = policy.inputs["conditions"]
+    query = condition["conditionMatchedLog"]["filter"]
+    assert "starts_with" not in query
+    for part in (
+        'resource.type="cloud_scheduler_job"',
+        'resource.labels.job_id=~"^mage-"',
+        '"type.googleapis.com/google.cloud.scheduler.logging.AttemptFinished"',
         "severity>=ERROR",
     ):
         assert part in query
     assert policy.get("alertStrategy", "notificationRateLimit", "period") == "300s"
-    channels = dev_plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
-    assert [c.get("labels", "email_address") for c in channels] == ["you@example.com"]
-    assert policy.inputs["notificationChannels"] == [f"{channels[0].name}-id"]
+    schedules = dev_plan.of_type("gcp:cloudscheduler/job:Job")
+    assert schedules and all(s.get("name").startswith("mage-") for s in schedules)
 
 
 def test_cloud_run_env_is_the_contract(stack_plan: Plan):
