@@ -31,7 +31,7 @@ import urllib3.connection
 from mage_project.utils.deadline import Deadline
 from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.retries import call_with_retries
-from mage_project.utils.schema import schema_for
+from mage_project.utils.schema import COORDINATE_COLUMNS, LATER_COLUMNS, schema_for
 from mage_project.utils.settings import MAX_LINE_BYTES, retry_attempts
 from mage_project.utils.slices import MonthSlice
 
@@ -330,10 +330,33 @@ def read_header(path: Path, name: str) -> list[str]:
     return names
 
 
-def check_header(columns: list[str], color: str, name: str) -> list[str]:
-    """Reject a file missing a required column; return the unknown extra columns (dropped later)."""
+def missing_later_columns(columns: list[str], month: str | None) -> list[str]:
+    """The columns TLC added after ``month`` (``YYYY-MM``) that this file lacks: they load as
+    NULL (``schema.LATER_COLUMNS``); none for a later month or an unknown one."""
+    if not month:
+        return []
+    return [c for c, since in LATER_COLUMNS.items() if c not in columns and month < since]
+
+
+def check_header(columns: list[str], color: str, name: str, month: str | None = None) -> list[str]:
+    """Reject a file missing a required column; return the unknown extra columns (dropped later).
+
+    ``month`` (the file's, ``YYYY-MM``): a file older than a column TLC added later may lack it
+    (it loads as NULL). TLC's layout before 2016-07 (coordinates, no zone ids) is refused with
+    what to load instead."""
     required = schema_for(color).columns
-    missing = [c for c in required if c not in columns]
+    if {c.lower() for c in columns} & COORDINATE_COLUMNS:
+        raise TaxiDataError(
+            f"{name} has TLC's layout from before July 2016 (pickup and drop-off coordinates instead of the PULocationID/DOLocationID taxi zones), which this project does not load; load months from 2016-07 on."
+        )
+    optional = set(missing_later_columns(columns, month))
+    missing = [c for c in required if c not in columns and c not in optional]
+    later = [c for c in missing if c in LATER_COLUMNS]
+    if later and len(missing) == len(later):
+        since = LATER_COLUMNS[later[0]]
+        raise TaxiDataError(
+            f"{name} lacks the column {', '.join(later)}, which every {color} file from {since} on has; the file was cut or edited, replace it with the original and re-run."
+        )
     if len(missing) > 3:
         raise TaxiDataError(
             f"{name} is missing {len(missing)} required columns ({', '.join(missing[:3])} and more), so its header is not a {color} taxi header; replace it with the original file and re-run."
@@ -371,7 +394,7 @@ def stage_month(month: MonthSlice, base_url: str, staging: Path) -> StagedFile:
         path = staging / month.file_name
         _download(source, path)
     columns = read_header(path, month.file_name)
-    extra = check_header(columns, month.color, month.file_name)
+    extra = check_header(columns, month.color, month.file_name, month.name)
     return StagedFile(
         path=str(path), source=source, color=month.color, slice=month.name,
         bytes=path.stat().st_size, columns=columns, extra_columns=extra, work_dir=str(staging),

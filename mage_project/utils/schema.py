@@ -46,6 +46,17 @@ GREEN_COLUMNS = (
     "improvement_surcharge", "total_amount", "payment_type", "trip_type", "congestion_surcharge",
 )  # fmt: skip
 
+#: Columns TLC added to its files later: column → the first month whose file has it. A file of
+#: an earlier month (TLC's own pre-2019 files) loads with that column NULL in every sink; a
+#: later file without it is refused. congestion_surcharge: New York's congestion surcharge
+#: began in February 2019, and TLC's files carry the column from 2019-01 on.
+LATER_COLUMNS = {"congestion_surcharge": "2019-01"}
+#: Header names of TLC's layout before 2016-07 (coordinates instead of taxi zone ids).
+COORDINATE_COLUMNS = frozenset(
+    {"pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude",
+     "start_lon", "start_lat", "end_lon", "end_lat"}
+)  # fmt: skip
+
 # TLC vendor codes (data dictionary): 1 Creative Mobile Technologies, 2 Curb (VeriFone),
 # 6 Myle Technologies, 7 Helix.
 TLC_VENDOR_IDS = frozenset({1, 2, 6, 7})

@@ -33,7 +33,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mage_project.utils.download import check_header, disk_full, disk_full_error, read_header
+from mage_project.utils.download import (
+    check_header,
+    disk_full,
+    disk_full_error,
+    missing_later_columns,
+    read_header,
+)
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import INT_COLUMNS, TripSchema, schema_for, to_snake_case
 from mage_project.utils.settings import MAX_LINE_BYTES
@@ -74,17 +80,20 @@ class TypedFile:
     renamed: dict[str, str]
     pickup_dates: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
+    null_columns: list[str] = field(default_factory=list)  # absent from an older file: NULL
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def _batches(
-    path: Path, schema: TripSchema, name: str, header: list[str]
+    path: Path, schema: TripSchema, name: str, header: list[str], nulls: bool = False
 ) -> Iterator[pa.RecordBatch]:
+    """``nulls``: a column the header lacks is read as NULL (a file older than the column)."""
     convert = pacsv.ConvertOptions(
         column_types={c: schema.read_type(c) for c in schema.columns},
         include_columns=list(schema.columns),
+        include_missing_columns=nulls,
         strings_can_be_null=True,
         # ISO 8601 only: it checks the calendar (strptime's "%Y-%m-%d %H:%M:%S" rolls a
         # 2021-02-29 or a 23:59:60 silently into the next day), so a date that does not exist
@@ -397,7 +406,14 @@ def stage_typed(
     name = name or source.name
     rule = RULES[color]
     header = read_header(source, name)
-    dropped = check_header(header, color, name)
+    dropped = check_header(header, color, name, month)
+    as_null = missing_later_columns(header, month)
+    if as_null:
+        log.warning(
+            "%s: column%s %s not in this file (TLC added %s later), loaded as NULL.",
+            name, "s" if len(as_null) > 1 else "", ", ".join(as_null),
+            "them" if len(as_null) > 1 else "it",
+        )  # fmt: skip
     if dropped:
         log.warning(
             "%s: unknown column%s %s dropped (not part of the %s schema, not loaded into any sink).",
@@ -410,7 +426,7 @@ def stage_typed(
     writer: _BackgroundWriter | None = None
     try:
         try:
-            for batch in _batches(source, schema, name, header):
+            for batch in _batches(source, schema, name, header, nulls=bool(as_null)):
                 rows_read += batch.num_rows
                 typed = _typed(batch, schema, name, month, source)
                 keep = rule(typed)
@@ -455,7 +471,7 @@ def stage_typed(
         path=str(out), color=color, slice=month, source_name=name, rows_read=rows_read,
         rows_kept=rows_kept, columns=schema.sink_schema.names, renamed=schema.renames,
         pickup_dates=sorted(d.isoformat() for d in dates if d is not None),
-        dropped_columns=dropped,
+        dropped_columns=dropped, null_columns=as_null,
     )  # fmt: skip
 
 
