@@ -76,7 +76,9 @@ def partial_error(
 ) -> TaxiDataError:
     """One sentence: which sinks hold the new slice, which may be mixed, which the old."""
     slices = ", ".join(sorted({e["slice"] for e in [*done, failed, *pending]}))
-    reason = short_reason(error, 160).replace(" (nothing was changed)", "").rstrip(".")
+    # the error's first clause says what went wrong; its advice ("nothing was changed") does not
+    # hold here, so it is left out
+    reason = short_reason(error, 300).split(";")[0].rstrip(".")
     failing = f"{_sink(failed)} ({failed['slice']})"
     if failed["kind"] == "gcs":
         state = "may hold a mix of old and new objects of its slice"
@@ -84,11 +86,15 @@ def partial_error(
         state = "keeps the old slice"
     parts = []
     if done:
-        parts.append(", ".join(f"{_sink(e)} ({e['slice']})" for e in done) + " hold the new slice")
+        verb = " holds" if len(done) == 1 else " hold"
+        parts.append(
+            ", ".join(f"{_sink(e)} ({e['slice']})" for e in done) + verb + " the new slice"
+        )
     parts.append(f"{failing} {state}")
     if pending:
+        verb = " still holds" if len(pending) == 1 else " still hold"
         parts.append(
-            ", ".join(f"{_sink(e)} ({e['slice']})" for e in pending) + " still hold the old slice"
+            ", ".join(f"{_sink(e)} ({e['slice']})" for e in pending) + verb + " the old slice"
         )
     return TaxiDataError(
         f"The run of {slices} failed while committing {failing} ({reason}): {'; '.join(parts)}; fix the cause and re-run the pipeline, which replaces the slice in every sink again."

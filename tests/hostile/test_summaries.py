@@ -79,16 +79,23 @@ def test_a_block_test_failure_in_mage_structured_logs_is_read(noise, at):
 
 
 @pytest.mark.twin
-def test_a_failing_block_test_is_summarised_by_its_assertion_and_file(twin, tmp_path):
+def test_a_month_without_objects_ends_with_our_sentence_not_mages_wrapper(twin, tmp_path):
+    """gcs_to_bigquery of a month api_to_gcs never wrote: the last line the user sees says what
+    is wrong and what to do (the old code ended with Mage's "Failed to pass tests for block
+    list_yellow_partitions", its block test's assertion hidden above it)."""
     result = run_pipeline("gcs_to_bigquery", twin.subprocess_env(), {"year": 2020, "month": 7},
                           log=tmp_path / "run.log", timeout=180)  # fmt: skip
     assert not result.ok
     print(f"\nSUMMARY: {result.error}")
-    assert "event loop" not in result.error
-    assert result.error.startswith(
-        "Block list_yellow_partitions (mage_project/data_loaders/list_yellow_partitions.py)"
+    sentence = (
+        f"There are no objects of month 2020-07 under gs://{twin.env['GCS_BUCKET']}/"
+        "nyc_taxi_data_partitioned/, so BigQuery keeps that month as it was; run api_to_gcs "
+        "for that month first."
     )
-    assert "no objects for month 2020-07" in result.error
+    assert result.error == sentence
+    # (RunResult.output is stdout then stderr: the last line of each is the sentence)
+    last = result.output.strip().splitlines()[-1]
+    assert sentence in last and "Failed to pass tests" not in result.output, last
 
 
 @pytest.mark.twin

@@ -129,7 +129,9 @@ def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_c
     assert result.error.startswith(
         f"The run of 2020-10 failed while committing gs://{bucket}/green_taxi/ (2020-10)"
     ), result.error
-    assert "Postgres mage.green_taxi (2020-10) hold the new slice" in result.error
+    assert "TAXI_GCS_DEADLINE_SECONDS)): Postgres mage.green_taxi (2020-10) holds the new slice" in (
+        result.error
+    )
     assert f"gs://{bucket}/green_taxi/ (2020-10) may hold a mix" in result.error
     assert "re-run the pipeline" in result.error and "nothing was changed" not in result.output
     new_pg = pg_month(twin, "mage.green_taxi", "2020-10")
