@@ -19,7 +19,15 @@ from .bigquery_api import create_dataset
 from .errors import TwinError
 from .executables import emulator_python, mage_executable
 from .health import http_ok, service_health
-from .layout import BUCKET, DATASET, DEFAULT_STATE_DIR, MAGE_PROJECT, PROJECT_ID, REPO_ROOT
+from .layout import (
+    BUCKET,
+    DATASET,
+    DEFAULT_STATE_DIR,
+    MAGE_PROJECT,
+    PROJECT_ID,
+    QUIET_WARNINGS,
+    REPO_ROOT,
+)
 from .ports import HOST, PORT_ENV_VARS, TwinPorts, ensure_ports_free
 from .process import (
     group_is_ours,
@@ -260,6 +268,8 @@ class Twin:
         ]
         (self.state_dir / "mage_data").mkdir(exist_ok=True)
         env = env_contract.resolve("twin", {}, only_server=True)  # login off, ENV=dev
+        given = os.environ.get("PYTHONWARNINGS", "")
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [given, QUIET_WARNINGS]))
         proc = self._spawn("mage", command, extra_env=env, cwd=REPO_ROOT)
         self._wait("mage", proc, lambda: http_ok(self._url("mage") + "/"))
 
