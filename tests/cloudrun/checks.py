@@ -4,10 +4,16 @@ user, with the planned env (only :data:`~cloudrun.harness.SUBSTITUTIONS` differ)
 from __future__ import annotations
 
 import re
-import shutil
 
 from cloudrun.harness import SUBSTITUTIONS, Instance, cloud_env
 from mage_runner.cli import exec_argv
+from mage_runner.metadata_db import URL_ENV, bounded_url, connect_timeout
+
+
+def runner_adjusted(env: dict[str, str]) -> dict[str, str]:
+    """The env the runner hands to what it execs: Mage's metadata URL with its connect timeout
+    (mage_runner.metadata_db), everything else as started."""
+    return {**env, URL_ENV: bounded_url(env[URL_ENV], connect_timeout(dict(env)))}
 
 
 def assert_runs_as_planned(instance: Instance) -> None:
@@ -22,7 +28,7 @@ def assert_runs_as_planned(instance: Instance) -> None:
     cmdline = instance.proc_cmdline()
     # the planned command, or what it execs into (the runner's `start` becomes `mage start`)
     argv = exec_argv(container.argv) or container.argv
-    resolved = shutil.which(argv[0], path=instance.env["PATH"])
+    resolved = image.which(argv[0], instance.env["PATH"])
     # a script shows its resolved path after its interpreter; an executable its argv[0] as given
     starts = [i for i, part in enumerate(cmdline) if part in (resolved, argv[0])]
     assert resolved and starts, f"{cmdline} is not the planned {container.argv} ({argv})"
@@ -31,9 +37,12 @@ def assert_runs_as_planned(instance: Instance) -> None:
     )
     assert instance.proc_cwd() == (container.working_dir or image.workdir)
     live = instance.proc_env()
-    changed = sorted(
-        k for k in live.keys() | instance.env.keys() if live.get(k) != instance.env.get(k)
+    started = (
+        runner_adjusted(instance.env)
+        if live.get(URL_ENV) != instance.env.get(URL_ENV)
+        else instance.env
     )
+    changed = sorted(k for k in live.keys() | started.keys() if live.get(k) != started.get(k))
     assert not changed, f"the live env is not the env the instance was started with: {changed}"
     planned = cloud_env(instance.cloud, container, image, instance.kind)
     differ = {k for k in planned.keys() | live.keys() if planned.get(k) != live.get(k)}

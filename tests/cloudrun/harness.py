@@ -311,6 +311,14 @@ class Image:
         """A path of the image (read-only: the shared checkout of its root filesystem)."""
         return self.rootfs / inside.lstrip("/")
 
+    def which(self, command: str, path: str) -> str | None:
+        """Where the image's ``PATH`` finds ``command`` (a path inside the image), or None."""
+        for folder in path.split(":"):
+            found = self.path(folder) / command
+            if folder and (found.is_file() or found.is_symlink()) and os.access(found, os.X_OK):
+                return f"{folder.rstrip('/')}/{command}"
+        return None
+
 
 # -- what outlives instances: the stand-ins and the one substitution list ----------------------
 
@@ -624,8 +632,11 @@ class Instance:
         return Path(f"/proc/{self.proc.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
     def proc_cwd(self) -> str:
+        """The process's working directory inside its root filesystem."""
         assert self.proc is not None
-        return os.readlink(f"/proc/{self.proc.pid}/cwd")
+        cwd = os.readlink(f"/proc/{self.proc.pid}/cwd")
+        inside = Path(cwd)
+        return "/" + str(inside.relative_to(self.fs)) if inside.is_relative_to(self.fs) else cwd
 
     def url(self, path: str = "/") -> str:
         return f"http://{HOST}:{self.container.port}{path}"
