@@ -9,7 +9,7 @@ ROWS    ?=
 PARALLEL ?=
 CLOUD   ?=
 
-.PHONY: setup up down demo backfill homework test bench plan plan-diff cost lint deploy
+.PHONY: setup up down demo backfill homework test bench plan plan-diff cost lint deploy image
 
 $(STAMP): pyproject.toml uv.lock scripts/setup.sh scripts/setup_python.sh
 	scripts/setup.sh
@@ -31,6 +31,10 @@ backfill: $(STAMP)    ## make backfill PIPELINE=green_taxi_etl START=2020-10 END
 
 homework: $(STAMP)    ## fetch the three green files of Q4 2020 into ~/tlc (HOMEWORK_DIR) and check the homework on them
 	$(PY) -m twin.homework
+
+image: $(STAMP)       ## build the Dockerfile here with buildah (root; tests/cloudrun runs inside it)
+	scripts/setup_tests.sh
+	$(PY) -m tools.image build
 
 test: $(STAMP)        ## the whole test suite (no network; as a user, the root-only tests through sudo -n)
 	scripts/setup_tests.sh
