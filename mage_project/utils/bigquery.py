@@ -83,8 +83,10 @@ def load_partition(
 
     def load() -> bigquery.LoadJob:
         try:
+            # timeout: per HTTP call (the twin runs the load inside jobs.insert); the BigQuery
+            # deadline (settings.DEADLINES) bounds the whole replace
             job = client.load_table_from_uri(
-                uris, destination, job_config=config, retry=None, timeout=60
+                uris, destination, job_config=config, retry=None, timeout=600
             )
             return job.result(retry=None)
         except gexc.NotFound as error:
