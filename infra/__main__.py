@@ -51,6 +51,7 @@ database = Database(
         backup_count=cfg.sql_backup_count,
         log_retention_days=cfg.sql_log_retention_days,
         deletion_protection=cfg.deletion_protection,
+        max_connections=cfg.sql_max_connections,
     ),
     after_apis,
 )

@@ -18,7 +18,15 @@ from typing import Annotated, Any, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.policy.policy_rules import CPU_MEMORY_MIB, cpu_memory_problem
+from infra.policy.policy_rules import (
+    CONNECTIONS_PER_RUN,
+    CPU_MEMORY_MIB,
+    SQL_MAX_CONNECTIONS_RAISE,
+    connections_needed,
+    cpu_memory_problem,
+    sql_max_connections,
+    sql_max_connections_flag,
+)
 
 NAMESPACE = "mage-gcp"
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "mage_project" / "pipelines"
@@ -203,6 +211,32 @@ class StackConfig(BaseModel):
                 "0.9-6.5 GiB per vCPU); use one such as db-custom-1-3840 or db-custom-2-7680"
             )
         return self
+
+    @model_validator(mode="after")
+    def _connection_budget(self) -> StackConfig:
+        # Every run (a backfill task, a scheduled job) and the UI hold Cloud SQL connections;
+        # the tier caps them (infra/policy/policy_rules.py, docs/configuration.md).
+        if not re.fullmatch(r"db-(f1-micro|g1-small|custom-\d+-\d+)", self.sql_tier):
+            return self
+        schedules = len(self.schedules)
+        need = connections_needed(self.backfill_parallelism, schedules)
+        most = SQL_MAX_CONNECTIONS_RAISE * sql_max_connections(self.sql_tier)
+        if need <= most:
+            return self
+        fits = max(0, (most - connections_needed(0, schedules)) // CONNECTIONS_PER_RUN)
+        raise ValueError(
+            f"backfillParallelism {self.backfill_parallelism} needs about {need} Cloud SQL "
+            f"connections with the UI and {schedules} schedule(s), more than sqlTier "
+            f"{self.sql_tier} can hold ({most}); use backfillParallelism {fits} or less, or a "
+            "larger sqlTier such as db-custom-1-3840"
+        )
+
+    @property
+    def sql_max_connections(self) -> int:
+        """The max_connections flag the stack sets on Cloud SQL (the tier's default or more)."""
+        return sql_max_connections_flag(
+            self.sql_tier, self.backfill_parallelism, len(self.schedules)
+        )
 
     @model_validator(mode="after")
     def _sql_retention(self) -> StackConfig:

@@ -23,6 +23,14 @@ DATABASE_FLAGS = {
 }
 
 
+def database_flags(max_connections: int | None) -> dict[str, str]:
+    """The logging flags, and max_connections where the stack sets it: set even when it equals
+    the tier's default, so the plan says what the instance admits (the Cloud SQL stand-in
+    applies it too)."""
+    extra = {} if max_connections is None else {"max_connections": str(max_connections)}
+    return DATABASE_FLAGS | extra
+
+
 @dataclass
 class DatabaseArgs:
     project: str
@@ -38,6 +46,8 @@ class DatabaseArgs:
     backup_count: int = 7
     log_retention_days: int = 7
     deletion_protection: bool = True
+    #: The max_connections flag (config: the tier's default, or what backfills need).
+    max_connections: int | None = None
     mage_database: str = "mage"
     taxi_database: str = "taxi"
 
@@ -78,7 +88,9 @@ class Database(Component, area="database"):
                     },
                 },
                 "maintenance_window": {"day": 7, "hour": 4, "update_track": "stable"},
-                "database_flags": [{"name": k, "value": v} for k, v in DATABASE_FLAGS.items()],
+                "database_flags": [
+                    {"name": k, "value": v} for k, v in database_flags(args.max_connections).items()
+                ],
                 "user_labels": {"app": "mage-gcp"},
             },
             # With disk_autoresize the disk grows on its own; a later `up` would try to shrink it

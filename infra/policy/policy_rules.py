@@ -103,6 +103,69 @@ def cpu_memory_problem(cpu: str, memory: str) -> str | None:
     return None
 
 
+# Cloud SQL for PostgreSQL sets max_connections by the instance's memory (GiB lower bound ->
+# connections): https://cloud.google.com/sql/docs/postgres/quotas#maximum_concurrent_connections
+# ("0.6 (db-f1-micro): 25" ... "120 and above: 1,000"). Shared-core tiers by name.
+SQL_MAX_CONNECTIONS: tuple[tuple[float, int], ...] = (
+    (0.6, 25),
+    (1.7, 50),
+    (3.75, 100),
+    (6, 200),
+    (7.5, 400),
+    (15, 500),
+    (30, 600),
+    (60, 800),
+    (120, 1000),
+)
+SQL_SHARED_CORE_GIB = {"db-f1-micro": 0.6, "db-g1-small": 1.7}
+# PostgreSQL keeps superuser_reserved_connections (3) of them for superusers, which Cloud SQL's
+# own cloudsqladmin uses: https://www.postgresql.org/docs/16/runtime-config-connection.html
+SQL_RESERVED_CONNECTIONS = 3
+# What one process of the stack holds at most (tests/infra/test_connection_budget.py measures
+# a task against the twin): a pipeline run (a scheduled job's or a backfill task's) holds one
+# connection to Mage's metadata DB and, in a Postgres sink, the load transaction and its
+# slice's DDL connection; the UI's Mage server (web server and, always-on, its scheduler) more.
+CONNECTIONS_PER_RUN = 3
+CONNECTIONS_PER_UI = 6
+# During a rollout the old and the new revision of the UI may overlap (service-level max
+# instances may be exceeded briefly: https://cloud.google.com/run/docs/configuring/max-instances).
+UI_INSTANCES_AT_ROLLOUT = 2
+
+
+def sql_max_connections(tier: str) -> int:
+    """The max_connections Cloud SQL sets for ``tier`` (db-f1-micro, db-g1-small, db-custom-N-MiB)."""
+    gib = SQL_SHARED_CORE_GIB.get(tier)
+    if gib is None:
+        match = re.fullmatch(r"db-custom-\d+-(\d+)", tier)
+        if not match:
+            raise ValueError(f"unknown Cloud SQL tier {tier!r}")
+        gib = int(match[1]) / 1024
+    return next(n for floor, n in reversed(SQL_MAX_CONNECTIONS) if gib >= floor)
+
+
+#: Cloud SQL lets max_connections be raised above its default
+#: (https://cloud.google.com/sql/docs/postgres/flags); each connection costs the instance
+#: memory, so the stack raises it at most this many times the tier's default, then refuses.
+SQL_MAX_CONNECTIONS_RAISE = 2
+
+
+def connections_needed(backfill_parallelism: int, schedules: int) -> int:
+    """Connections the stack may hold at once, reserved ones included: a full backfill
+    execution, every schedule's job running, and the UI mid-rollout."""
+    runs = backfill_parallelism + schedules
+    return (
+        runs * CONNECTIONS_PER_RUN
+        + UI_INSTANCES_AT_ROLLOUT * CONNECTIONS_PER_UI
+        + SQL_RESERVED_CONNECTIONS
+    )
+
+
+def sql_max_connections_flag(tier: str, backfill_parallelism: int, schedules: int) -> int:
+    """The max_connections the stack sets: the tier's default, or what the stack needs when
+    that is more (at most SQL_MAX_CONNECTIONS_RAISE x the default; config refuses beyond)."""
+    return max(sql_max_connections(tier), connections_needed(backfill_parallelism, schedules))
+
+
 FORBIDDEN_ROLES = ("roles/editor", "roles/owner")
 SSL_ONLY_MODES = ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED")
 SECRET_ENV_NAME = re.compile(

@@ -7,7 +7,12 @@ CREATEROLE); databases created through the API (``gcp.sql.Database``) are owned 
 ``cloudsqlsuperuser``; no schema besides ``public`` exists. ``sslMode: ENCRYPTED_ONLY``
 (https://cloud.google.com/sql/docs/postgres/configure-ssl-instance) becomes a pg_hba.conf with
 ``hostssl`` lines only, password auth (scram-sha-256), no ``host``/``local``/``trust`` lines.
-The plan's ``database_flags`` (e.g. ``log_connections``) are applied as server settings.
+The plan's ``database_flags`` (e.g. ``log_connections``) are applied as server settings, among
+them ``max_connections``, which the stack always sets (the tier's default or what its backfills
+need: infra/policy/policy_rules.py); without it the stand-in takes the value Cloud SQL sets for
+``tier`` (https://cloud.google.com/sql/docs/postgres/quotas#maximum_concurrent_connections), so it
+refuses connections as early as the planned instance. PostgreSQL keeps 3 of them for superusers,
+as on Cloud SQL.
 
 The internal superuser is called ``cloudsqladmin`` as Cloud SQL's own; only this fixture uses it.
 """
@@ -27,6 +32,8 @@ from psycopg import sql
 from twin import postgres as twin_postgres
 from twin.ports import free_port
 from twin.process import spawn, stop_group
+
+from infra.policy.policy_rules import sql_max_connections
 
 HOST = "127.0.0.1"
 ADMIN = "cloudsqladmin"
@@ -74,6 +81,8 @@ class CloudSqlStandIn:
 
     root: Path
     flags: dict[str, str] = field(default_factory=dict)
+    #: The planned tier: Cloud SQL's max_connections for it unless ``flags`` sets one.
+    tier: str = "db-f1-micro"
     port: int = field(default_factory=free_port)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     _proc: subprocess.Popen | None = None
@@ -117,6 +126,7 @@ class CloudSqlStandIn:
             "ssl_key_file": f"'{key}'",
             "password_encryption": "'scram-sha-256'",
             "fsync": "off",  # a test server: durability is not what is under test
+            "max_connections": str(sql_max_connections(self.tier)),
             **{name: f"'{value}'" for name, value in self.flags.items()},
         }
         with (self.data_dir / "postgresql.conf").open("a") as conf:
