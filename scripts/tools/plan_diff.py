@@ -23,6 +23,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -108,15 +109,16 @@ def snapshot(plan: Plan) -> dict[str, Any]:
 
 
 def _keyed(resources: list[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """Custom resources by (type, logical name); a repeated pair is told apart by parent."""
+    """Custom resources by (type, logical name); every resource of a repeated pair is told apart
+    by its parent (registration order varies from run to run, so never by position)."""
+    custom = [r for r in resources if r.get("custom", True)]
+    counts = Counter((r["type"], r["name"]) for r in custom)
     out: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for r in resources:
-        if not r.get("custom", True):
-            continue
-        key = (r["type"], r["name"])
-        if key in out:
-            key = (r["type"], f"{r['name']} (under {r.get('parent', '')})")
-        out[key] = r
+    for r in custom:
+        name = r["name"]
+        if counts[(r["type"], name)] > 1:
+            name = f"{name} (under {r.get('parent', '')})"
+        out[(r["type"], name)] = r
     return out
 
 
