@@ -115,3 +115,29 @@ def test_a_stalled_file_server_is_named_by_the_summary_within_the_deadline(twin,
     assert not result.ok and "Timed out" not in result.output
     assert result.error.startswith(f"The taxi file server {server.url}")
     assert "TAXI_DOWNLOAD_DEADLINE_SECONDS" in result.error
+
+
+@pytest.mark.twin
+def test_a_vendor_the_block_test_refuses_ends_with_our_sentence(twin, tmp_path):
+    """green_taxi_etl's homework check (vendor_id a TLC vendor) fails on a file with vendor 5:
+    the last line is that sentence with what to do, not Mage's test wrapper."""
+    from sinkkit import row, write_rows
+
+    from mage_project.utils.slices import MonthSlice
+
+    rows = [row("green", "2020-10-05 10:00:00", VendorID=v) for v in ("1", "5", "2")]
+    write_rows(tmp_path / "served", MonthSlice("green", 2020, 10), rows)
+    server = HostileFileServer(tmp_path / "served", mode="plain").start()
+    try:
+        env = {**twin.subprocess_env(), "TAXI_DATA_BASE_URL": server.url}
+        result = run_pipeline("green_taxi_etl", env, {"months": "2020-10"},
+                              log=tmp_path / "run.log", timeout=180)  # fmt: skip
+    finally:
+        server.stop()
+    print(f"\nSUMMARY: {result.error}")
+    assert not result.ok
+    assert result.error.startswith(
+        "green_tripdata_2020-10.csv.gz: vendor_id values [5] are not TLC vendors (1, 2, 6, 7)"
+    ), result.error
+    assert "Failed to pass tests" not in result.output
+    assert result.error in result.output.strip().splitlines()[-1]

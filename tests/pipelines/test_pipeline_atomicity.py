@@ -27,6 +27,17 @@ DEADLINE = 4  # TAXI_GCS_DEADLINE_SECONDS of the hostile runs
 LIMIT = 150  # seconds a whole `mage_runner run` may take here (Mage starts in ~10-20 s)
 
 
+@pytest.fixture(autouse=True)
+def no_staging_left(twin):
+    """A failed run leaves its staged objects under _staging/ (removed by later runs after
+    TAXI_STAGING_KEEP_SECONDS); remove them so the other pipeline tests start clean."""
+    yield
+    client = storage.Client(project=twin.env["GCP_PROJECT_ID"], credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": twin.env["STORAGE_EMULATOR_HOST"]})  # fmt: skip
+    for blob in client.list_blobs(twin.env["GCS_BUCKET"], prefix="_staging/"):
+        blob.delete()
+
+
 def objects(twin, *prefixes: str) -> dict[str, tuple[int, str]]:
     """Object name → (generation, md5): a rewrite with the same bytes shows too."""
     client = storage.Client(project=twin.env["GCP_PROJECT_ID"], credentials=AnonymousCredentials(),
