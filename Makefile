@@ -59,4 +59,4 @@ lint: $(STAMP)
 
 deploy: $(STAMP)      ## check the prerequisites, then pulumi up (see docs/deploy.md)
 	$(PY) scripts/deploy_check.py --stack $(STACK)
-	pulumi up --stack $(STACK)
+	PATH="$(CURDIR)/.venv-uv/bin:$$PATH" pulumi up --stack $(STACK)
