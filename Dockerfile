@@ -10,7 +10,10 @@
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 
 FROM ${BASE_IMAGE} AS python
-# Debian's Python 3.11 (bookworm), the only Python of the image.
+# Debian's Python 3.11 (bookworm), the only Python of the image. Versions are not pinned
+# (DL3008): bookworm's archive keeps only the current build of a package, so a pin would break the
+# build at the next security update; the suite's test_image.py checks the Python it got.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        python3.11 ca-certificates \
@@ -28,6 +31,7 @@ ARG UV_VERSION=0.13.9
 # Set only by the test suite: a host CA bundle (a TLS proxy) and the host's uv cache.
 ARG SSL_CERT_FILE
 ARG UV_CACHE_DIR
+# hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3.11-venv \
     && rm -rf /var/lib/apt/lists/* \

@@ -881,3 +881,45 @@ def wait_for_startup_probe(instance: Instance) -> float:
         f"{url} did not answer within the startup probe budget of {budget} s; log tail:\n"
         f"{instance.log()}"
     )
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """Seconds from the container's start (the image already on the host: Cloud Run's pull aside)
+    to each phase of the UI's start."""
+
+    runner: float  # `mage_runner start` prepared the instance and exec'd `mage start`
+    probe: float  # the planned startup probe passed (Cloud Run routes requests from here)
+    first_page: float  # the UI's first page (/) answered 200
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in vars(self).items()}
+
+
+def cold_start(instance: Instance, timeout: float = 300.0) -> ColdStart:
+    """Watch a just-started UI instance through its phases (polling /proc and HTTP every
+    50 ms): the runner's exec into Mage, the planned startup probe, the first page."""
+    probe = instance.container.startup_probe or {}
+    path = (probe.get("httpGet") or {}).get("path", "/")
+    marks: dict[str, float] = {}
+    deadline = instance.started_at + timeout
+    while time.monotonic() < deadline and len(marks) < 3:
+        now = time.monotonic() - instance.started_at
+        if instance.returncode is not None:
+            raise ContractError(f"the UI exited ({instance.returncode}):\n{instance.log()}")
+        if "runner" not in marks:
+            with contextlib.suppress(OSError, AssertionError):
+                cmdline = instance.proc_cmdline()
+                if "mage_runner" not in cmdline and any(p.endswith("/mage") for p in cmdline):
+                    marks["runner"] = now
+        for name, url_path in (("probe", path), ("first_page", "/")):
+            if name not in marks:
+                with contextlib.suppress(OSError):
+                    if 200 <= http_get(instance.url(url_path), 2)[0] < 400:
+                        marks[name] = time.monotonic() - instance.started_at
+        time.sleep(0.05)
+    if len(marks) < 3:
+        raise ContractError(
+            f"the UI did not pass {sorted({'runner', 'probe', 'first_page'} - set(marks))} in {timeout:.0f} s"
+        )
+    return ColdStart(**marks)
