@@ -31,6 +31,7 @@ EXPECTED = [
     ("pulumi", f"config set gcp:project {PROJECT} --stack prod"),
     ("pulumi", "config set gcp:region europe-west1 --stack prod"),
     ("pulumi", "config set mage-gcp:githubRepository acme/mage-gcp --stack prod"),
+    ("pulumi", "config set mage-gcp:githubRepositoryId 4242 --stack prod"),
 ]
 ARGS = [
     "--project",
@@ -41,6 +42,8 @@ ARGS = [
     "prod",
     "--github-repository",
     "acme/mage-gcp",
+    "--github-repository-id",
+    "4242",
 ]
 
 FAKE_TOOL = """#!/bin/sh
@@ -153,6 +156,8 @@ def test_ci_service_account_gets_decrypt_on_the_key(fake_path):
         (["--project", "Bad_Project"], "--project 'Bad_Project' is not a GCP project id"),
         (["--project", PROJECT, "--region", "mars"], "--region 'mars' is not a GCP region"),
         (["--project", PROJECT, "--github-repository", "no-slash"], "owner/name"),
+        (["--project", PROJECT, "--github-repository", "acme/x"], "needs --github-repository-id"),
+        (["--project", PROJECT, "--github-repository-id", "12a"], "digits only"),
         (["--project", PROJECT, "--ci-service-account", "me@gmail.com"], "--ci-service-account"),
         (["--project", PROJECT, "--frobnicate"], "--frobnicate"),
     ],
@@ -183,3 +188,14 @@ def test_ci_preview_service_account_may_only_decrypt(fake_path):
     assert result.returncode == 0, result.stderr
     last = [line for line in result.stdout.splitlines() if line.startswith("gcloud")][-1]
     assert f"--member serviceAccount:{sa} --role roles/cloudkms.cryptoKeyDecrypter" in last
+
+
+def test_the_repository_id_comes_from_the_github_cli_when_not_given(fake_path):
+    """Without --github-repository-id the id is what `gh api repos/<repo> --jq .id` prints, so
+    the stack's next `pulumi up` has the githubRepositoryId its config requires."""
+    gh = Path(fake_path["PATH"]) / "gh"
+    gh.write_text('#!/bin/sh\n[ "$*" = "api repos/acme/mage-gcp --jq .id" ] && echo 777\n')
+    gh.chmod(0o755)
+    result = bootstrap(*ARGS[:-2], "--dry-run", env=fake_path)
+    assert result.returncode == 0, result.stderr
+    assert "pulumi config set mage-gcp:githubRepositoryId 777 --stack prod" in result.stdout
