@@ -270,6 +270,9 @@ class Twin:
         env = env_contract.resolve("twin", {}, only_server=True)  # login off, ENV=dev
         given = os.environ.get("PYTHONWARNINGS", "")
         env["PYTHONWARNINGS"] = ",".join(filter(None, [given, QUIET_WARNINGS]))
+        # Mage writes no machine-specific variables_dir into tracked files (mage_site/).
+        site = str(Path(__file__).resolve().parent / "mage_site")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
         proc = self._spawn("mage", command, extra_env=env, cwd=REPO_ROOT)
         self._wait("mage", proc, lambda: http_ok(self._url("mage") + "/"))
 
