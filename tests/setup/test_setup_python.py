@@ -68,3 +68,21 @@ def test_setup_lets_uv_download_python_and_runs_the_python_step():
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert "UV_PYTHON_DOWNLOADS=never" not in setup
     assert "scripts/setup_python.sh" in setup
+
+
+def test_a_python_uv_installed_before_is_used(no_python_311):
+    """A managed Python 3.11 in uv's store (what `uv python install 3.11` leaves) is enough."""
+    found = subprocess.run(
+        [str(UV), "python", "find", "--system", "3.11"], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        pytest.skip("no Python 3.11 on this machine to stand in for a managed one")
+    managed = (
+        Path(no_python_311["UV_PYTHON_INSTALL_DIR"]) / "cpython-3.11.7-linux-x86_64-gnu" / "bin"
+    )
+    managed.mkdir(parents=True)
+    (managed / "python3.11").symlink_to(found.stdout.strip())
+    run = subprocess.run([str(ROOT / "scripts" / "setup_python.sh")], env=no_python_311,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "asking uv" not in run.stdout
