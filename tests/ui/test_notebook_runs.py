@@ -1,0 +1,222 @@
+"""A course student's first hour in the Mage UI (issue 20), in headless Chromium on a twin of its own.
+
+- The notebook: open each pipeline's editor and click **Run** on every block in order. Each block
+  succeeds with no variables set (the notebook runs the pipeline's default slice, not the month
+  of Mage's clock, which no release has) and shows a table of the first rows it handles (at most
+  ``PREVIEW_ROWS``, typed: nullable ``Int64`` ids, ``datetime64`` timestamps) under a line naming
+  the preview's size and ``make up ROWS=full``.
+- Run@once from each pipeline's Triggers page completes (the default slice again).
+- Running blocks leaves ``git status`` of the pipelines as it was (tests/setup/test_metadata_run_state.py
+  covers the filter itself).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from browser_path import MISSING as BROWSER_MISSING
+from browser_path import find_browser
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+from twin.pipelines import run_pipeline
+from twin.ports import TwinPorts
+from twin.supervisor import Twin
+
+from mage_project.utils.preview import PREVIEW_ROWS
+
+pytestmark = [pytest.mark.ui, pytest.mark.twin]
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINES_DIR = REPO / "mage_project" / "pipelines"
+#: The order that feeds each sink before it is read (gcs_to_bigquery reads api_to_gcs's output).
+ORDER = (
+    "api_to_postgres",
+    "api_to_gcs",
+    "gcs_to_bigquery",
+    "api_to_gcs_parameterized",
+    "green_taxi_etl",
+)
+PREVIEW = "Preview: the first"
+#: A block's Run button: the filled play icon in the header that names the block.
+PLAY = "*[local-name()='svg' and @viewBox='0 0 9 10']"
+RUN_BUTTON = f"xpath=//a[normalize-space()='{{block}}']/ancestor::div[.//button//{PLAY}][1]//button[.//{PLAY}]"
+BLOCK_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 300
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def ui_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    twin = Twin(tmp_path_factory.mktemp("notebook_twin"), TwinPorts.free())
+    try:
+        twin.start(mage=True)
+        yield twin
+    finally:
+        twin.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    chromium = find_browser()
+    if chromium is None:
+        pytest.fail(BROWSER_MISSING)
+    with sync_playwright() as driver:
+        context = driver.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(chromium),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1440, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext) -> Iterator[Page]:
+    tab = browser.new_page()
+    tab.set_default_timeout(90_000)
+    try:
+        yield tab
+    finally:
+        tab.close()
+
+
+def blocks(pipeline: str) -> list[str]:
+    metadata = yaml.safe_load((PIPELINES_DIR / pipeline / "metadata.yaml").read_text())
+    return [b["uuid"] for b in metadata["blocks"]]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def pipelines_status() -> str:
+    """``git status`` of the pipelines' files (what a UI run could dirty)."""
+    filter_set = subprocess.run(["git", "config", "--get", "filter.mage-run-state.clean"],
+                                cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert filter_set.stdout.strip(), (
+        "git's mage-run-state filter is not registered; run scripts/setup.sh"
+    )
+    status = subprocess.run(["git", "status", "--porcelain", "--", "mage_project/pipelines"],
+                            cwd=REPO, capture_output=True, text=True, check=True)  # fmt: skip
+    return status.stdout
+
+
+def close_kernel_notice(page: Page) -> bool:
+    """Close Mage's "The kernel has restarted" notice (it covers the blocks) if it is up; True
+    when it was (a restart loses the execution that was running)."""
+    notice = page.get_by_text("The kernel has restarted", exact=True)
+    if notice.count() and notice.first.is_visible():
+        page.get_by_text("Close", exact=True).first.click()
+        return True
+    return False
+
+
+def run_block(page: Page, block: str, twin: Twin, out: Path, attempts: int = 3) -> None:
+    """Click the block's Run button and wait for its preview line; click again when Mage's
+    kernel restarted meanwhile; else fail with the screen and Mage's log about the block."""
+    close_kernel_notice(page)
+    for _ in range(attempts):
+        before = page.get_by_text(PREVIEW).count()
+        page.locator(RUN_BUTTON.format(block=block)).first.click()
+        deadline, restarted = time.monotonic() + BLOCK_TIMEOUT_S, False
+        while time.monotonic() < deadline and not restarted:
+            if page.get_by_text(PREVIEW).count() > before:
+                return
+            restarted = close_kernel_notice(page)
+            time.sleep(1)
+        if not restarted:
+            break
+    shot = out / f"no-preview-{block}.png"
+    page.screenshot(path=str(shot))
+    log = twin.log_path("mage").read_text(errors="replace").splitlines()
+    about = [line[:400] for line in log if block in line or "Error" in line][-15:]
+    raise AssertionError(
+        f"block {block} showed no preview in {BLOCK_TIMEOUT_S} s (screen: {shot}); Mage's log:\n"
+        + "\n".join(about)
+    )
+
+
+def preview_types(twin: Twin, pipeline: str, block: str) -> dict[str, str]:
+    """The column types of the table the block showed (Mage stores it as its output_1)."""
+    outputs = twin.state_dir / "mage_data" / "mage_project" / "pipelines" / pipeline / ".variables"
+    return json.loads((outputs / block / "output_1" / "data_column_types.json").read_text())
+
+
+@pytest.mark.parametrize("pipeline", ORDER)
+def test_run_on_every_block_in_the_notebook_shows_its_rows(
+    pipeline: str, ui_twin: Twin, page: Page, tmp_path: Path
+) -> None:
+    if pipeline == "gcs_to_bigquery":  # reads what api_to_gcs wrote (any test order)
+        seeded = run_pipeline("api_to_gcs", ui_twin.subprocess_env(), log=tmp_path / "seed.log")
+        assert seeded.ok, seeded.error
+    status_before = pipelines_status()
+    page.goto(f"{ui_twin.urls['mage']}/pipelines/{pipeline}/edit", wait_until="domcontentloaded")
+    names = blocks(pipeline)
+    page.get_by_text(names[0], exact=True).first.wait_for(state="visible")
+    for block in names:
+        run_block(page, block, ui_twin, tmp_path)
+    page.screenshot(path=str(tmp_path / f"notebook-{pipeline}.png"))
+    text = page.locator("body").inner_text()
+    assert text.count(PREVIEW) >= len(names)
+    assert "make up ROWS=full" in text
+    assert "FutureWarning" not in text  # the known library notices are filtered (twin.layout)
+    assert "gs://*" not in text  # names printed so Mage's masking leaves them readable
+    for block in names:
+        types = preview_types(ui_twin, pipeline, block)
+        assert types, f"{block} showed an empty table"
+        assert "Int64" in types.values(), f"{block}: no nullable integer column in {types}"
+        assert any(t.startswith("datetime64") for t in types.values()), f"{block}: {types}"
+    assert f"{PREVIEW_ROWS} rows" in text or f"{PREVIEW_ROWS} of" in text
+    assert pipelines_status() == status_before, "running blocks in the UI changed tracked files"
+
+
+@pytest.mark.parametrize("pipeline", ORDER)
+def test_run_once_from_the_triggers_page_completes(
+    pipeline: str, ui_twin: Twin, page: Page, tmp_path: Path
+) -> None:
+    mage = ui_twin.urls["mage"]
+    if pipeline == "gcs_to_bigquery":
+        seeded = run_pipeline("api_to_gcs", ui_twin.subprocess_env(), log=tmp_path / "seed.log")
+        assert seeded.ok, seeded.error
+    known = {
+        r["id"]
+        for r in get_json(f"{mage}/api/pipeline_runs?pipeline_uuid={pipeline}&_limit=100")[
+            "pipeline_runs"
+        ]
+    }
+    page.goto(f"{mage}/pipelines/{pipeline}/triggers", wait_until="domcontentloaded")
+    page.get_by_text("Run@once", exact=True).click()
+    page.get_by_text("Run pipeline now", exact=True).wait_for(state="visible")
+    page.get_by_text("Run now", exact=True).click()
+    deadline, run = time.monotonic() + RUN_TIMEOUT_S, None
+    while time.monotonic() < deadline:
+        runs = get_json(f"{mage}/api/pipeline_runs?pipeline_uuid={pipeline}&_limit=100")[
+            "pipeline_runs"
+        ]
+        new = [r for r in runs if r["id"] not in known]
+        if new and new[0]["status"] in ("completed", "failed", "cancelled"):
+            run = new[0]
+            break
+        time.sleep(2)
+    page.screenshot(path=str(tmp_path / f"run-once-{pipeline}.png"))
+    assert run is not None, f"Run@once of {pipeline} did not finish in {RUN_TIMEOUT_S} s"
+    block_runs = get_json(f"{mage}/api/block_runs?pipeline_run_id={run['id']}")["block_runs"]
+    states = {b["block_uuid"]: b["status"] for b in block_runs}
+    assert run["status"] == "completed", f"Run@once of {pipeline}: {run['status']} {states}"
+    assert set(states.values()) == {"completed"}, states
