@@ -124,9 +124,8 @@ CHECKS = {
     "make plan": check_plan,
     "make cost": check_cost,
     ".venv/bin/python scripts/deploy_check.py --stack dev": check_deploy_check,
-    "scripts/bootstrap --project my-mage-dev --github-repository your-org/mage-gcp --dry-run": (
-        check_bootstrap
-    ),
+    "scripts/bootstrap --project my-mage-dev --github-repository your-org/mage-gcp "
+    "--github-repository-id 123456789 --dry-run": check_bootstrap,
 }
 
 
