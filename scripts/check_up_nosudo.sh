@@ -5,7 +5,7 @@
 # checkout's committed HEAD) into /tmp as that user, runs `make up` there in the background,
 # waits until the Mage UI answers, stops it with `make down`, and removes the user and clone.
 #
-#   sudo -E scripts/check_up_nosudo.sh [REPO]      (-E: a TLS proxy's CA settings pass)
+#   sudo -E scripts/check_up_nosudo.sh [REPO]   (as root; -E: a TLS proxy's CA settings pass)
 #
 # Exit status 0 when the UI answered; the set-up's and the twin's output is printed.
 set -euo pipefail
@@ -38,10 +38,11 @@ for name in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CER
   [ -n "${!name:-}" ] && PASS+=("$name=${!name}")
 done
 as_user() {
-  sudo -u "$USER_NAME" -H env -i HOME="/home/$USER_NAME" USER="$USER_NAME" \
+  # runuser (util-linux): no sudo needed on this machine, none given to the user.
+  runuser -u "$USER_NAME" -- env -i HOME="/home/$USER_NAME" USER="$USER_NAME" \
     PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "${PASS[@]}" bash -c "$1"
 }
-echo "check_up_nosudo: user $USER_NAME (uid $(id -u "$USER_NAME")), sudo rights: $(as_user 'sudo -n true 2>/dev/null && echo yes || echo none')"
+echo "check_up_nosudo: user $USER_NAME (uid $(id -u "$USER_NAME")), sudo rights: $(as_user 'command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo yes || echo none')"
 as_user "git config --global --add safe.directory '*' && git clone --quiet '$REPO' '$CLONE' && cd '$CLONE' && git log --oneline -1"
 start=$(date +%s)
 as_user "cd '$CLONE' && MAGE_PORT=$PORT nohup make up > up.log 2>&1 &"
