@@ -140,8 +140,9 @@ def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_c
     assert result.error.startswith(
         f"The run of 2020-10 failed while committing gs://{bucket}/green_taxi/ (2020-10)"
     ), result.error
-    assert "TAXI_GCS_DEADLINE_SECONDS)): Postgres mage.green_taxi (2020-10) holds the new slice" in (
-        result.error
+    assert (
+        "TAXI_GCS_DEADLINE_SECONDS)): Postgres mage.green_taxi (2020-10) holds the new slice"
+        in (result.error)
     )
     assert f"gs://{bucket}/green_taxi/ (2020-10) may hold a mix" in result.error
     assert "re-run the pipeline" in result.error and "nothing was changed" not in result.output
@@ -160,3 +161,30 @@ def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_c
 
     assert rows == kept_rows(tmp_path / "served" / "green" / "green_tripdata_2020-10.csv.gz",
                              "green")  # fmt: skip
+
+
+def test_green_taxi_etl_with_postgres_frozen_mid_copy_changes_no_sink(twin, tmp_path):
+    """Postgres stops answering in the middle of the commit block's COPY (the first commit):
+    the run ends within the Postgres deadline and neither Postgres nor GCS changed."""
+    from kit import StallingProxy
+
+    assert run_pipeline("green_taxi_etl", twin.subprocess_env(), {"months": "2020-10"},
+                        timeout=LIMIT).ok  # fmt: skip
+    before = pg_month(twin, "mage.green_taxi", "2020-10"), objects(twin, "green_taxi/")
+    write_month(tmp_path / "served", "green", 2020, 10, rows=2000, seed=2012)
+    server = HostileFileServer(tmp_path / "served", mode="plain").start()
+    proxy = StallingProxy(("127.0.0.1", int(twin.env["POSTGRES_PORT"])), stall_after=40_000)
+    env = {**twin.subprocess_env(), "TAXI_DATA_BASE_URL": server.url,
+           "POSTGRES_PORT": str(proxy.port), "TAXI_POSTGRES_DEADLINE_SECONDS": str(DEADLINE),
+           "TAXI_STAGING_DIR": str(tmp_path / "staging")}  # fmt: skip
+    try:
+        result = run_pipeline("green_taxi_etl", env, {"months": "2020-10"},
+                              log=tmp_path / "run.log", timeout=LIMIT)  # fmt: skip
+    finally:
+        proxy.stop()
+        server.stop()
+    print(f"\nSUMMARY: {result.error}")
+    assert proxy.stalled.is_set() and not result.ok, result.output[-3000:]
+    assert "TAXI_POSTGRES_DEADLINE_SECONDS" in result.error and "Timed out" not in result.output
+    after = pg_month(twin, "mage.green_taxi", "2020-10"), objects(twin, "green_taxi/")
+    assert after == before, "Postgres or GCS changed behind a failed run"
