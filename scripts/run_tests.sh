@@ -13,7 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTEST=(.venv/bin/python -m pytest -n auto --dist loadfile)
 
+# The image's root-filesystem checkouts of an earlier session (tests/cloudrun makes them; none is
+# in use before a session starts): removed, with the dangling layers of earlier builds.
+PRUNE=(.venv/bin/python -m tools.image prune)
+
 if [ "$(id -u)" = "0" ] || ! sudo -n true 2>/dev/null; then
+  [ "$(id -u)" = "0" ] && "${PRUNE[@]}" >/dev/null 2>&1 || true
   exec "${PYTEST[@]}" "$@"
 fi
 
@@ -22,6 +27,7 @@ echo "run_tests: the tests not marked root, as $(id -un)"
 "${PYTEST[@]}" -m "not root" "$@" || status=$?
 echo "run_tests: the tests marked root, through sudo -n"
 root_home=$(mktemp -d)
+sudo -n "${PRUNE[@]}" >/dev/null 2>&1 || true
 sudo -n -E env "PATH=$PATH" "HOME=$root_home" PYTHONDONTWRITEBYTECODE=1 \
   "PLAYWRIGHT_BROWSERS_PATH=${PLAYWRIGHT_BROWSERS_PATH:-$HOME/.cache/ms-playwright}" \
   "${PYTEST[@]}" -m root "$@" || { code=$?; [ "$code" = 5 ] || status=$code; }  # 5: none selected

@@ -219,37 +219,53 @@ def inspect(tag: str, seconds: float = 0.0) -> Built:
 def rootfs(image: Built) -> Path:
     """The image's root filesystem, checked out once per image id and shared read-only: each
     contract-layer instance mounts it as the lower layer of an overlay of its own (a fresh
-    filesystem per container start). Older checkouts of the same tag are removed."""
+    filesystem per container start). Checkouts stay until :func:`prune` (another process of the
+    same test session may still run instances over an older one)."""
     slug = "".join(c if c.isalnum() else "-" for c in image.tag.split("/")[-1])
     name = f"{ROOTFS_PREFIX}{slug}-{image.id[:12]}"
     with _turn():
         listed = _buildah("containers", "--json", check=False).strip()
         names = {c.get("containername") for c in (json.loads(listed) if listed else None) or []}
         if name not in names:
-            for old in sorted(n for n in names if n and n.startswith(f"{ROOTFS_PREFIX}{slug}-")):
-                _buildah("rm", old, check=False)
             _buildah("from", "--pull-never", "--name", name, image.tag)
         return Path(_buildah("mount", name).strip())
+
+
+def prune() -> list[str]:
+    """Remove every root-filesystem checkout (run before a test session: none is in use) and
+    the dangling layers of earlier builds; returns the checkouts removed."""
+    with _turn():
+        listed = _buildah("containers", "--json", check=False).strip()
+        names = sorted(
+            c.get("containername") for c in (json.loads(listed) if listed else None) or []
+            if str(c.get("containername")).startswith(ROOTFS_PREFIX)
+        )  # fmt: skip
+        for name in names:
+            _buildah("rm", name, check=False)
+        _buildah("rmi", "--prune", check=False)
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.image", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=["build"])
+    parser.add_argument("command", choices=["build", "prune"])
     parser.add_argument("--tag", default=IMAGE_TAG)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("tools.image: buildah here needs root; run it as root or with sudo.", file=sys.stderr)
         return 2
+    if args.command == "prune":
+        removed = prune() if shutil.which("buildah") else []
+        print(f"removed {len(removed)} root-filesystem checkout(s)")
+        return 0
     try:
         built = build(tag=args.tag)
     except ImageBuildError as error:
         print(f"tools.image: {error}", file=sys.stderr)
         return 1
-    print(
-        f"built {built.tag} ({built.id[:12]}): {built.size} in {built.seconds:.0f} s"
-    )
+    print(f"built {built.tag} ({built.id[:12]}): {built.size} in {built.seconds:.0f} s")
     return 0
 
 

@@ -14,7 +14,7 @@ from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
-from cloudrun.harness import REPO_ROOT, ContractError, Image, start_instance
+from cloudrun.harness import REPO_ROOT, ContractError, Image, planned_containers, start_instance
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -161,7 +161,9 @@ def test_a_root_user_is_refused(tmp_path):
         Image.built(context, tag="localhost/mage-gcp:broken-user")
 
 
-def run_to_end(cloud, pipeline: str, root: Path, image: Image, timeout: float = 300):
+def run_to_end(cloud, root: Path, image: Image, timeout: float = 300):
+    """Run the first planned pipeline job (it loads Postgres) to its end: (exit code, log)."""
+    pipeline = next(n for n in planned_containers(cloud.plan) if n not in ("ui", "backfill"))
     instance = start_instance(cloud, pipeline, root, image)
     try:
         return instance.wait(timeout), instance.log(20000)
@@ -178,7 +180,7 @@ def test_a_removed_copy_fails_the_planned_job(cloud_factory, tmp_path):
         ),
     )
     broken = Image.built(context, tag="localhost/mage-gcp:broken-copy")
-    code, log = run_to_end(cloud_factory("dev"), "api_to_postgres", tmp_path, broken)
+    code, log = run_to_end(cloud_factory("dev"), tmp_path, broken)
     assert code != 0 and "No module named mage_runner" in log, log[-2000:]
 
 
@@ -206,5 +208,5 @@ def test_a_package_removed_from_the_lock_fails_the_planned_job(cloud_factory, tm
     assert not list(
         broken.path("/opt/venv/lib/python3.11/site-packages").glob("adbc_driver_postgresql*")
     )
-    code, log = run_to_end(cloud_factory("dev"), "api_to_postgres", tmp_path, broken)
+    code, log = run_to_end(cloud_factory("dev"), tmp_path, broken)
     assert code != 0 and "adbc_driver_postgresql" in log, log[-2000:]
