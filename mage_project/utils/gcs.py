@@ -250,7 +250,7 @@ def _clear_old_staging(client: storage.Client, bucket_name: str, staging_root: s
         "listing old staging objects",
         lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
     ):
-        if old.updated is None or old.updated.timestamp() < cutoff:
+        if old.updated is not None and old.updated.timestamp() < cutoff:
             gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
 
 
