@@ -95,10 +95,10 @@ class MageService(Component, area="mage_service"):
             location=args.region,
             name=f"{args.prefix}-ui",
             ingress="INGRESS_TRAFFIC_ALL",
-            # IAP on the service needs at least BETA when it is created; the API then reports
-            # the stage its features need (GA once they are), so the field is left to the API
-            # after creation: without ignore_changes every later preview shows BETA -> GA.
-            launch_stage="BETA" if iap else None,
+            # No launch_stage: IAP on a Cloud Run service is GA (the provider's own IAP example
+            # sets none: https://www.pulumi.com/registry/packages/gcp/api-docs/cloudrunv2/service/),
+            # and the API reports back the stage the features need, so a BETA set here showed
+            # BETA -> GA on every later preview.
             iap_enabled=iap,
             invoker_iam_disabled=False,
             deletion_protection=args.deletion_protection,
@@ -146,7 +146,6 @@ class MageService(Component, area="mage_service"):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                ignore_changes=["launchStage"] if iap else None,
                 depends_on=[
                     *args.depends_on,
                     self.grants_propagated,
