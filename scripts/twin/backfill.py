@@ -303,10 +303,20 @@ def cloud_backfill(plan: Plan, stack: str, console) -> int:
     except (OSError, yaml.YAMLError, ConfigError) as error:
         console.print(f"[red]error:[/] stack {stack}: {error}", highlight=False)
         return 2
+    from google.auth.exceptions import DefaultCredentialsError
+
     job = backfill_job_name(cfg.name_prefix)
     try:
         name = start_cloud_execution(cfg.project, cfg.region, job, plan.pipeline, list(plan.dates))
-    except Exception as error:  # noqa: BLE001 - credentials or API: one sentence
+    except DefaultCredentialsError:
+        console.print(
+            "[red]error:[/] There are no Google credentials to start the backfill job with; run "
+            "`gcloud auth application-default login` (an account that may run the job, e.g. "
+            "roles/run.developer), then run the backfill again.",
+            highlight=False,
+        )
+        return 1
+    except Exception as error:  # noqa: BLE001 - the API's refusal: one sentence
         console.print(f"[red]error:[/] {error}", highlight=False)
         return 1
     console.print(

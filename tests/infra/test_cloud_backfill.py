@@ -101,3 +101,15 @@ def test_a_refused_run_api_call_is_one_sentence(run_api, capsys):
     assert backfill.main(make_command(*MAKE_ARGS)[3:]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "The Run API refused to start" in out and "HTTP 403" in out
+
+
+def test_no_credentials_is_one_sentence_saying_how_to_get_them(run_api, monkeypatch, capsys):
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def none(scopes=None):
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(google.auth, "default", none)
+    assert backfill.main(make_command(*MAKE_ARGS)[3:]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "gcloud auth application-default login" in out and run_api.calls == []
