@@ -73,4 +73,5 @@ def test_the_ui_and_a_backfill_at_planned_parallelism_fit_the_instance(
         assert task.returncode == 0, task.log()[-3000:]
     usable = int(_flags(cloud.plan)["max_connections"]) - rules.SQL_RESERVED_CONNECTIONS
     budget = parallelism * rules.CONNECTIONS_PER_RUN + rules.CONNECTIONS_PER_UI
+    print(f"peak client connections: {peak[0]} (budget {budget}, usable {usable})")
     assert 0 < peak[0] <= min(budget, usable), (peak[0], budget, usable)
