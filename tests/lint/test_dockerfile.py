@@ -89,3 +89,32 @@ def test_nothing_pins_for_python_3_10_any_more():
                  *ROOT.glob("mage_project/utils/*.py")]:  # fmt: skip
         text = path.read_text()
         assert "UP017" not in text and "3.10" not in text, f"{path.name} still works around 3.10"
+
+
+def test_a_library_added_as_the_readme_says_is_installed_by_the_image(tmp_path):
+    """README's command for a block's own library puts it in the `mage` group of the lock, which
+    is what the Dockerfile's `uv sync --only-group mage` installs (checked above). Offline: the
+    package (yamllint, a dev tool) is already in the lock and uv's cache."""
+    import shutil
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    (command,) = re.findall(r"^\s*(\.venv-uv/bin/uv add --group mage) <package>$", readme, re.M)
+    uv = shutil.which("uv") or str(ROOT / ".venv-uv" / "bin" / "uv")
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(ROOT / name, tmp_path / name)
+
+    def image_group() -> str:
+        return subprocess.run(
+            [uv, "export", "--frozen", "--no-dev", "--only-group", "mage", "--no-hashes",
+             "--no-emit-project"],
+            cwd=tmp_path, capture_output=True, text=True, check=True, timeout=120,
+        ).stdout  # fmt: skip
+
+    assert "yamllint==" not in image_group()
+    added = subprocess.run(
+        [uv, *command.split()[1:], "yamllint", "--offline", "--no-sync"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "yamllint==" in image_group()
