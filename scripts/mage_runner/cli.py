@@ -4,6 +4,7 @@
         [--trigger cloud_scheduler] [--backfill NAME --backfill-start D --backfill-end D
         --backfill-interval month --backfill-runs N]
     python -m mage_runner start mage_project [mage start options...]
+    python -m mage_runner scheduler mage_project [mage start options...]   (started by ``start``)
     python -m mage_runner backfill mage_project   (a backfill execution's task: mage_runner.backfill)
 
 ``run`` prints ``Pipeline run completed.`` and exits 0 when every block completed; otherwise it
@@ -17,10 +18,10 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mage_runner import instance, metadata_db
+from mage_runner import instance, metadata_db, scheduler_lock
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="prepare the instance, then exec `mage start`")
     start.add_argument("project")
     start.add_argument("mage_args", nargs=argparse.REMAINDER)
+    scheduler = sub.add_parser(
+        "scheduler", help="run Mage's scheduler while holding its lock (started by `start`)"
+    )
+    scheduler.add_argument("project")
+    scheduler.add_argument("mage_args", nargs=argparse.REMAINDER)
     backfill = sub.add_parser("backfill", help="prepare the instance, then run this task's slices")
     backfill.add_argument("project")
     return parser
@@ -95,19 +101,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def mage_start_argv(project: str, mage_args: Sequence[str]) -> list[str]:
-    """The command ``start`` execs once the instance is prepared (argv[0] is looked up on PATH)."""
+def mage_start_argv(
+    project: str, mage_args: Sequence[str], environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """The command ``start`` execs once the instance is prepared (argv[0] is looked up on PATH).
+
+    Mage's scheduler runs in its own locked process (:mod:`mage_runner.scheduler_lock`) when the
+    instance type includes it and the metadata database is PostgreSQL (``environ``, by default
+    the planned one: a PostgreSQL URL and no ``INSTANCE_TYPE``); then Mage itself is the web
+    server only."""
+    env = {metadata_db.URL_ENV: "postgresql://"} if environ is None else environ
+    if scheduler_lock.locks(mage_args, env):
+        return ["mage", "start", project, *scheduler_lock.web_server_args(mage_args)]
     return ["mage", "start", project, *mage_args]
 
 
-def exec_argv(argv: Sequence[str]) -> list[str] | None:
+def exec_argv(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> list[str] | None:
     """What a process started as ``argv`` becomes: ``… -m mage_runner start P ARGS`` execs
     :func:`mage_start_argv` (Cloud Run sees Mage itself, and signals reach it); None when
     ``argv`` does not exec."""
     argv = list(argv)
     for i in range(len(argv) - 3):
         if argv[i : i + 3] == ["-m", "mage_runner", "start"]:
-            return mage_start_argv(argv[i + 3], argv[i + 4 :])
+            return mage_start_argv(argv[i + 3], argv[i + 4 :], environ)
     return None
 
 
@@ -120,16 +136,29 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     _prepare(args.project)
-    argv = mage_start_argv(args.project, args.mage_args)
+    argv = mage_start_argv(args.project, args.mage_args, os.environ)
+    if scheduler_lock.locks(args.mage_args, os.environ):
+        pid = scheduler_lock.spawn(args.project, args.mage_args, os.environ)
+        print(
+            f"mage_runner: Mage's scheduler runs only while this instance holds its lock in the "
+            f"metadata database (holder pid {pid}); Mage itself runs the web server.",
+            flush=True,
+        )
+        if scheduler_lock.INSTANCE_TYPE_ENV in os.environ:  # Mage reads it before the option
+            os.environ[scheduler_lock.INSTANCE_TYPE_ENV] = scheduler_lock.WEB_SERVER
     mage = shutil.which(argv[0]) or str(Path(sys.executable).parent / argv[0])
     os.execv(mage, [mage, *argv[1:]])
     return 1  # not reached
 
 
+def _scheduler(args: argparse.Namespace) -> int:
+    return scheduler_lock.hold(args.project, args.mage_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _run, "start": _start, "backfill": _backfill}
+        commands = {"run": _run, "start": _start, "backfill": _backfill, "scheduler": _scheduler}
         return commands[args.command](args)
     except instance.InstanceError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,195 @@
+"""Two always-on UI instances at once (a Cloud Run rollout may briefly exceed
+``max_instance_count``; issue 16) run one Mage scheduler between them: ``python -m mage_runner
+start ... --instance-type server_and_scheduler`` serves the UI at once and runs Mage's scheduler
+only while it holds the advisory lock on the metadata database (mage_runner.scheduler_lock).
+
+A Mage scheduler, in any layout, is the process Mage's ``SchedulerManager`` forks from a
+``mage start`` process (multiprocessing: same command line as its parent) to run the scheduler
+loop; the pipeline runs it forks in turn are not counted (none run here: ``ENV=prod``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from mage_runner.cli import exec_argv
+from twin.process import escaped_descendants, stop_group
+
+pytestmark = pytest.mark.twin
+REPO = Path(__file__).resolve().parents[2]
+SERVE_TIMEOUT = 240.0  # two Mage servers and a scheduler starting at once on a busy 2-core box
+TAKEOVER_TIMEOUT = 90.0
+POLL = 2  # the holder's lock poll (MAGE_SCHEDULER_LOCK_POLL_SECONDS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_mage_start(cmdline: list[str]) -> bool:
+    return any(Path(part).name == "mage" for part in cmdline[:2]) and "start" in cmdline
+
+
+def schedulers(root: int) -> list[psutil.Process]:
+    """Mage scheduler processes under ``root``: forks of a ``mage start`` that is not a fork."""
+    try:
+        tree = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            parent = proc.parent()
+            cmd, parent_cmd = proc.cmdline(), parent.cmdline()
+            grand_cmd = parent.parent().cmdline() if parent.parent() else []
+            if is_mage_start(cmd) and cmd == parent_cmd and grand_cmd != parent_cmd:
+                found.append(proc)
+    return found
+
+
+def serves(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class UiInstance:
+    """``python -m mage_runner start`` in a process group of its own, on its own port."""
+
+    def __init__(self, name: str, env: dict[str, str], tmp: Path):
+        self.port = free_port()
+        self.log = tmp / f"{name}.log"
+        argv = [
+            sys.executable, "-m", "mage_runner", "start", "mage_project", "--host", "127.0.0.1",
+            "--port", str(self.port), "--instance-type", "server_and_scheduler",
+        ]  # fmt: skip
+        self.argv = argv
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv, cwd=REPO, env=env | {"MAGE_DATA_DIR": str(tmp / f"{name}_data")},
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.escaped: list[psutil.Process] = []
+
+    def schedulers(self) -> list[psutil.Process]:
+        self.escaped += [p for p in escaped_descendants(self.proc.pid) if p not in self.escaped]
+        return schedulers(self.proc.pid)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill_group(self) -> None:
+        self.escaped += escaped_descendants(self.proc.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.escaped += escaped_descendants(self.proc.pid)
+        stop_group(self.proc.pid, leader=self.proc)
+        for proc in self.escaped:  # Mage's kernel runs in a session of its own
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+
+
+@pytest.fixture
+def ui_env(twin) -> dict[str, str]:
+    env = twin.subprocess_env() | {
+        "ENV": "prod",  # as the service: no twin triggers, so no pipeline runs to count
+        "PYTHONWARNINGS": "ignore",
+        "MAGE_SCHEDULER_LOCK_POLL_SECONDS": str(POLL),
+    }
+    env.pop("MAGE_SECRETS_KEY", None)
+    env.pop("INSTANCE_TYPE", None)
+    return env
+
+
+def wait_until(what: str, check, timeout: float, instances: list[UiInstance]):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for ui in instances:
+            assert ui.proc.poll() is None or ui.proc.returncode == -9, (
+                f"{ui.argv} exited with {ui.proc.returncode}:\n{ui.text()[-3000:]}"
+            )
+        time.sleep(0.5)
+    logs = "\n\n".join(ui.text()[-2500:] for ui in instances)
+    pytest.fail(f"{what} not within {timeout:.0f} s\n{logs}")
+
+
+def test_the_always_on_ui_execs_the_web_server_and_leaves_the_scheduler_to_the_lock():
+    planned = ["python", "-m", "mage_runner", "start", "mage_project"]
+    locked = ["mage", "start", "mage_project", "--instance-type", "web_server"]
+    assert exec_argv([*planned, "--instance-type", "server_and_scheduler"]) == locked
+    assert exec_argv(planned) == locked  # Mage's default instance type runs the scheduler too
+    assert exec_argv([*planned, "--instance-type", "web_server"]) == locked
+    no_postgres = exec_argv([*planned, "--instance-type", "server_and_scheduler"], {})
+    assert no_postgres == [
+        "mage",
+        "start",
+        "mage_project",
+        "--instance-type",
+        "server_and_scheduler",
+    ]
+
+
+def test_two_ui_instances_at_once_run_one_scheduler_and_the_second_takes_over(ui_env, tmp_path):
+    # as in a rollout, the new instance starts while the old one serves (two Mage servers
+    # starting together on a fresh database race on creating its owner user: Mage's, not ours)
+    first = UiInstance("first", ui_env, tmp_path)
+    both = [first]
+    try:
+        wait_until("the first UI serving", lambda: serves(first.port), SERVE_TIMEOUT, both)
+        second = UiInstance("second", ui_env, tmp_path)
+        both.append(second)
+        wait_until("both UIs serving", lambda: serves(first.port) and serves(second.port),
+                   SERVE_TIMEOUT, both)  # fmt: skip
+        running = wait_until("a Mage scheduler", lambda: first.schedulers() + second.schedulers(),
+                             SERVE_TIMEOUT, both)  # fmt: skip
+        # both UIs up and one scheduler: watch that no second one starts, twice the lock's poll
+        # and the scheduler's own start (a loser that ignored the lock would show by then)
+        watch_until = time.monotonic() + 20
+        peak = 0
+        while time.monotonic() < watch_until:
+            counts = (len(first.schedulers()), len(second.schedulers()))
+            peak = max(peak, sum(counts))
+            assert sum(counts) <= 1, f"two Mage schedulers at once (first, second): {counts}"
+            time.sleep(0.5)
+        assert serves(first.port) and serves(second.port)
+        holder, waiter = (first, second) if first.schedulers() else (second, first)
+        assert len(holder.schedulers()) == 1 and not waiter.schedulers(), running
+        rss = sum(p.memory_info().rss for p in psutil.Process(holder.proc.pid).children(True)
+                  if "scheduler" in " ".join(p.cmdline()))  # fmt: skip
+        print(f"\nscheduler processes' RSS in the holding instance: {rss / 2**20:.0f} MiB")
+        assert "another instance holds the lock" in waiter.text()
+
+        its_scheduler = holder.schedulers()
+        killed = time.monotonic()
+        holder.kill_group()
+        wait_until("the second instance's scheduler", waiter.schedulers, TAKEOVER_TIMEOUT, [waiter])
+        took = time.monotonic() - killed
+        print(f"takeover after the holder's process group was killed: {took:.1f} s")
+        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in its_scheduler)
+        assert len(waiter.schedulers()) == 1 and serves(waiter.port)
+        assert "took the lock; started Mage's scheduler" in waiter.text()
+    finally:
+        for ui in both:
+            ui.stop()
