@@ -5,7 +5,8 @@ only while it holds the advisory lock on the metadata database (mage_runner.sche
 
 A Mage scheduler, in any layout, is the process Mage's ``SchedulerManager`` forks from a
 ``mage start`` process (multiprocessing: same command line as its parent) to run the scheduler
-loop; the pipeline runs it forks in turn are not counted (none run here: ``ENV=prod``).
+loop, not the multiprocessing manager every ``mage start`` forks for its job queue; the pipeline
+runs the scheduler forks in turn are not counted (none run here: ``ENV=prod``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import pytest
 from mage_runner.cli import exec_argv
+from mage_runner.metadata_db import URL_ENV
+from mage_runner.scheduler_lock import LOCK_KEYS
 from twin.process import escaped_descendants, stop_group
 
 pytestmark = pytest.mark.twin
@@ -32,14 +36,42 @@ TAKEOVER_TIMEOUT = 90.0
 POLL = 2  # the holder's lock poll (MAGE_SCHEDULER_LOCK_POLL_SECONDS)
 
 
+def terminate_lock_backend(url: str) -> int:
+    """End the database session that holds the scheduler lock; how many were ended."""
+    import psycopg2
+
+    libpq = urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+    with contextlib.closing(psycopg2.connect(libpq)) as conn, conn.cursor() as cursor:
+        conn.autocommit = True
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND classid = %s AND objid = %s AND objsubid = 2 AND granted",
+            LOCK_KEYS,
+        )
+        return len(cursor.fetchall())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def is_mage_start(cmdline: list[str]) -> bool:
     return any(Path(part).name == "mage" for part in cmdline[:2]) and "start" in cmdline
+
+
+def is_manager(proc: psutil.Process) -> bool:
+    """Every ``mage start`` also forks a multiprocessing manager (its job queue's): the process
+    that listens on a ``pymp-*/listener-*`` socket."""
+    return any("listener-" in str(c.laddr) for c in proc.connections("unix"))
 
 
 def schedulers(root: int) -> list[psutil.Process]:
@@ -56,7 +88,8 @@ def schedulers(root: int) -> list[psutil.Process]:
             parent = proc.parent()
             cmd, parent_cmd = proc.cmdline(), parent.cmdline()
             grand_cmd = parent.parent().cmdline() if parent.parent() else []
-            if is_mage_start(cmd) and cmd == parent_cmd and grand_cmd != parent_cmd:
+            forked = is_mage_start(cmd) and cmd == parent_cmd and grand_cmd != parent_cmd
+            if forked and not is_manager(proc):
                 found.append(proc)
     return found
 
@@ -176,9 +209,11 @@ def test_two_ui_instances_at_once_run_one_scheduler_and_the_second_takes_over(ui
         assert serves(first.port) and serves(second.port)
         holder, waiter = (first, second) if first.schedulers() else (second, first)
         assert len(holder.schedulers()) == 1 and not waiter.schedulers(), running
-        rss = sum(p.memory_info().rss for p in psutil.Process(holder.proc.pid).children(True)
-                  if "scheduler" in " ".join(p.cmdline()))  # fmt: skip
-        print(f"\nscheduler processes' RSS in the holding instance: {rss / 2**20:.0f} MiB")
+        tree = [psutil.Process(holder.proc.pid), *psutil.Process(holder.proc.pid).children(True)]
+        pss = {p.pid: p.memory_full_info().pss for p in tree}
+        locked = sum(pss[p.pid] for p in tree if "scheduler" in " ".join(p.cmdline()))
+        print(f"\nPSS of the holding instance: {sum(pss.values()) / 2**20:.0f} MiB, of which "
+              f"the lock holder and Mage's scheduler: {locked / 2**20:.0f} MiB")  # fmt: skip
         assert "another instance holds the lock" in waiter.text()
 
         its_scheduler = holder.schedulers()
@@ -187,9 +222,19 @@ def test_two_ui_instances_at_once_run_one_scheduler_and_the_second_takes_over(ui
         wait_until("the second instance's scheduler", waiter.schedulers, TAKEOVER_TIMEOUT, [waiter])
         took = time.monotonic() - killed
         print(f"takeover after the holder's process group was killed: {took:.1f} s")
-        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in its_scheduler)
+        assert not any(map(alive, its_scheduler))
         assert len(waiter.schedulers()) == 1 and serves(waiter.port)
         assert "took the lock; started Mage's scheduler" in waiter.text()
+
+        # the lock's connection is lost (a Cloud SQL restart, a failover): the scheduler stops
+        # with it, and starts again once the lock is taken again
+        before = waiter.schedulers()
+        assert terminate_lock_backend(ui_env[URL_ENV]) == 1
+        wait_until("the scheduler stopped with the lock's connection",
+                   lambda: not any(map(alive, before)), TAKEOVER_TIMEOUT, [waiter])  # fmt: skip
+        assert "lost the database connection that holds the lock" in waiter.text()
+        again = wait_until("the scheduler again", waiter.schedulers, TAKEOVER_TIMEOUT, [waiter])
+        assert len(again) == 1 and again[0].pid != before[0].pid
     finally:
         for ui in both:
             ui.stop()
