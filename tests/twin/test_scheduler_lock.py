@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +28,7 @@ import pytest
 from mage_runner.cli import exec_argv
 from mage_runner.metadata_db import URL_ENV
 from mage_runner.scheduler_lock import LOCK_KEYS
+from policy_rules import CONNECTIONS_PER_UI
 from twin.process import escaped_descendants, stop_group
 
 pytestmark = pytest.mark.twin
@@ -49,6 +51,19 @@ def terminate_lock_backend(url: str) -> int:
             LOCK_KEYS,
         )
         return len(cursor.fetchall())
+
+
+def db_connections(root: int, port: int) -> int:
+    """TCP connections from ``root``'s process tree to the Postgres on ``port``."""
+    try:
+        tree = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    count = 0
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            count += sum(1 for c in proc.connections("tcp") if c.raddr and c.raddr.port == port)
+    return count
 
 
 def free_port() -> int:
@@ -215,6 +230,15 @@ def test_two_ui_instances_at_once_run_one_scheduler_and_the_second_takes_over(ui
         print(f"\nPSS of the holding instance: {sum(pss.values()) / 2**20:.0f} MiB, of which "
               f"the lock holder and Mage's scheduler: {locked / 2**20:.0f} MiB")  # fmt: skip
         assert "another instance holds the lock" in waiter.text()
+        pg_port = urlsplit(ui_env[URL_ENV]).port
+        with ThreadPoolExecutor(12) as pool:  # as the budget's measure: 12 parallel API calls
+            calls = [pool.submit(serves, holder.port) for _ in range(24)]
+            peak = max(db_connections(holder.proc.pid, pg_port) for _ in range(20))
+            assert all(call.result() for call in calls)
+        print(f"metadata DB connections: holding instance {peak} at most under 12 parallel "
+              f"calls, waiting instance {db_connections(waiter.proc.pid, pg_port)} idle "
+              f"(budget per UI instance: {CONNECTIONS_PER_UI})")  # fmt: skip
+        assert peak <= CONNECTIONS_PER_UI, "the lock's layout holds more than the UI's budget"
 
         its_scheduler = holder.schedulers()
         killed = time.monotonic()
