@@ -151,6 +151,7 @@ def _die_with_parent(signum: int) -> None:
 
 def _scheduler_preexec() -> None:
     _die_with_parent(signal.SIGKILL)  # the holder died without stopping it: it must not run on
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # see start
 
 
 class Holder:
@@ -231,13 +232,17 @@ class Holder:
             return False
 
     def still_held(self) -> bool:
+        """True while this session holds the lock; otherwise the scheduler is stopped first."""
         import psycopg2
 
         try:
-            return self.query(ADVISORY_HELD)
+            held = self.query(ADVISORY_HELD)
         except psycopg2.Error as error:
             self.lost(" ".join(str(error).split())[:160])
             return False
+        if not held:
+            self.lost("its session no longer holds the lock")
+        return held
 
     def lost(self, reason: str) -> None:
         _say(
@@ -259,7 +264,12 @@ class Holder:
     def start_scheduler(self) -> None:
         argv = [_mage(), "start", self.project, *scheduler_args(self.mage_args)]
         env = {**self.environ, INSTANCE_TYPE_ENV: SCHEDULER}
-        self.scheduler = subprocess.Popen(argv, env=env, preexec_fn=_scheduler_preexec)
+        # SIGTERM waits until the process is recorded, so that stopping never misses it
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            self.scheduler = subprocess.Popen(argv, env=env, preexec_fn=_scheduler_preexec)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         _say(f"took the lock; started Mage's scheduler (pid {self.scheduler.pid}).")
 
     def stop_scheduler(self) -> None:

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.twin
 REPO = Path(__file__).resolve().parents[2]
 SERVE_TIMEOUT = 240.0  # two Mage servers and a scheduler starting at once on a busy 2-core box
 TAKEOVER_TIMEOUT = 90.0
+STOP_TIMEOUT = 25.0  # the holder's SIGTERM-then-SIGKILL grace (10 s) and a margin
 POLL = 2  # the holder's lock poll (MAGE_SCHEDULER_LOCK_POLL_SECONDS)
 
 
@@ -259,6 +260,27 @@ def test_two_ui_instances_at_once_run_one_scheduler_and_the_second_takes_over(ui
         assert "lost the database connection that holds the lock" in waiter.text()
         again = wait_until("the scheduler again", waiter.schedulers, TAKEOVER_TIMEOUT, [waiter])
         assert len(again) == 1 and again[0].pid != before[0].pid
+
+        # a rollout's end: Cloud Run sends SIGTERM to the old instance's main process (Mage's
+        # web server); its scheduler stops with it and the new instance's takes over
+        third = UiInstance("third", ui_env, tmp_path)
+        both.append(third)
+        wait_until("the third UI serving", lambda: serves(third.port), SERVE_TIMEOUT, both[1:])
+        wait_until("the third instance waiting", lambda: "another instance holds" in third.text(),
+                   TAKEOVER_TIMEOUT, both[1:])  # fmt: skip
+        assert not third.schedulers()
+        old_tree = psutil.Process(waiter.proc.pid).children(recursive=True)
+        ours = [p for p in old_tree if "scheduler" in " ".join(p.cmdline())]
+        assert ours, "the old instance runs no lock holder or scheduler"
+        stopped = time.monotonic()
+        waiter.proc.send_signal(signal.SIGTERM)
+        wait_until("the third instance's scheduler", third.schedulers, TAKEOVER_TIMEOUT, [third])
+        print(f"takeover after SIGTERM to the old instance's web server: "
+              f"{time.monotonic() - stopped:.1f} s")  # fmt: skip
+        # (Mage's own forks of the web server, its job queue's manager and kernel, are Mage's)
+        wait_until("the stopped instance's scheduler processes gone",
+                   lambda: not any(map(alive, ours)), STOP_TIMEOUT, [])  # fmt: skip
+        assert "received SIGTERM; stopping this instance's scheduler" in waiter.text()
     finally:
         for ui in both:
             ui.stop()
