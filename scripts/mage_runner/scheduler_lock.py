@@ -348,6 +348,11 @@ def hold(project: str, mage_args: Sequence[str]) -> int:
         holder.run()
     except _Stop as why:
         _say(f"{why}; stopping this instance's scheduler and releasing the lock.")
+    except Exception as error:  # noqa: BLE001 -- said in one sentence, then the scheduler stops
+        _say(
+            f"the lock's holder failed ({type(error).__name__}: {error}); this instance runs no scheduler until it restarts (another instance's may take the lock)."
+        )
+        return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         holder.close()
