@@ -284,3 +284,31 @@ def test_two_ui_instances_at_once_run_one_scheduler_and_the_second_takes_over(ui
     finally:
         for ui in both:
             ui.stop()
+
+
+def test_the_lock_follows_mages_own_instance_type_rules():
+    from mage_runner import scheduler_lock as lock
+
+    pg = {URL_ENV: "postgresql+psycopg2://u:p@127.0.0.1:5432/mage"}
+    assert lock.locks([], pg)  # Mage's default instance type has the scheduler
+    assert not lock.locks(["--instance-type", "web_server"], pg)
+    assert not lock.locks(["--instance-type", "server_and_scheduler"], {})  # no Postgres, no lock
+    # INSTANCE_TYPE wins over the option, as in mage_ai/cli/main.py
+    assert lock.locks(
+        ["--instance-type=web_server"], pg | {"INSTANCE_TYPE": "server_and_scheduler"}
+    )
+    assert not lock.locks(
+        ["--instance-type", "server_and_scheduler"], pg | {"INSTANCE_TYPE": "web_server"}
+    )
+    args = ["--host", "0.0.0.0", "--port=8080", "--instance-type", "server_and_scheduler"]
+    assert lock.web_address(args) == ("127.0.0.1", 8080)
+    assert lock.scheduler_args(args) == [
+        "--instance-type", "scheduler", "--host", "127.0.0.1", "--port", "0"
+    ]  # fmt: skip
+    assert lock.web_server_args(args) == [
+        "--host",
+        "0.0.0.0",
+        "--port=8080",
+        "--instance-type",
+        "web_server",
+    ]
