@@ -109,14 +109,17 @@ def _tracebacks(output: str) -> list[tuple[list[tuple[str, int]], str, str]]:
 
 
 def _block_file(pipeline: str, block: str) -> str:
-    """The project-relative file of ``block`` in ``pipeline`` (from its metadata.yaml)."""
+    """The file of ``block`` in ``pipeline``, relative to the repository (from its metadata.yaml,
+    whose ``file_source`` Mage writes relative to the project or, older, with its name)."""
     import yaml
 
     metadata = REPO_ROOT / MAGE_PROJECT / "pipelines" / pipeline / "metadata.yaml"
     try:
         for entry in yaml.safe_load(metadata.read_text()).get("blocks", []):
             if entry.get("uuid") == block:
-                return str((entry.get("configuration") or {}).get("file_source", {}).get("path"))
+                path = str((entry.get("configuration") or {}).get("file_source", {}).get("path"))
+                project = Path(MAGE_PROJECT).name
+                return path if path.startswith(f"{project}/") else f"{project}/{path}"
     except (OSError, AttributeError, yaml.YAMLError):
         pass
     return f"the block {block}"

@@ -21,10 +21,11 @@ def test_the_table_is_partitioned_by_source_month_and_clustered(dev_plan: Plan):
     assert table.inputs["clusterings"] == ["tpep_pickup_date", "pu_location_id", "vendor_id"]
     fields = [(f["name"], f["type"]) for f in json.loads(table.inputs["schema"])]
     assert fields == YELLOW_WAREHOUSE.columns
-    # ... which is exactly the file the load job uploads (pipelines and stack agree).
-    from mage_project.utils.bigquery import _load_schema
+    # ... which are exactly the columns of the objects the load job reads from gs:// (pipelines
+    # and stack agree).
+    from mage_project.utils.warehouse_objects import load_schema
 
-    assert [f.name for f in _load_schema(YELLOW_WAREHOUSE)] == [n for n, _ in fields]
+    assert [f.name for f in load_schema(YELLOW_WAREHOUSE)] == [n for n, _ in fields]
 
 
 def test_the_table_is_protected_in_prod_only(dev_plan: Plan, prod_plan: Plan):
