@@ -15,6 +15,17 @@ from typing import Any, Literal
 
 Place = Literal["twin", "cloud"]
 
+#: The known library notices filtered where we start Python for Mage (the twin's Mage, the Cloud
+#: Run service and jobs): google-auth's grpcio PQC notice and google-api-core's Python end-of-life
+#: notices, FutureWarnings printed on every GCS/BigQuery import that say nothing about the run.
+#: Every other warning still shows.
+QUIET_WARNINGS = ",".join(
+    [
+        "ignore:grpcio < 1.83.0 does not support Post-Quantum Cryptography:FutureWarning",
+        "ignore:You are using a Python version:FutureWarning",
+    ]
+)
+
 
 class ContractError(KeyError):
     """A place sets a variable the contract does not define, or misses one it must fill in."""
@@ -111,6 +122,8 @@ VARIABLES: tuple[Variable, ...] = (
         given("`taxiDataBaseUrl` (default the DataTalksClub release URL)"),
     ),
     Variable("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", lit("false"), lit("false")),
+    # The twin adds it to what the user's shell sets (twin.supervisor); Cloud Run sets it.
+    Variable("PYTHONWARNINGS", None, lit(QUIET_WARNINGS), "known library notices filtered"),
     Variable("MAGE_DATA_DIR", given("`<state dir>/mage_data`"), lit("/home/src/mage_data")),
     # The hosted Mage's state (docs/hosted-ui.md): logging_config bucket, remote_variables_dir,
     # and Mage's secrets key (mage_runner writes Mage's key file from it).

@@ -13,12 +13,5 @@ PROJECT_ID = env_contract.literal("twin", "GCP_PROJECT_ID")
 BUCKET = env_contract.literal("twin", "GCS_BUCKET")
 DATASET = env_contract.literal("twin", "BIGQUERY_DATASET")
 #: The known library notices filtered in the Python the twin starts for Mage (its server, the
-#: notebook's kernel and every run inherit it): google-auth's grpcio PQC notice and
-#: google-api-core's Python end-of-life notices, FutureWarnings printed on every GCS/BigQuery
-#: import that say nothing about the run. Every other warning still shows.
-QUIET_WARNINGS = ",".join(
-    [
-        "ignore:grpcio < 1.83.0 does not support Post-Quantum Cryptography:FutureWarning",
-        "ignore:You are using a Python version:FutureWarning",
-    ]
-)
+#: notebook's kernel and every run inherit it): the one list of the environment contract.
+QUIET_WARNINGS = env_contract.QUIET_WARNINGS

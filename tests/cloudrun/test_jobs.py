@@ -67,3 +67,12 @@ def test_job_lands_rows_in_postgres_and_gcs(job_run):
 def test_job_connections_are_ssl(job_run):
     _, _, instance, facts = job_run
     assert_connections_used_ssl(facts["connections"], {instance.env["POSTGRES_USER"]})
+
+
+def test_job_log_has_no_known_library_notice(job_run):
+    """The planned env filters the known grpcio/google-api-core notices (env_contract's
+    PYTHONWARNINGS), so a job's log holds what the run did."""
+    _, pipeline, instance, _ = job_run
+    log = instance.log(200_000)
+    for notice in ("does not support Post-Quantum Cryptography", "You are using a Python version"):
+        assert notice not in log, f"{pipeline}'s log prints {notice!r}"
