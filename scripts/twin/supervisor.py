@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from mage_runner import metadata_db
+
 from mage_project.utils import env_contract
 
 from . import identity, postgres
@@ -124,8 +126,11 @@ class Twin:
                 "POSTGRES_PORT": str(pg),
                 "POSTGRES_USER": user,
                 "POSTGRES_PASSWORD": password,
-                "MAGE_DATABASE_CONNECTION_URL": (
-                    f"postgresql+psycopg2://{user}:{password}@{HOST}:{pg}/mage"
+                # bounded like the runner bounds the cloud's (a direct `mage run` or the twin's
+                # `mage start` never waits on a frozen Postgres without end)
+                "MAGE_DATABASE_CONNECTION_URL": metadata_db.bounded_url(
+                    f"postgresql+psycopg2://{user}:{password}@{HOST}:{pg}/mage",
+                    metadata_db.DEFAULT_TIMEOUT,
                 ),
                 "STORAGE_EMULATOR_HOST": self._url("gcs"),
                 "BIGQUERY_EMULATOR_HOST": self._url("bigquery"),

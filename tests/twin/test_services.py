@@ -213,3 +213,14 @@ def test_default_sample_months_are_served(twin):
 def test_session_twin_started_quickly(twin):
     assert twin.start_seconds is not None
     assert twin.start_seconds < 45, f"twin start took {twin.start_seconds:.1f} s"
+
+
+def test_mages_metadata_url_bounds_its_connect(twin):
+    """The twin's Mage (its `mage start`, a direct `mage run`) opens its metadata database with a
+    connect timeout, as the runner bounds the cloud's (mage_runner.metadata_db)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from mage_runner.metadata_db import DEFAULT_TIMEOUT
+
+    query = parse_qs(urlsplit(twin.env["MAGE_DATABASE_CONNECTION_URL"]).query)
+    assert query.get("connect_timeout") == [str(DEFAULT_TIMEOUT)]
