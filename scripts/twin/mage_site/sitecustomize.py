@@ -1,23 +1,31 @@
 """Loaded by every Python the twin starts for Mage (its server, the notebook's kernel, their
-subprocesses: ``PYTHONPATH`` holds this folder; twin/supervisor.py).
+subprocesses: ``PYTHONPATH`` holds this folder; twin/supervisor.py). Each patch is applied when
+Mage imports the module it changes, so other Pythons pay nothing.
 
-Mage rewrites a pipeline's tracked ``metadata.yaml`` whenever a block runs in the notebook, and
-writes into it the absolute ``variables_dir`` of this machine (``Pipeline.to_dict_base``), which
-Mage never reads back from there (it takes the project's). Here Mage writes ``variables_dir:
-null`` instead, so a run leaves the committed file byte for byte as it was: ``git status`` stays
-clean. Patched when Mage imports its pipeline model, so other Pythons pay nothing.
+- Mage rewrites a pipeline's tracked ``metadata.yaml`` whenever a block runs in the notebook, and
+  writes into it the absolute ``variables_dir`` of this machine (``Pipeline.to_dict_base``), which
+  Mage never reads back from there (it takes the project's). Here Mage writes ``variables_dir:
+  null`` instead, so a run leaves the committed file byte for byte as it was: ``git status`` stays
+  clean.
+- Mage's scheduler hands each block run to its ``ProcessQueue``: ``enqueue`` puts the job on a
+  ``multiprocessing.Queue`` and forks a worker pool that leaves as soon as the queue looks empty.
+  ``put`` only hands the job to a feeder thread, so on a loaded machine the pool can look before
+  the job is in the pipe, see nothing and leave: the job waits in the queue with no pool, and
+  Mage's check (``has_job``: queued and the queue not empty) keeps calling it alive, so the run
+  stays "running" until some other job is enqueued (seen: 5 minutes, load 7 on 2 cores). Here
+  that check also starts a pool for a queued job that has none; the scheduler makes it on every
+  tick (``clean_up_jobs``), so such a job starts within one tick.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import os
 import sys
 
-_TARGET = "mage_ai.data_preparation.models.pipeline"
 
-
-def _patch(module) -> None:
+def _patch_pipeline(module) -> None:
     original = module.Pipeline.to_dict_base
 
     def to_dict_base(self, *args, **kwargs):
@@ -28,11 +36,42 @@ def _patch(module) -> None:
     module.Pipeline.to_dict_base = to_dict_base
 
 
+def _patch_process_queue(module) -> None:
+    queue_class = module.ProcessQueue
+    original = queue_class.has_job
+
+    def has_job(self, job_id, logger=None, logging_tags=None):
+        found = original(self, job_id, logger=logger, logging_tags=logging_tags)
+        if (
+            found
+            and self.job_dict.get(job_id) == module.JobStatus.QUEUED
+            and self.client_id.endswith(f"_PID_{os.getpid()}")  # the process that owns the pool
+            and not self.is_worker_pool_alive()
+        ):
+            self._print(f"Job {job_id} is queued with no worker pool. Start one.")
+            self.start_worker_pool()
+        return found
+
+    queue_class.has_job = has_job
+
+
+_PATCHES = {
+    "mage_ai.data_preparation.models.pipeline": _patch_pipeline,
+    "mage_ai.orchestration.queue.process_queue": _patch_process_queue,
+}
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
+    def __init__(self) -> None:
+        self.pending = dict(_PATCHES)
+
     def find_spec(self, name, path, target=None):
-        if name != _TARGET:
+        patch = self.pending.pop(name, None)
+        if patch is None:
             return None
-        sys.meta_path.remove(self)  # once: find the real module, patch it after it runs
+        if not self.pending:
+            sys.meta_path.remove(self)
+        # Find the real module (this finder skips it now), patch it after it runs.
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             return spec
@@ -40,7 +79,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module) -> None:
             run(module)
-            _patch(module)
+            patch(module)
 
         spec.loader.exec_module = exec_module
         return spec
