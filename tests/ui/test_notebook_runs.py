@@ -218,18 +218,26 @@ def test_run_once_from_the_triggers_page_completes(
     page.get_by_text("Run@once", exact=True).click()
     page.get_by_text("Run pipeline now", exact=True).wait_for(state="visible")
     page.get_by_text("Run now", exact=True).click()
-    deadline, run = time.monotonic() + RUN_TIMEOUT_S, None
+    deadline, run, seen = time.monotonic() + RUN_TIMEOUT_S, None, {}
     while time.monotonic() < deadline:
         runs = get_json(f"{mage}/api/pipeline_runs?pipeline_uuid={pipeline}&_limit=100")[
             "pipeline_runs"
         ]
         new = [r for r in runs if r["id"] not in known]
+        if new:
+            seen = new[0]
         if new and new[0]["status"] in ("completed", "failed", "cancelled"):
             run = new[0]
             break
         time.sleep(2)
     page.screenshot(path=str(tmp_path / f"run-once-{pipeline}.png"))
-    assert run is not None, f"Run@once of {pipeline} did not finish in {RUN_TIMEOUT_S} s"
+    if run is None:  # say where it stopped: no run, or which block runs wait
+        stuck = seen and get_json(f"{mage}/api/block_runs?pipeline_run_id={seen['id']}")
+        stuck = {b["block_uuid"]: b["status"] for b in (stuck or {}).get("block_runs", [])}
+        raise AssertionError(
+            f"Run@once of {pipeline} did not finish in {RUN_TIMEOUT_S} s: "
+            + (f"run {seen['id']} {seen['status']}, block runs {stuck}" if seen else "no new run")
+        )
     block_runs = get_json(f"{mage}/api/block_runs?pipeline_run_id={run['id']}")["block_runs"]
     states = {b["block_uuid"]: b["status"] for b in block_runs}
     assert run["status"] == "completed", f"Run@once of {pipeline}: {run['status']} {states}"
