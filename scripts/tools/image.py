@@ -42,8 +42,8 @@ RUNROOT = Path("/run/mage-gcp-buildah")
 MIRROR = "http://deb.debian.org/debian"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 LOCK = Path(tempfile.gettempdir()) / "mage-gcp-buildah.lock"
-#: Where a built image's root filesystem is checked out for the contract layer, one per image id.
-ROOTFS_PREFIX = "mage-gcp-rootfs-"
+#: Where a built image's root filesystem is copied for the contract layer, one folder per image id.
+ROOTFS = Path("/var/lib/mage-gcp/rootfs")
 
 
 class ImageBuildError(RuntimeError):
@@ -217,33 +217,42 @@ def inspect(tag: str, seconds: float = 0.0) -> Built:
 
 
 def rootfs(image: Built) -> Path:
-    """The image's root filesystem, checked out once per image id and shared read-only: each
-    contract-layer instance mounts it as the lower layer of an overlay of its own (a fresh
-    filesystem per container start). Checkouts stay until :func:`prune` (another process of the
-    same test session may still run instances over an older one)."""
+    """The image's root filesystem, copied once per image id into a folder of our own
+    (:data:`ROOTFS`) and shared read-only: each contract-layer instance mounts it as the lower
+    layer of an overlay of its own (a fresh filesystem per container start). A copy, not
+    buildah's own mount, so that no later buildah call (another worker's build or checkout) can
+    unmount it under a running instance; it stays until :func:`prune`."""
     slug = "".join(c if c.isalnum() else "-" for c in image.tag.split("/")[-1])
-    name = f"{ROOTFS_PREFIX}{slug}-{image.id[:12]}"
+    target = ROOTFS / f"{slug}-{image.id[:12]}"
     with _turn():
-        listed = _buildah("containers", "--json", check=False).strip()
-        names = {c.get("containername") for c in (json.loads(listed) if listed else None) or []}
-        if name not in names:
-            _buildah("from", "--pull-never", "--name", name, image.tag)
-        return Path(_buildah("mount", name).strip())
+        if (target / ".mage-gcp-complete").exists():
+            return target
+        partial = Path(f"{target}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        container = _buildah("from", "--pull-never", image.tag).strip()
+        try:
+            mount = _buildah("mount", container).strip()
+            subprocess.run(["cp", "-a", f"{mount}/.", str(partial)], check=True, timeout=600)
+            _buildah("umount", container, check=False)
+        finally:
+            _buildah("rm", container, check=False)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+        (target / ".mage-gcp-complete").touch()
+        return target
 
 
 def prune() -> list[str]:
-    """Remove every root-filesystem checkout (run before a test session: none is in use) and
-    the dangling layers of earlier builds; returns the checkouts removed."""
+    """Remove every root-filesystem copy and every container of our buildah storage (run
+    before a test session: none is in use; a killed build leaves its working container) and the
+    dangling layers of earlier builds; returns the copies removed."""
     with _turn():
-        listed = _buildah("containers", "--json", check=False).strip()
-        names = sorted(
-            c.get("containername") for c in (json.loads(listed) if listed else None) or []
-            if str(c.get("containername")).startswith(ROOTFS_PREFIX)
-        )  # fmt: skip
-        for name in names:
-            _buildah("rm", name, check=False)
+        removed = sorted(p.name for p in ROOTFS.glob("*")) if ROOTFS.exists() else []
+        shutil.rmtree(ROOTFS, ignore_errors=True)
+        _buildah("rm", "--all", check=False)
         _buildah("rmi", "--prune", check=False)
-    return names
+    return removed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "prune":
         removed = prune() if shutil.which("buildah") else []
-        print(f"removed {len(removed)} root-filesystem checkout(s)")
+        print(f"removed {len(removed)} root-filesystem copies")
         return 0
     try:
         built = build(tag=args.tag)
