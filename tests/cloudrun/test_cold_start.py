@@ -32,6 +32,6 @@ def test_the_ui_cold_start_passes_its_probe_within_budget(stack, cloud_factory, 
     assert times.probe <= probe_budget(instance.container.startup_probe), times
     ARTIFACT.parent.mkdir(exist_ok=True)
     figures = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else {}
-    figures[stack] = times.as_dict() | {"image_size": image.tag}
+    figures[stack] = times.as_dict() | {"image": image.tag}
     ARTIFACT.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\ncold start ({stack}): {times.as_dict()}")
