@@ -4,7 +4,8 @@ planned command -- the same process, so its pid, uid and environ are the contain
 
 Usage: ``unshare --mount --propagation private -- python enter_instance.py SPEC.json``.
 SPEC: ``{"mounts": [[kind, source, target], ...], "root", "uid", "gid", "cwd", "argv", "env"}``
-with kind ``overlay`` (source: its ``lowerdir=…,upperdir=…,workdir=…`` options), ``proc``,
+with kind ``overlay`` (source: its ``lowerdir=…,upperdir=…,workdir=…`` options), ``copy``
+(source copied onto target), ``proc``,
 ``bind``, ``rbind`` or ``tmpfs``, applied in order; then ``chroot(root)``.
 Stdlib only: it runs before the instance's environment exists.
 """
@@ -27,6 +28,8 @@ def mount(kind: str, source: str, target: str) -> None:
         command = ["mount", "--bind", source, target]
     elif kind == "rbind":  # with the binds made inside source
         command = ["mount", "--rbind", source, target]
+    elif kind == "copy":  # a fresh copy of the image (where overlayfs is refused)
+        command = ["cp", "-a", f"{source}/.", target]
     elif kind == "overlay":
         command = ["mount", "-t", "overlay", "overlay", "-o", source, target]
     elif kind == "proc":

@@ -210,3 +210,17 @@ def test_a_package_removed_from_the_lock_fails_the_planned_job(cloud_factory, tm
     )
     code, log = run_to_end(cloud_factory("dev"), tmp_path, broken)
     assert code != 0 and "adbc_driver_postgresql" in log, log[-2000:]
+
+
+@pytest.mark.twin
+def test_an_instance_runs_on_a_copy_where_overlayfs_is_refused(
+    cloud_factory, image, tmp_path, monkeypatch
+):
+    """Where the kernel refuses overlayfs, each instance gets a copy of the image instead: the
+    planned job still runs inside it, as the image's user, to its end."""
+    from cloudrun.harness import INSTANCE_FS_ENV, overlay_instances
+
+    monkeypatch.setenv(INSTANCE_FS_ENV, "copy")
+    assert not overlay_instances()
+    code, log = run_to_end(cloud_factory("dev"), tmp_path, image)
+    assert code == 0, log[-3000:]
