@@ -167,9 +167,14 @@ class StallingProxy:
         self.stalled.clear()
 
     def stop(self) -> None:
+        """Drop every connection: shut each socket down (which wakes a pump blocked in
+        ``recv`` and sends the peers their EOF; a bare ``close`` while another thread is in
+        ``recv`` leaves the connection open, and the server's session with it) and close it."""
         self._stop.set()
         for client, upstream in self._pairs:
             for end in (client, upstream):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     end.close()
         self._listener.close()
