@@ -395,15 +395,11 @@ def upload_partitioned(
 ) -> LoadResult:
     """Partition the typed file by date and replace the slice's ``<date>/<slice>.parquet``
     objects; ``expected_rows`` (the rows the transform kept) must be what is written."""
-    files, rows = _partition_files(
-        typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows
-    )
-    file_name = f"{slice_id}.parquet"
-    return replace_slice_objects(
-        bucket_name, prefix, slice_id, files,
-        owned=lambda rel: rel.startswith(f"{date_column}=") and rel.endswith("/" + file_name),
-        rows=rows,
+    staged = stage_partitioned(
+        typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows,
+        clear_staging=True,
     )  # fmt: skip
+    return commit_staged_objects(staged)
 
 
 def stage_partitioned(
@@ -414,14 +410,17 @@ def stage_partitioned(
     slice_id: str,
     work_dir: Path,
     expected_rows: int | None = None,
+    clear_staging: bool = False,
 ) -> StagedObjects:
-    """As :func:`upload_partitioned`, but only staged (the commit comes later, in one place)."""
+    """As :func:`upload_partitioned`, but only staged (the commit comes later, in one place);
+    ``clear_staging`` as :func:`stage_slice_objects`."""
     files, rows = _partition_files(
         typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows
     )
     return stage_slice_objects(
         bucket_name, prefix, slice_id, files, rows,
         owned_start=f"{date_column}=", owned_end=f"/{slice_id}.parquet",
+        clear_staging=clear_staging,
     )  # fmt: skip
 
 
