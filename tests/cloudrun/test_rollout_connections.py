@@ -4,12 +4,11 @@ instance (its max_connections flag, 3 of them kept for superusers as on Cloud SQ
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import date
 
 import pytest
 from cloudrun.harness import planned_containers, run_execution, start_ui_instance
+from pg_peak import peak_connections
 from twin.samples import generate_sample_data
 from twin.tasks import run_request
 
@@ -39,20 +38,6 @@ def test_the_ui_and_a_backfill_at_planned_parallelism_fit_the_instance(
     parallelism = planned_containers(cloud.plan)["backfill"].parallelism
     months = [date(2021, m, 1) for m in range(1, parallelism + 1)]
     generate_sample_data(twin.data_dir, months=[("yellow", d.year, d.month) for d in months])
-    peak, stop = [0], threading.Event()
-
-    def sample() -> None:
-        with cloud_sql.admin_connect() as conn:
-            me = conn.info.backend_pid
-            while not stop.is_set():
-                (n,) = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE backend_type = 'client backend' AND pid <> %s",
-                    [me],
-                ).fetchone()
-                peak[0] = max(peak[0], n)
-                time.sleep(0.02)
-
     config = cloud.plan.config
     _, body = run_request(
         config["gcp:project"], config["gcp:region"], cloud.plan.outputs["backfill_job"],
@@ -61,17 +46,16 @@ def test_the_ui_and_a_backfill_at_planned_parallelism_fit_the_instance(
     for folder in ("ui", "backfill"):
         (tmp_path / folder).mkdir()
     ui = start_ui_instance(cloud, tmp_path / "ui", image)
-    sampler = threading.Thread(target=sample)
-    sampler.start()
     try:
-        tasks = run_execution(cloud, "backfill", tmp_path / "backfill", body["overrides"], image)
+        with peak_connections(cloud_sql.admin_connect) as peak:
+            tasks = run_execution(
+                cloud, "backfill", tmp_path / "backfill", body["overrides"], image
+            )
     finally:
-        stop.set()
-        sampler.join()
         ui.stop()
     for task in tasks:
         assert task.returncode == 0, task.log()[-3000:]
     usable = int(_flags(cloud.plan)["max_connections"]) - rules.SQL_RESERVED_CONNECTIONS
     budget = parallelism * rules.CONNECTIONS_PER_RUN + rules.CONNECTIONS_PER_UI
-    print(f"peak client connections: {peak[0]} (budget {budget}, usable {usable})")
-    assert 0 < peak[0] <= min(budget, usable), (peak[0], budget, usable)
+    print(f"peak client connections: {peak.value} (budget {budget}, usable {usable})")
+    assert 0 < peak.value <= min(budget, usable), (peak.value, budget, usable)

@@ -5,13 +5,12 @@ beyond that. The per-process figures are measured against the twin's PostgreSQL.
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import date
 
 import psycopg
 import pytest
 from infra_plans import planned
+from pg_peak import peak_connections
 from twin.samples import generate_sample_data
 from twin.tasks import run_local_tasks
 
@@ -72,26 +71,7 @@ def test_a_backfill_task_holds_no_more_connections_than_budgeted(twin, twin_env,
         f"host=127.0.0.1 port={env['PGPORT']} user={env['PGUSER']} "
         f"password={env['PGPASSWORD']} dbname=postgres"
     )
-    peak, stop = [0], threading.Event()
-
-    def sample() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            me = conn.info.backend_pid
-            while not stop.is_set():
-                (n,) = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE backend_type = 'client backend' AND pid <> %s",
-                    [me],
-                ).fetchone()
-                peak[0] = max(peak[0], n)
-                time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
+    with peak_connections(lambda: psycopg.connect(dsn, autocommit=True)) as peak:
         results = run_local_tasks("api_to_postgres", months, twin_env, 4, tmp_path / "logs")
-    finally:
-        stop.set()
-        sampler.join()
     assert all(r.ok for r in results), [r.log.read_text()[-1500:] for r in results]
-    assert 0 < peak[0] <= 4 * rules.CONNECTIONS_PER_RUN, peak[0]
+    assert 0 < peak.value <= 4 * rules.CONNECTIONS_PER_RUN, peak.value
