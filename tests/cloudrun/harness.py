@@ -267,7 +267,6 @@ class Image:
     user_home: str
     rootfs: Path
     tag: str = image_tool.IMAGE_TAG
-    build_seconds: float = 0.0
 
     @classmethod
     def built(
@@ -304,7 +303,6 @@ class Image:
             user_home=home,
             rootfs=rootfs,
             tag=built.tag,
-            build_seconds=built.seconds,
         )
 
     def path(self, inside: str) -> Path:
