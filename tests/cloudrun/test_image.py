@@ -224,3 +224,14 @@ def test_an_instance_runs_on_a_copy_where_overlayfs_is_refused(
     assert not overlay_instances()
     code, log = run_to_end(cloud_factory("dev"), tmp_path, image)
     assert code == 0, log[-3000:]
+
+
+def test_make_image_builds_the_image_and_says_its_size(image):
+    """README's `make image`: the same build (cached layers here), one line with its size."""
+    done = subprocess.run(["make", "-s", "image"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=1800)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(
+        r"^built localhost/mage-gcp:local \([0-9a-f]{12}\): [\d.]+ [kMG]B in \d+ s$",
+        done.stdout, re.M,
+    ), done.stdout  # fmt: skip
