@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy_rules import RULE_CONFIG, RULES, STACK_RULES, StackRule
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -14,6 +13,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from infra.policy.policy_rules import RULE_CONFIG, RULES, STACK_RULES, StackRule
 
 PACK_NAME = "mage-gcp-security"
 

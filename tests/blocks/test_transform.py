@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from taxi_rows import SHARED_DATA, row
 
 from mage_project.utils.download import check_header, read_header
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import schema_for
 from mage_project.utils.transform import stage_typed
+from tests.taxi_rows import SHARED_DATA, row
 
 
 def stage(path: Path, color: str = "yellow", **kw):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-from cloudrun.harness import SUBSTITUTIONS, Instance, cloud_env
 from mage_runner.cli import exec_argv
 from mage_runner.metadata_db import URL_ENV, bounded_url, connect_timeout
+
+from tests.cloudrun.harness import SUBSTITUTIONS, Instance, cloud_env
 
 
 def runner_adjusted(env: dict[str, str]) -> dict[str, str]:

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloudrun.cloudsql import CloudSqlStandIn
-from cloudrun.harness import Cloud, Image, PlannedSecrets, create_stack_storage
-from infra_plans import planned
 from tools.offline import Plan
+
+from tests.cloudrun.cloudsql import CloudSqlStandIn
+from tests.cloudrun.harness import Cloud, Image, PlannedSecrets, create_stack_storage
+from tests.infra.infra_plans import planned
 
 ROOT_NEEDED = (
     "The Cloud Run contract tests drop to the image's uid in a private mount namespace, which "

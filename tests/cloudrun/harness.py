@@ -32,10 +32,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from cloudrun.cloudsql import HOST, CloudSqlStandIn
 from tools import image as image_tool
 from tools.offline import Plan, PlannedResource
 from twin.process import stop_group
+
+from tests.cloudrun.cloudsql import HOST, CloudSqlStandIn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from cloudrun.harness import ContractError, overridden, planned_containers, run_execution
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from sqlalchemy.engine import make_url
 from twin.samples import generate_sample_data
 from twin.tasks import run_request
+
+from tests.cloudrun.harness import ContractError, overridden, planned_containers, run_execution
 
 pytestmark = [pytest.mark.twin]
 MONTHS = [date(2021, 1, 1), date(2021, 2, 1)]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from cloudrun.harness import REPO_ROOT, cold_start, probe_budget, start_instance
+
+from tests.cloudrun.harness import REPO_ROOT, cold_start, probe_budget, start_instance
 
 pytestmark = [pytest.mark.twin]
 ARTIFACT = REPO_ROOT / "test-artifacts" / "cold_start.json"

@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cloudrun.cloudsql import CloudSqlStandIn
-from cloudrun.harness import (
+from tools.offline import Plan
+
+from tests.cloudrun.cloudsql import CloudSqlStandIn
+from tests.cloudrun.harness import (
     Cloud,
     ContractError,
     Image,
@@ -17,8 +19,7 @@ from cloudrun.harness import (
     planned_containers,
     wait_for_startup_probe,
 )
-from infra_plans import mutated
-from tools.offline import Plan
+from tests.infra.infra_plans import mutated
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 TWIN_URLS = {

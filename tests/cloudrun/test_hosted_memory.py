@@ -22,7 +22,8 @@ import secrets
 import time
 
 import pytest
-from cloudrun.harness import MageApi, owner_api, restart, run_job, start_ui_instance
+
+from tests.cloudrun.harness import MageApi, owner_api, restart, run_job, start_ui_instance
 
 pytestmark = [pytest.mark.twin]
 PIPELINE = "green_taxi_etl"

@@ -14,12 +14,18 @@ from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
-from cloudrun.harness import REPO_ROOT, ContractError, Image, planned_containers, start_instance
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from infra.components.runtime_env import IMAGE_USER
+from tests.cloudrun.harness import (
+    REPO_ROOT,
+    ContractError,
+    Image,
+    planned_containers,
+    start_instance,
+)
 
 #: What the Dockerfile's build context may hold (.dockerignore is an allowlist).
 CONTEXT = ["Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "mage_project", "scripts"]
@@ -218,7 +224,7 @@ def test_an_instance_runs_on_a_copy_where_overlayfs_is_refused(
 ):
     """Where the kernel refuses overlayfs, each instance gets a copy of the image instead: the
     planned job still runs inside it, as the image's user, to its end."""
-    from cloudrun.harness import INSTANCE_FS_ENV, overlay_instances
+    from tests.cloudrun.harness import INSTANCE_FS_ENV, overlay_instances
 
     monkeypatch.setenv(INSTANCE_FS_ENV, "copy")
     assert not overlay_instances()

@@ -8,12 +8,13 @@ import io
 
 import pyarrow.parquet as pq
 import pytest
-from cloudrun.checks import assert_connections_used_ssl, assert_runs_as_planned
-from cloudrun.harness import planned_containers, start_instance
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from infra_plans import planned
+
+from tests.cloudrun.checks import assert_connections_used_ssl, assert_runs_as_planned
+from tests.cloudrun.harness import planned_containers, start_instance
+from tests.infra.infra_plans import planned
 
 pytestmark = [pytest.mark.twin]
 JOB_TIMEOUT_S = 300

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from cloudrun.harness import planned_containers, run_execution, start_ui_instance
-from pg_peak import peak_connections
 from twin.samples import generate_sample_data
 from twin.tasks import run_request
 
 from infra.policy import policy_rules as rules
+from tests.cloudrun.harness import planned_containers, run_execution, start_ui_instance
+from tests.pg_peak import peak_connections
 
 pytestmark = [pytest.mark.twin]
 PIPELINE = "api_to_postgres"  # a Postgres sink: the most connections per task

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cloudrun.checks import assert_runs_as_planned
-from cloudrun.harness import (
+from playwright.sync_api import sync_playwright
+
+from tests.cloudrun.checks import assert_runs_as_planned
+from tests.cloudrun.harness import (
     REPO_ROOT,
     ContractError,
     MageApi,
@@ -23,7 +25,6 @@ from cloudrun.harness import (
     start_instance,
     wait_for_startup_probe,
 )
-from playwright.sync_api import sync_playwright
 
 pytestmark = [pytest.mark.twin, pytest.mark.ui]
 STACKS = ("dev", "prod")

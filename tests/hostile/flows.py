@@ -3,13 +3,12 @@ snapshots of every sink, for the hostile-input tests."""
 
 from __future__ import annotations
 
-from sinkkit import gcs_snapshot, parquet_rows, pg_snapshot
-
 from mage_project.utils import bigquery as bq
 from mage_project.utils import ingest
 from mage_project.utils.clients import storage_client
 from mage_project.utils.gcs import STAGING_PREFIX
 from mage_project.utils.slices import MonthSlice
+from tests.sinks.sinkkit import gcs_snapshot, parquet_rows, pg_snapshot
 
 
 def yellow_everywhere(month: MonthSlice, sinks) -> dict:

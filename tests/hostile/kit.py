@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_http import LocalHTTPServer, QuietHandler
+from tests.local_http import LocalHTTPServer, QuietHandler
 
 
 @dataclass
@@ -216,7 +216,7 @@ class StallingHTTPProxy:
         from http.server import ThreadingHTTPServer
         from urllib.parse import unquote, urlsplit
 
-        from local_http import QuietHandler
+        from tests.local_http import QuietHandler
 
         self.stall = stall
         self.stalled: list[str] = []

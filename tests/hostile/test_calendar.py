@@ -13,12 +13,12 @@ import gzip
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sinkkit import row, write_rows
 
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import not_on_calendar, stage_typed
+from tests.sinks.sinkkit import row, write_rows
 
 FAST = settings(max_examples=25, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip

@@ -20,10 +20,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sinkkit import FaultyFileServer, kept_rows, parquet_rows, pg_snapshot
 from twin.sample_data import write_month
 
 from mage_project.utils.clients import storage_client
+from tests.sinks.sinkkit import FaultyFileServer, kept_rows, parquet_rows, pg_snapshot
 
 pytestmark = pytest.mark.twin
 CHILD = Path(__file__).with_name("run_child.py")

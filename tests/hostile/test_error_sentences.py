@@ -18,14 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit import HostileFileServer
-from sinkkit import pg_snapshot, row, write_rows
 
 from mage_project.utils import ingest, postgres
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed
+from tests.hostile.kit import HostileFileServer
+from tests.sinks.sinkkit import pg_snapshot, row, write_rows
 
 A = MonthSlice("yellow", 2021, 1)
 COLUMNS = list(schema_for("yellow").columns)

@@ -20,13 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sinkkit import month_file
 from twin.sample_data import write_month
 
 from mage_project.utils import ingest
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
+from tests.sinks.sinkkit import month_file
 
 A = MonthSlice("yellow", 2021, 1)
 CHILD = Path(__file__).with_name("peak_child.py")

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from kit import StallingProxy
+from tests.hostile.kit import StallingProxy
 
 
 def test_a_stopped_stalling_proxy_closes_the_upstream_connection():

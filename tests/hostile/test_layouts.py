@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-from sinkkit import row, write_rows
 
 from mage_project.utils.download import check_header, read_header
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import LATER_COLUMNS, schema_for
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed
+from tests.sinks.sinkkit import row, write_rows
 
 
 def older_file(tmp_path, color: str, year: int, month: int, drop: set[str]):

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from kit import BlackHole
 from mage_runner import metadata_db
+
+from tests.hostile.kit import BlackHole
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARGIN = 8.0  # a fresh Python process on a busy 2-core machine, before the probe starts

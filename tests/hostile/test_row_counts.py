@@ -13,16 +13,16 @@ from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
-from flows import rows_per_sink, single_name, state, yellow_everywhere
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sinkkit import gcs_snapshot, row, write_rows
 from twin.sample_data import write_month
 
 from mage_project.utils import gcs, ingest
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed
+from tests.hostile.flows import rows_per_sink, single_name, state, yellow_everywhere
+from tests.sinks.sinkkit import gcs_snapshot, row, write_rows
 
 pytestmark = pytest.mark.twin
 A = MonthSlice("yellow", 2021, 1)

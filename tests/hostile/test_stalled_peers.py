@@ -14,9 +14,6 @@ import time
 
 import psycopg
 import pytest
-from flows import state, yellow_everywhere
-from kit import BlackHole, HostileFileServer, StallingProxy, within
-from sinkkit import pg_tables
 from twin.sample_data import write_month
 
 from mage_project.utils import ingest, postgres
@@ -24,6 +21,9 @@ from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import iter_typed
+from tests.hostile.flows import state, yellow_everywhere
+from tests.hostile.kit import BlackHole, HostileFileServer, StallingProxy, within
+from tests.sinks.sinkkit import pg_tables
 
 pytestmark = pytest.mark.twin
 A = MonthSlice("yellow", 2021, 1)

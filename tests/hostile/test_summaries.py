@@ -15,9 +15,10 @@ import time
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from kit import HostileFileServer
 from twin.pipelines import run_pipeline, summarise_failure
 from twin.sample_data import write_month
+
+from tests.hostile.kit import HostileFileServer
 
 NOISE = """Traceback (most recent call last):
   File "/x/site-packages/mage_ai/data_preparation/executors/pipeline_executor.py", line 82, in execute
@@ -121,9 +122,8 @@ def test_a_stalled_file_server_is_named_by_the_summary_within_the_deadline(twin,
 def test_a_vendor_the_block_test_refuses_ends_with_our_sentence(twin, tmp_path):
     """green_taxi_etl's homework check (vendor_id a TLC vendor) fails on a file with vendor 5:
     the last line is that sentence with what to do, not Mage's test wrapper."""
-    from sinkkit import row, write_rows
-
     from mage_project.utils.slices import MonthSlice
+    from tests.sinks.sinkkit import row, write_rows
 
     rows = [row("green", "2020-10-05 10:00:00", VendorID=v) for v in ("1", "5", "2")]
     write_rows(tmp_path / "served", MonthSlice("green", 2020, 10), rows)

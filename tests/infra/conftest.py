@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from infra_plans import planned
 from tools.offline import Plan
+
+from tests.infra.infra_plans import planned
 
 
 @pytest.fixture(scope="session")

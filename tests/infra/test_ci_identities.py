@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
-from infra_plans import planned
 from tools.offline import Plan, PlannedResource
 
 from infra.components.ci_identity import stack_bucket_prefix
+from tests.infra.infra_plans import planned
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "ci.md"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from infra_plans import planned
 from tools.offline import stack_config
 
 from infra.config import KEYS, ConfigError, StackConfig, parse
+from tests.infra.infra_plans import planned
 
 BASE = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "true"}
 

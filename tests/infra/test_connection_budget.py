@@ -9,13 +9,13 @@ from datetime import date
 
 import psycopg
 import pytest
-from infra_plans import planned
-from pg_peak import peak_connections
 from twin.samples import generate_sample_data
 from twin.tasks import run_local_tasks
 
 from infra.config import ConfigError, parse
 from infra.policy import policy_rules as rules
+from tests.infra.infra_plans import planned
+from tests.pg_peak import peak_connections
 
 BASE = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "true"}
 

@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from infra_plans import planned, tool_cli
 from tools import cost_model as cost
 from tools.offline import Plan
 
 from infra.config import parse
+from tests.infra.infra_plans import planned, tool_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 IDLE_LIMIT_DEV = 15.0  # the brief: the default dev config idles at or under $15/month

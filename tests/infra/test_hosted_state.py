@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 import yaml
-from infra_plans import planned
 from mage_runner.cli import _parser
 from tools.offline import Plan
+
+from tests.infra.infra_plans import planned
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "gcp:cloudrunv2/service:Service"

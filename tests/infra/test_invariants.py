@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
-import policy_rules as rules
 import pytest
-from infra_plans import mutated, planned
 from tools.offline import Plan, PlannedResource
+
+from infra.policy import policy_rules as rules
+from tests.infra.infra_plans import mutated, planned
 
 SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -169,7 +170,7 @@ def test_public_ui_config_is_flagged_unless_explicitly_allowed():
 
 def test_policy_pack_enforces_exactly_the_rules_tested_here():
     """The pack builds one policy per rule of the one module this file asserts."""
-    import policy_pack
+    from infra.policy import policy_pack
 
     assert {p.name for p in policy_pack.build_policies()} == set(rules.RULES) | set(
         rules.STACK_RULES

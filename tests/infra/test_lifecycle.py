@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import tools.offline as offline
-from infra_plans import mutated, planned
 from tools.offline import Plan, run_program
 
 from infra.components.apis import _SleepProvider
 from infra.policy import policy_rules as rules
+from tests.infra.infra_plans import mutated, planned
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from policy_rules import plan_violations as violations
 from tools.offline import PlannedResource
+
+from infra.policy.policy_rules import plan_violations as violations
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32

@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from infra_plans import tool_cli
+
+from tests.infra.infra_plans import tool_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-from infra_plans import planned
 from tools.offline import Plan
 from tools.plan_diff import diff, render, snapshot
+
+from tests.infra.infra_plans import planned
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from infra_plans import planned
 from tools.plan import key_settings, short_type
+
+from tests.infra.infra_plans import planned
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,14 +5,13 @@ that `pulumi preview --policy-pack infra/policy` talks to."""
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import policy_pack
-import policy_rules as r
 import pytest
 from pulumi_policy import (
     EnforcementLevel,
@@ -23,6 +22,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+from infra.policy import policy_pack
+from infra.policy import policy_rules as r
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
 
@@ -287,9 +289,13 @@ def analyzer():
     import grpc
     from pulumi.runtime.proto import analyzer_pb2_grpc
 
+    # As in the pack's own virtualenv: site-packages without the project's editable install
+    # (-S skips its .pth), so the pack must load its rules from its folder alone.
+    site_packages = next(p for p in sys.path if p.endswith("site-packages"))
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(PACK_DIR)],
+        [sys.executable, "-S", "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(PACK_DIR)],
         cwd=PACK_DIR,
+        env={**os.environ, "PYTHONPATH": site_packages},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

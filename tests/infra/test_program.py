@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import policy_rules as rules
 import pytest
-from infra_plans import planned
 from tools.offline import Plan, PlannedResource
+
+from infra.policy import policy_rules as rules
+from tests.infra.infra_plans import planned
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,9 @@ import json
 from typing import Any
 
 import pytest
-from infra_plans import planned
 from tools.offline import REPO_ROOT, Plan
+
+from tests.infra.infra_plans import planned
 
 
 def _component(parent_urn: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from infra_plans import planned
 from mage_runner.backfill import TASK_RETRIES
 from tools.offline import Plan
 
 from mage_project.utils.schema import YELLOW_WAREHOUSE
+from tests.infra.infra_plans import planned
 
 TABLE = "gcp:bigquery/table:Table"
 

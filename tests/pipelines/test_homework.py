@@ -14,7 +14,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from course_reading import course_frame
+
+from tests.course_reading import course_frame
 
 pytestmark = pytest.mark.twin
 

@@ -16,8 +16,9 @@ from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from course_reading import course_frame
-from local_http import LocalHTTPServer
+
+from tests.course_reading import course_frame
+from tests.local_http import LocalHTTPServer
 
 pytestmark = pytest.mark.twin
 

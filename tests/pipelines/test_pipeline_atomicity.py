@@ -18,9 +18,10 @@ import psycopg
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-from kit import HostileFileServer, StallingHTTPProxy
 from twin.pipelines import run_pipeline
 from twin.sample_data import write_month
+
+from tests.hostile.kit import HostileFileServer, StallingHTTPProxy
 
 pytestmark = pytest.mark.twin
 DEADLINE = 10  # TAXI_GCS_DEADLINE_SECONDS of the hostile runs (a loaded 2-core CI machine stages 300 rows through the proxy in well under it)
@@ -157,7 +158,7 @@ def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_c
         server.stop()
     assert again.ok, again.error
     rows = pg_month(twin, "mage.green_taxi", "2020-10")[0]
-    from sinkkit import kept_rows
+    from tests.sinks.sinkkit import kept_rows
 
     assert rows == kept_rows(tmp_path / "served" / "green" / "green_tripdata_2020-10.csv.gz",
                              "green")  # fmt: skip
@@ -166,7 +167,7 @@ def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_c
 def test_green_taxi_etl_with_postgres_frozen_mid_copy_changes_no_sink(twin, tmp_path):
     """Postgres stops answering in the middle of the commit block's COPY (the first commit):
     the run ends within the Postgres deadline and neither Postgres nor GCS changed."""
-    from kit import StallingProxy
+    from tests.hostile.kit import StallingProxy
 
     assert run_pipeline("green_taxi_etl", twin.subprocess_env(), {"months": "2020-10"},
                         timeout=LIMIT).ok  # fmt: skip

@@ -16,10 +16,11 @@ import pandas as pd
 import psycopg
 import pyarrow.parquet as pq
 import pytest
-from course_reading import course_frame
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from twin.pipelines import PIPELINES, run_pipeline
+
+from tests.course_reading import course_frame
 
 pytestmark = pytest.mark.twin
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from course_reading import COURSE_DTYPES, GREEN_DTYPES
 from twin import sample_data
+
+from tests.course_reading import COURSE_DTYPES, GREEN_DTYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 

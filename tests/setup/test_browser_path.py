@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_path import find_browser
+
+from tests.browser_path import find_browser
 
 
 def fake_binary(path: Path) -> Path:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sinkkit import FaultyFileServer
+
+from tests.sinks.sinkkit import FaultyFileServer
 
 
 @dataclass

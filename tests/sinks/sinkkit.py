@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from local_http import LocalHTTPServer, QuietHandler
 from psycopg import sql
 
 from mage_project.utils import postgres
 from mage_project.utils.clients import storage_client
 from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
+from tests.local_http import LocalHTTPServer, QuietHandler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,6 @@ import time
 
 import psycopg
 import pytest
-from sinkkit import gcs_snapshot, kept_rows, pg_snapshot, row, write_rows
 from twin.ports import free_port
 from twin.sample_data import write_month
 
@@ -24,6 +23,7 @@ from mage_project.utils import download, ingest, postgres, transform
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.gcs import STAGING_PREFIX
 from mage_project.utils.slices import MonthSlice, green_months_from_kwargs, month_slice_from_kwargs
+from tests.sinks.sinkkit import gcs_snapshot, kept_rows, pg_snapshot, row, write_rows
 
 pytestmark = pytest.mark.twin
 

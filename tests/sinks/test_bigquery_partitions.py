@@ -15,7 +15,6 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sinkkit import kept_rows, row, write_rows
 from twin.sample_data import write_month
 
 from mage_project.utils import bigquery as bq
@@ -24,6 +23,7 @@ from mage_project.utils import ingest, warehouse_objects
 from mage_project.utils.clients import bigquery_client, project_id
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.slices import MonthSlice
+from tests.sinks.sinkkit import kept_rows, row, write_rows
 
 pytestmark = pytest.mark.twin
 

@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from sinkkit import kept_rows, pg_snapshot, pg_tables
 from twin.sample_data import write_month
 
 from mage_project.utils import locks, postgres
 from mage_project.utils.schema import schema_for
 from mage_project.utils.transform import iter_typed, stage_typed
+from tests.sinks.sinkkit import kept_rows, pg_snapshot, pg_tables
 
 pytestmark = pytest.mark.twin
 
@@ -132,9 +132,8 @@ def run_second_while_first_holds(monkeypatch, module, name, first_call, second_c
 
 
 def test_two_gcs_replacements_of_a_month_take_turns(sinks, tmp_path, monkeypatch):
-    from sinkkit import gcs_snapshot, parquet_rows
-
     from mage_project.utils import gcs, ingest
+    from tests.sinks.sinkkit import gcs_snapshot, parquet_rows
 
     typed = {}
     for seed, rows in ((1, 400), (2, 250)):

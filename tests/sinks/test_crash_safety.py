@@ -15,13 +15,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sinkkit import REPO_ROOT, gcs_snapshot, kept_rows, pg_snapshot, pg_tables, pickup_dates
 from twin.sample_data import write_month
 
 from mage_project.utils import ingest, postgres
 from mage_project.utils.gcs import STAGING_PREFIX
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed
+from tests.sinks.sinkkit import (
+    REPO_ROOT,
+    gcs_snapshot,
+    kept_rows,
+    pg_snapshot,
+    pg_tables,
+    pickup_dates,
+)
 
 pytestmark = pytest.mark.twin
 

@@ -10,7 +10,13 @@ import csv
 import gzip
 
 import pytest
-from sinkkit import (
+from twin.sample_data import write_month
+
+from mage_project.utils import bigquery as bq
+from mage_project.utils import ingest, postgres
+from mage_project.utils.gcs import STAGING_PREFIX
+from mage_project.utils.slices import MonthSlice
+from tests.sinks.sinkkit import (
     gcs_snapshot,
     kept_rows,
     parquet_rows,
@@ -20,12 +26,6 @@ from sinkkit import (
     row,
     write_rows,
 )
-from twin.sample_data import write_month
-
-from mage_project.utils import bigquery as bq
-from mage_project.utils import ingest, postgres
-from mage_project.utils.gcs import STAGING_PREFIX
-from mage_project.utils.slices import MonthSlice
 
 pytestmark = pytest.mark.twin
 

@@ -5,10 +5,10 @@ while they may be live, and old leftovers go after TAXI_STAGING_KEEP_SECONDS."""
 from __future__ import annotations
 
 import pytest
-from sinkkit import gcs_snapshot
 
 from mage_project.utils import gcs
 from mage_project.utils.gcs import STAGING_PREFIX
+from tests.sinks.sinkkit import gcs_snapshot
 
 pytestmark = pytest.mark.twin
 

@@ -28,8 +28,9 @@ import pytest
 from mage_runner.cli import exec_argv
 from mage_runner.metadata_db import URL_ENV
 from mage_runner.scheduler_lock import LOCK_KEYS
-from policy_rules import CONNECTIONS_PER_UI
 from twin.process import escaped_descendants, stop_group
+
+from infra.policy.policy_rules import CONNECTIONS_PER_UI
 
 pytestmark = pytest.mark.twin
 REPO = Path(__file__).resolve().parents[2]

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_twin_cli import TWIN, port_flags
 from twin.ports import TwinPorts
 from twin.state import STATE_FILE
+
+from tests.twin.test_twin_cli import TWIN, port_flags
 
 pytestmark = pytest.mark.twin
 

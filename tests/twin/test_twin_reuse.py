@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_twin_cli import TWIN, port_flags, start_foreground, twin_cli
 from twin.ports import TwinPorts
+
+from tests.twin.test_twin_cli import TWIN, port_flags, start_foreground, twin_cli
 
 pytestmark = pytest.mark.twin
 

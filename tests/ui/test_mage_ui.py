@@ -33,8 +33,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from browser_path import MISSING as BROWSER_MISSING
-from browser_path import find_browser
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -44,6 +42,9 @@ from twin.ports import TwinPorts
 from twin.process import group_alive
 from twin.state import TwinState
 from twin.supervisor import Twin
+
+from tests.browser_path import MISSING as BROWSER_MISSING
+from tests.browser_path import find_browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from browser_path import MISSING as BROWSER_MISSING
-from browser_path import find_browser
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from twin.pipelines import run_pipeline
 from twin.ports import TwinPorts
 from twin.supervisor import Twin
 
 from mage_project.utils.preview import PREVIEW_ROWS
+from tests.browser_path import MISSING as BROWSER_MISSING
+from tests.browser_path import find_browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 
