@@ -161,6 +161,8 @@ service = MageService(
         memory=cfg.service_memory,
         ui_access=cfg.ui_access,
         ui_members=cfg.ui_members,
+        iap_oauth_client_id=cfg.iap_oauth_client_id,
+        iap_oauth_client_secret_id=cfg.iap_oauth_client_secret_id,
     ),
     after_apis,
 )

@@ -91,10 +91,21 @@ class StackConfig(BaseModel):
     backfill_parallelism: Annotated[int, Field(ge=1, le=100)] = 4
     expected_run_minutes: Annotated[float, Field(gt=0, le=1440)] = 10
     # iap: IAP with Google's managed OAuth client, which admits only users of the project's
-    # organization; authenticated: run.invoker per member, reached with `gcloud run services
-    # proxy` (any Google account, no organization needed); public: allUsers. Mage's own login is
-    # required in every mode (docs/ui-access.md).
+    # organization, or -- in a project without one -- with a custom OAuth client (the two
+    # iapOauthClient* keys); authenticated: run.invoker per member, reached with `gcloud run
+    # services proxy` (any Google account, no organization needed); public: allUsers. Mage's own
+    # login is required in every mode (docs/ui-access.md).
     ui_access: Literal["iap", "authenticated", "public"] = "iap"
+    # A custom OAuth client for IAP, made by the user in the console (docs/deploy.md): its id,
+    # and the Secret Manager secret holding its client secret (never the secret itself). IAP
+    # with a custom client admits users outside an organization, so projects without one can use
+    # IAP (https://cloud.google.com/iap/docs/custom-oauth-configuration).
+    iap_oauth_client_id: Annotated[
+        str | None, Field(pattern=r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$")
+    ] = None
+    iap_oauth_client_secret_id: Annotated[
+        str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    ] = None
     # What happens to code edited in the hosted UI (docs/hosted-ui.md): "persist" keeps the
     # project on a Cloud Storage volume (dev), "refuse" serves the image's code read-only (prod).
     ui_edits: Literal["persist", "refuse"] = "persist"
@@ -266,21 +277,55 @@ class StackConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _iap_oauth_client(self) -> StackConfig:
+        given = [self.iap_oauth_client_id, self.iap_oauth_client_secret_id]
+        if any(given) and not all(given):
+            missing = "iapOauthClientSecretId" if self.iap_oauth_client_id else "iapOauthClientId"
+            raise ValueError(
+                f"{missing} is missing while the other iapOauthClient key is set; IAP's custom "
+                "OAuth client needs both its id and the Secret Manager secret holding its "
+                "client secret, so set both or neither (docs/deploy.md)"
+            )
+        if any(given) and self.ui_access != "iap":
+            raise ValueError(
+                f"iapOauthClientId is set while uiAccess is {self.ui_access}; the custom OAuth "
+                "client is IAP's, so set uiAccess to iap or remove both iapOauthClient keys"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _ui_access_reachable(self) -> StackConfig:
-        if self.ui_access != "iap" or self.project_in_organization:
+        if not self.iap or self.project_in_organization or self.iap_custom_oauth:
             return self
         if self.project_in_organization is None:
             raise ValueError(
                 "projectInOrganization is not set while uiAccess is iap; IAP with Google's "
                 "managed OAuth client admits only users of the project's organization, so set "
-                "it to true if the project has one, else false with uiAccess authenticated "
-                "(docs/ui-access.md)"
+                "it to true if the project has one, else false with uiAccess authenticated or "
+                "with IAP's custom OAuth client (docs/ui-access.md)"
             )
         raise ValueError(
-            "uiAccess iap cannot admit anyone in a project without an organization (IAP's "
-            "managed OAuth client admits only the organization's users); set uiAccess to "
-            "authenticated and open the UI with `gcloud run services proxy` (docs/ui-access.md)"
+            "uiAccess iap cannot admit anyone in a project without an organization with "
+            "Google's managed OAuth client (it admits only the organization's users); set "
+            "iapOauthClientId and iapOauthClientSecretId to a custom OAuth client "
+            "(docs/deploy.md), or set uiAccess to authenticated and open the UI with `gcloud run "
+            "services proxy` (docs/ui-access.md)"
         )
+
+    @property
+    def iap(self) -> bool:
+        """The UI sits behind Identity-Aware Proxy."""
+        return self.ui_access == "iap"
+
+    @property
+    def iap_custom_oauth(self) -> bool:
+        """IAP signs users in with the stack's custom OAuth client (no organization needed)."""
+        return self.iap and self.iap_oauth_client_id is not None
+
+    @property
+    def public_ui(self) -> bool:
+        """allUsers may invoke the UI (Mage's login still asked); the policy pack allows it."""
+        return self.ui_access == "public"
 
     @property
     def always_on(self) -> bool:
@@ -332,6 +377,8 @@ ALLOWED: dict[str, str] = {
     "expected_run_minutes": "a number of minutes above 0",
     "ui_access": "iap, authenticated or public",
     "project_in_organization": "true if the project belongs to an organization, else false",
+    "iap_oauth_client_id": "a custom OAuth client's id (<number>-<id>.apps.googleusercontent.com)",
+    "iap_oauth_client_secret_id": "the Secret Manager secret id holding that client's secret",
     "ui_members": "a list of IAM members such as user:ana@example.com or group:data@example.com",
     "ui_edits": "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
     "owner_email": "an e-mail address for Mage's owner account",

@@ -19,7 +19,7 @@ from infra.components.runtime_env import (
     ProjectContainerArgs,
     edit_env,
 )
-from infra.components.secrets import StoredSecret, secret_reader, store_secret
+from infra.components.secrets import StoredSecret, read_secret, secret_reader, store_secret
 
 # Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
 # answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
@@ -51,6 +51,10 @@ class MageServiceArgs(ProjectContainerArgs):
     always_on: bool = False
     ui_access: str = "iap"
     ui_members: list[str] = field(default_factory=list)
+    #: IAP's custom OAuth client (a project without an organization): its id and the Secret
+    #: Manager secret holding its client secret; None: Google's managed client.
+    iap_oauth_client_id: str | None = None
+    iap_oauth_client_secret_id: str | None = None
 
 
 class MageService(Component, area="mage_service"):
@@ -155,6 +159,7 @@ class MageService(Component, area="mage_service"):
             ),
         )
         self.access = self._grant_access(name, args)
+        self.iap_settings = self._custom_oauth_client(name, args)
         self.url = self.service.uri
         return {"url": self.url}
 
@@ -182,6 +187,33 @@ class MageService(Component, area="mage_service"):
             self.child,
         )
         return secret, reader
+
+    def _custom_oauth_client(self, name: str, args: MageServiceArgs) -> gcp.iap.Settings | None:
+        """IAP signs users in with the stack's custom OAuth client, which -- unlike Google's
+        managed one -- admits accounts outside an organization
+        (https://cloud.google.com/iap/docs/custom-oauth-configuration). The client secret is read
+        from Secret Manager at deploy time and stays a Pulumi secret; None without a client."""
+        if not (args.ui_access == "iap" and args.iap_oauth_client_id):
+            return None
+        secret_id = args.iap_oauth_client_secret_id or ""
+        return gcp.iap.Settings(
+            f"{name}-iap-oauth-client",
+            # The IAP resource of one Cloud Run service: iap_web/cloud_run-<region>/services/<name>
+            # (`gcloud iap settings get --resource-type=cloud-run --region=... --service=...`).
+            name=pulumi.Output.format(
+                "projects/{0}/iap_web/cloud_run-{1}/services/{2}",
+                args.project,
+                args.region,
+                self.service.name,
+            ),
+            access_settings={
+                "oauth_settings": {
+                    "client_id": args.iap_oauth_client_id,
+                    "client_secret": read_secret(args.project, secret_id, self),
+                }
+            },
+            opts=self.child,
+        )
 
     def _grant_access(self, name: str, args: MageServiceArgs) -> list[pulumi.Resource]:
         """IAP: users get IAP access, IAP's agent invokes. Else: run.invoker per member."""

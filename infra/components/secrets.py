@@ -81,3 +81,15 @@ def secret_reader(
         member=member,
         opts=opts,
     )
+
+
+def read_secret(
+    project: str, secret_id: str, parent: pulumi.Resource
+) -> pulumi.Output[str]:
+    """The latest version of a secret someone else made (e.g. IAP's OAuth client secret), read
+    at deploy time and kept secret in the plan and the state; the stack config holds its id only
+    (https://www.pulumi.com/registry/packages/gcp/api-docs/secretmanager/getsecretversion/)."""
+    version = gcp.secretmanager.get_secret_version_output(
+        project=project, secret=secret_id, opts=pulumi.InvokeOutputOptions(parent=parent)
+    )
+    return pulumi.Output.secret(version.secret_data)
