@@ -12,7 +12,6 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
@@ -27,9 +26,10 @@ from infra.policy.policy_rules import (
     sql_max_connections,
     sql_max_connections_flag,
 )
+from mage_project.utils.image_contract import DEFAULT_TAXI_DATA_BASE_URL, PROJECT_DIR
 
 NAMESPACE = "mage-gcp"
-PIPELINES_DIR = Path(__file__).resolve().parent.parent / "mage_project" / "pipelines"
+PIPELINES_DIR = PROJECT_DIR / "pipelines"
 
 _MEMBER = re.compile(r"^(user|group|domain|serviceAccount|principal|principalSet):\S+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -45,10 +45,28 @@ class ConfigError(ValueError):
     """A stack config value is missing or not allowed."""
 
 
+def setting(default: Any = ..., allowed: str = "", **rules: Any) -> Any:
+    """One stack setting, written once: its default, what is allowed (the sentence errors and
+    docs/configuration.md show) and the rules pydantic checks (``pattern``, ``ge``, ...)."""
+    return Field(default, description=allowed, **rules)
+
+
+def listed(factory: Any, allowed: str) -> Any:
+    """A list setting (given as JSON/YAML structure): its default factory and what is allowed."""
+    return Field(default_factory=factory, description=allowed)
+
+
+class Group(BaseModel):
+    """A group of settings a component takes whole; a setting's key is the group's name and
+    the field's, in camelCase (``sql`` + ``disk_gb`` -> ``mage-gcp:sqlDiskGb``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class Schedule(BaseModel):
     """A pipeline run by Cloud Scheduler through its own Cloud Run job."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     pipeline: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
     cron: str = "0 5 * * *"
@@ -56,91 +74,59 @@ class Schedule(BaseModel):
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
-class StackConfig(BaseModel):
-    """All settings of one stack, with the cheap, private defaults."""
+class Sql(Group):
+    """Cloud SQL (the Database component)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-    # Region names end in one or two digits (europe-west10, europe-west12).
-    region: Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]{1,2}$")] = "us-central1"
-    name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,10}[a-z0-9]$")] = "mage"
-    mode: Literal["cost", "always-on"] = "cost"
-    # Cloud SQL
-    sql_tier: Annotated[
-        str, Field(pattern=r"^(db-f1-micro|db-g1-small|db-custom-\d{1,2}-\d{3,6})$")
-    ] = "db-f1-micro"
-    sql_disk_gb: Annotated[int, Field(ge=10, le=2000)] = 10
-    sql_disk_type: Literal["PD_SSD", "PD_HDD"] = "PD_SSD"
-    sql_availability: Literal["ZONAL", "REGIONAL"] = "ZONAL"
-    sql_ssl_mode: Literal["ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"] = (
-        "ENCRYPTED_ONLY"
+    tier: str = setting(
+        "db-f1-micro",
+        "db-f1-micro, db-g1-small or db-custom-<vCPUs>-<MiB>",
+        pattern=r"^(db-f1-micro|db-g1-small|db-custom-\d{1,2}-\d{3,6})$",
+    )
+    disk_gb: int = setting(10, "an integer from 10 to 2000", ge=10, le=2000)
+    disk_type: Literal["PD_SSD", "PD_HDD"] = setting("PD_SSD", "PD_SSD or PD_HDD")
+    availability: Literal["ZONAL", "REGIONAL"] = setting("ZONAL", "ZONAL or REGIONAL")
+    ssl_mode: Literal["ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"] = setting(
+        "ENCRYPTED_ONLY", "ENCRYPTED_ONLY or TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
     )
     # Cloud SQL refuses "backup retention should be > transaction log retention" (400), and
     # recommends one more backup than log days (https://cloud.google.com/sql/docs/postgres/backup-recovery/pitr).
-    sql_backup_count: Annotated[int, Field(ge=1, le=365)] = 8
-    sql_log_retention_days: Annotated[int, Field(ge=1, le=7)] = 7
-    deletion_protection: bool = True
-    # Cloud Run
-    service_cpu: CPUS = "1"
-    service_memory: _MEMORY = "2Gi"
-    job_cpu: CPUS = "1"
-    job_memory: _MEMORY = "2Gi"
-    job_timeout_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
-    # Tasks of one backfill execution that run at once (Cloud Run job ``parallelism``).
-    backfill_parallelism: Annotated[int, Field(ge=1, le=100)] = 4
-    expected_run_minutes: Annotated[float, Field(gt=0, le=1440)] = 10
+    backup_count: int = setting(8, "an integer from 1 to 365", ge=1, le=365)
+    log_retention_days: int = setting(7, "an integer from 1 to 7", ge=1, le=7)
+
+
+class Resources(Group):
+    """A Cloud Run container's size (the UI service: ``service``)."""
+
+    cpu: CPUS = setting("1", f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)")
+    memory: str = setting("2Gi", "a size such as 512Mi or 2Gi", pattern=r"^[1-9][0-9]*(Mi|Gi)$")
+
+
+class JobResources(Resources):
+    """The pipeline jobs' and backfill tasks' size and time limit (``job``)."""
+
+    timeout_minutes: int = setting(60, "an integer from 1 to 1440", ge=1, le=1440)
+
+
+class Ui(Group):
+    """Who reaches the hosted UI and what happens to edits made in it (MageService)."""
+
     # iap: IAP with Google's managed OAuth client, which admits only users of the project's
-    # organization, or -- in a project without one -- with a custom OAuth client (the two
-    # iapOauthClient* keys); authenticated: run.invoker per member, reached with `gcloud run
-    # services proxy` (any Google account, no organization needed); public: allUsers. Mage's own
-    # login is required in every mode (docs/ui-access.md).
-    ui_access: Literal["iap", "authenticated", "public"] = "iap"
-    # A custom OAuth client for IAP, made by the user in the console (docs/deploy.md): its id,
-    # and the Secret Manager secret holding its client secret (never the secret itself). IAP
-    # with a custom client admits users outside an organization, so projects without one can use
-    # IAP (https://cloud.google.com/iap/docs/custom-oauth-configuration).
-    iap_oauth_client_id: Annotated[
-        str | None, Field(pattern=r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$")
-    ] = None
-    iap_oauth_client_secret_id: Annotated[
-        str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
-    ] = None
+    # organization, or -- in a project without one -- with a custom OAuth client (iapOauth);
+    # authenticated: run.invoker per member, reached with `gcloud run services proxy` (any
+    # Google account, no organization needed); public: allUsers. Mage's own login is required
+    # in every mode (docs/ui-access.md).
+    access: Literal["iap", "authenticated", "public"] = setting("iap", "iap, authenticated or public")
+    members: list[str] = listed(
+        list, "a list of IAM members such as user:ana@example.com or group:data@example.com"
+    )
     # What happens to code edited in the hosted UI (docs/hosted-ui.md): "persist" keeps the
     # project on a Cloud Storage volume (dev), "refuse" serves the image's code read-only (prod).
-    ui_edits: Literal["persist", "refuse"] = "persist"
-    project_in_organization: bool | None = None
-    ui_members: list[str] = Field(default_factory=list)
-    owner_email: Annotated[str, Field(pattern=_EMAIL.pattern)] = "owner@example.com"
-    schedules: list[Schedule] = Field(
-        default_factory=lambda: [Schedule(pipeline="green_taxi_etl", cron="0 5 * * *")]
+    edits: Literal["persist", "refuse"] = setting(
+        "persist",
+        "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
     )
-    taxi_data_base_url: Annotated[str, Field(pattern=r"^https://\S+$")] = (
-        "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
-    )
-    # Data
-    bigquery_dataset: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")] = "ny_taxi"
-    bigquery_location: str | None = None
-    lake_versioning: bool = False
-    lake_delete_after_days: Annotated[int, Field(ge=0, le=36500)] = 0
-    lake_expected_gb: Annotated[float, Field(ge=0)] = 1.0
-    # Mage's run logs and block outputs in the state bucket, deleted after these many days.
-    log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
-    variables_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
-    # CI and alerting
-    github_repository: Annotated[
-        str | None, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    ] = None
-    # GitHub's immutable repository id (the OIDC token's repository_id claim): a repository
-    # deleted and re-created under the same name gets a new one.
-    github_repository_id: Annotated[str | None, Field(pattern=r"^[1-9][0-9]{0,19}$")] = None
-    # The Pulumi state bucket (scripts/bootstrap), which the CI preview account may read.
-    pulumi_state_bucket: Annotated[
-        str | None, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-    ] = None
-    alert_emails: list[str] = Field(default_factory=list)
 
-    @field_validator("ui_members")
+    @field_validator("members")
     @classmethod
     def _members(cls, value: list[str]) -> list[str]:
         for member in value:
@@ -150,6 +136,117 @@ class StackConfig(BaseModel):
                     "(allUsers/allAuthenticatedUsers are only granted by uiAccess=public)"
                 )
         return value
+
+
+class IapOauth(Group):
+    """A custom OAuth client for IAP, made by the user in the console (docs/deploy.md): its id,
+    and the Secret Manager secret holding its client secret (never the secret itself). IAP with
+    a custom client admits users outside an organization, so projects without one can use IAP
+    (https://cloud.google.com/iap/docs/custom-oauth-configuration)."""
+
+    client_id: str | None = setting(
+        None,
+        "a custom OAuth client's id (<number>-<id>.apps.googleusercontent.com)",
+        pattern=r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$",
+    )
+    client_secret_id: str | None = setting(
+        None,
+        "the Secret Manager secret id holding that client's secret",
+        pattern=r"^[A-Za-z0-9_-]{1,255}$",
+    )
+
+
+class Bigquery(Group):
+    """The BigQuery dataset (the Warehouse component)."""
+
+    dataset: str = setting(
+        "ny_taxi", "letters, digits and underscores", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$"
+    )
+    location: str | None = setting(None, "a BigQuery location such as US (default gcp:region)")
+
+
+class Lake(Group):
+    """The lake bucket (the Storage component) and its size for the cost estimate."""
+
+    versioning: bool = setting(False, "true or false")
+    delete_after_days: int = setting(
+        0, "a number of days (0 keeps objects forever)", ge=0, le=36500
+    )
+    expected_gb: float = setting(1.0, "a number of GB (for the cost estimate)", ge=0)
+
+
+class Github(Group):
+    """The GitHub repository CI deploys from (the CiIdentity component)."""
+
+    repository: str | None = setting(
+        None, "a GitHub repository as owner/name", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+    )
+    # GitHub's immutable repository id (the OIDC token's repository_id claim): a repository
+    # deleted and re-created under the same name gets a new one.
+    repository_id: str | None = setting(
+        None,
+        "the repository's numeric id (`gh api repos/<owner>/<name> --jq .id`)",
+        pattern=r"^[1-9][0-9]{0,19}$",
+    )
+
+
+class StackConfig(BaseModel):
+    """All settings of one stack, with the cheap, private defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str = setting(
+        ...,
+        "a GCP project id (6-30 lowercase letters, digits, hyphens)",
+        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+    )
+    # Region names end in one or two digits (europe-west10, europe-west12).
+    region: str = setting(
+        "us-central1", "a GCP region such as us-central1", pattern=r"^[a-z]+-[a-z]+[0-9]{1,2}$"
+    )
+    name_prefix: str = setting(
+        "mage",
+        "2-12 lowercase letters, digits or hyphens",
+        pattern=r"^[a-z][a-z0-9-]{0,10}[a-z0-9]$",
+    )
+    mode: Literal["cost", "always-on"] = setting("cost", "'cost' (scale to zero) or 'always-on'")
+    sql: Sql = Field(default_factory=Sql)
+    deletion_protection: bool = setting(True, "true or false")
+    service: Resources = Field(default_factory=Resources)
+    job: JobResources = Field(default_factory=JobResources)
+    # Tasks of one backfill execution that run at once (Cloud Run job ``parallelism``).
+    backfill_parallelism: int = setting(4, "an integer from 1 to 100", ge=1, le=100)
+    expected_run_minutes: float = setting(10, "a number of minutes above 0", gt=0, le=1440)
+    ui: Ui = Field(default_factory=Ui)
+    iap_oauth: IapOauth = Field(default_factory=IapOauth)
+    project_in_organization: bool | None = setting(
+        None, "true if the project belongs to an organization, else false"
+    )
+    owner_email: str = setting(
+        "owner@example.com", "an e-mail address for Mage's owner account", pattern=_EMAIL.pattern
+    )
+    schedules: list[Schedule] = listed(
+        lambda: [Schedule(pipeline="green_taxi_etl", cron="0 5 * * *")],
+        "a list of {pipeline, cron, timeZone, variables} with each pipeline once",
+    )
+    taxi_data_base_url: str = setting(
+        "https://github.com/DataTalksClub/nyc-tlc-data/releases/download",
+        "an https:// URL",
+        pattern=r"^https://\S+$",
+    )
+    bigquery: Bigquery = Field(default_factory=Bigquery)
+    lake: Lake = Field(default_factory=Lake)
+    # Mage's run logs and block outputs in the state bucket, deleted after these many days.
+    log_retention_days: int = setting(30, "a number of days from 1 to 3650", ge=1, le=3650)
+    variables_retention_days: int = setting(7, "a number of days from 1 to 3650", ge=1, le=3650)
+    github: Github = Field(default_factory=Github)
+    # The Pulumi state bucket (scripts/bootstrap), which the CI preview account may read.
+    pulumi_state_bucket: str | None = setting(
+        None,
+        "the Pulumi state bucket's name (default <project>-pulumi-state)",
+        pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
+    )
+    alert_emails: list[str] = listed(list, "a list of e-mail addresses")
 
     @field_validator("alert_emails")
     @classmethod

@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from mage_runner.backfill import TASK_RETRIES, task_argv
 
 from infra.components.base import Component
 from infra.components.runtime_env import ProjectContainerArgs
+from mage_project.utils.image_contract import TASK_RETRIES, task_argv
 
 ENTRYPOINT = task_argv()
 

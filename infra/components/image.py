@@ -22,8 +22,7 @@ import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT
 
 
 @dataclass

@@ -10,16 +10,16 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.secrets import SecretRef
-from mage_project.utils import env_contract
+from mage_project.utils import env_contract, image_contract
 
 MAGE_PORT = 6789
 PROJECT_DIR = "/home/src"
-PROJECT_NAME = "mage_project"
+PROJECT_NAME = image_contract.PROJECT
 #: The image's copy of the project (Dockerfile), seeded into the dev project volume once.
 PROJECT_SEED = "/opt/mage-gcp/seed/mage_project"
 #: The one entrypoint of the service and the jobs (scripts/mage_runner/): ``run`` makes a Mage
 #: pipeline run, ``start`` writes Mage's secrets key (and seeds the volume) then `mage start`.
-RUNNER = ["python", "-m", "mage_runner"]
+RUNNER = list(image_contract.RUNNER)
 #: The Dockerfile's ``USER`` (uid, gid): Cloud Run runs the image as it, so the dev project
 #: volume is mounted as it (tests/lint/test_dockerfile.py keeps the two equal).
 IMAGE_USER = (10001, 10001)

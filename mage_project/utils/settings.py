@@ -8,8 +8,7 @@ import tempfile
 from pathlib import Path
 
 from mage_project.utils.errors import TaxiDataError
-
-DEFAULT_TAXI_DATA_BASE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
+from mage_project.utils.image_contract import DEFAULT_TAXI_DATA_BASE_URL
 
 
 def env(name: str, default: str | None = None) -> str:
