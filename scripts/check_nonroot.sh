@@ -21,47 +21,20 @@ TESTS=("$@")
 if [ "${#TESTS[@]}" -eq 0 ]; then
   TESTS=(tests/setup tests/twin/test_shell_env.py tests/integrations tests/blocks -x)
 fi
+. "$(dirname "$0")/throwaway_user.sh"
 USER_NAME=magegcp-nonroot-$$
 CLONE=/tmp/$USER_NAME
 SUDOERS=/etc/sudoers.d/$USER_NAME
-
-cleanup() {
-  # Only the throwaway user's own processes (a twin a failed test left behind), then its files.
-  pkill -u "$USER_NAME" 2>/dev/null || true
-  sleep 3
-  pkill -KILL -u "$USER_NAME" 2>/dev/null || true
-  rm -f "$SUDOERS"
-  userdel -r "$USER_NAME" 2>/dev/null || true
-  rm -rf "$CLONE" "/tmp/pytest-of-$USER_NAME"
-}
-trap cleanup EXIT
+trap throwaway_user_cleanup EXIT
 
 if ! command -v sudo >/dev/null 2>&1; then
   echo "check_nonroot: installing sudo"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null
 fi
-for attempt in 1 2 3 4 5 6 7 8 9 10; do  # /etc/passwd may be locked by another user tool
-  useradd --create-home --shell /bin/bash "$USER_NAME" && break
-  [ "$attempt" = 10 ] && exit 1
-  sleep 3
-done
+throwaway_user_create "$USER_NAME"
 echo "$USER_NAME ALL=(ALL) NOPASSWD:ALL" >"$SUDOERS"
 chmod 0440 "$SUDOERS"
 echo "check_nonroot: user $USER_NAME (uid $(id -u "$USER_NAME")), passwordless sudo: $(sudo -u "$USER_NAME" sudo -n true && echo yes)"
-
-# The machine's network settings (CA bundle of a TLS proxy, proxies, pip's wheel dir) pass
-# through, as a runner's environment would; nothing else of root's.
-PASS=()
-for name in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CERT PIP_FIND_LINKS \
-  HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
-  [ -n "${!name:-}" ] && PASS+=("$name=${!name}")
-done
-
-as_user() {
-  # A login-like environment: the user's HOME and PATH, none of root's.
-  sudo -u "$USER_NAME" -H env -i HOME="/home/$USER_NAME" USER="$USER_NAME" \
-    PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "${PASS[@]}" bash -c "$1"
-}
 
 as_user "git config --global --add safe.directory '*' && git clone --quiet '$REPO' '$CLONE' && cd '$CLONE' && git log --oneline -1"
 echo "check_nonroot: scripts/setup.sh as $USER_NAME"
