@@ -1,13 +1,11 @@
-"""Load: the month's objects in the partitioned yellow dataset in GCS (names only; the data
-stays in GCS and BigQuery reads it server-side)."""
+"""Load: the month's objects in the partitioned yellow dataset in GCS, as its manifest says
+(names only; the data stays in GCS and BigQuery reads it server-side)."""
 
 import io
 
-import pandas as pd
-
 from mage_project.utils.errors import TaxiDataError
-from mage_project.utils.gcs import gcs_call, list_objects
 from mage_project.utils.ingest import YELLOW_PARTITIONED_PREFIX
+from mage_project.utils.lake import read_objects
 from mage_project.utils.preview import parquet_head, show
 from mage_project.utils.settings import env
 from mage_project.utils.slices import month_slice_from_kwargs
@@ -22,20 +20,17 @@ if "test" not in globals():
 def list_yellow_partitions(*args, **kwargs) -> tuple:
     month = month_slice_from_kwargs(kwargs)
     bucket = env("GCS_BUCKET")
-    suffix = f"/{month.name}.parquet"
-    blobs = [
-        b for b in list_objects(bucket, YELLOW_PARTITIONED_PREFIX + "/") if b.name.endswith(suffix)
-    ]
-    names = [b.name for b in blobs]
-    if not blobs:  # our sentence, not Mage's "Failed to pass tests for block ...", ends the run
+    # the month's current version as its manifest says (never half of a commit: lake.py), and
+    # the bytes of one day's object for the preview, from that same version
+    version, first = read_objects(bucket, YELLOW_PARTITIONED_PREFIX, month.name, limit=1)
+    names = [version.name(relative) for relative in version.objects]
+    if not names:  # our sentence, not Mage's "Failed to pass tests for block ...", ends the run
         raise TaxiDataError(
             f"There are no objects of month {month.name} under gs://{bucket}/{YELLOW_PARTITIONED_PREFIX}/, so BigQuery keeps that month as it was; run api_to_gcs for that month first."
         )
-    head = pd.DataFrame()
-    if blobs:  # one day's object, not the month: the first rows BigQuery will read
-        data = gcs_call(f"reading {names[0]}", lambda: blobs[0].download_as_bytes(retry=None))
-        head = parquet_head(io.BytesIO(data))
-    what = f"of {names[0] if names else 'no object'} (1 of {len(names)} objects of {month.name})"
+    # one day's object, not the month: the first rows BigQuery will read
+    head = parquet_head(io.BytesIO(first[0][1]))
+    what = f"of {names[0]} (1 of {len(names)} objects of {month.name})"
     listing = {
         "bucket": bucket,
         "prefix": YELLOW_PARTITIONED_PREFIX,

@@ -8,11 +8,14 @@ Then ONE block (``commit_slice``, downstream of every exporter) commits, in this
 
 1. Postgres, one transaction per month (COPY, count, partition swap): atomic;
 2. each GCS dataset under its slice lock: staged objects checked again, copied into place
-   server-side (milliseconds each), stale ones deleted, the result checked.
+   server-side (milliseconds each) — a partitioned dataset's month under a new version
+   folder, made current by switching its manifest (one object write, manifest.py) — then
+   stale objects (superseded versions, orphans of failed runs) deleted, the result checked.
 
 A failed or stalled staging step fails the run before step 1: no sink changes. If a commit
 fails after another sink took the new slice, the run fails with one sentence naming which
-sinks hold the new slice, which may hold a mix, and which the old; re-running converges, since
+sinks hold the new slice and which the old (for a partitioned dataset: on which side of its
+manifest switch the commit stopped); re-running converges, since
 every run replaces its slice in every sink (docs/run-guarantees.md).
 """
 
@@ -71,6 +74,23 @@ def order(staged: list[dict]) -> list[dict]:
     return postgres + gcs
 
 
+#: What readers of a versioned dataset see after its commit stopped (gcs.SWITCH_STATES).
+_SWITCHED = {
+    "before": "keeps the old slice for readers of its manifest",
+    "during": "holds the old or the new slice whole for readers of its manifest",
+    "after": "holds the new slice for readers of its manifest",
+}
+
+
+def _failed_state(failed: dict, error: BaseException) -> str:
+    if failed["kind"] != "gcs":
+        return "keeps the old slice"
+    if failed.get("manifest"):
+        switched = _SWITCHED[getattr(error, "switched", "during")]
+        return f"{switched} (the next run removes the other version's objects)"
+    return "may hold a mix of old and new objects of its slice"
+
+
 def partial_error(
     done: list[dict], failed: dict, pending: list[dict], error: BaseException
 ) -> TaxiDataError:
@@ -80,10 +100,7 @@ def partial_error(
     # hold here, so it is left out
     reason = short_reason(error, 300).split(";")[0].rstrip(".")
     failing = f"{_sink(failed)} ({failed['slice']})"
-    if failed["kind"] == "gcs":
-        state = "may hold a mix of old and new objects of its slice"
-    else:
-        state = "keeps the old slice"
+    state = _failed_state(failed, error)
     parts = []
     if done:
         verb = " holds" if len(done) == 1 else " hold"

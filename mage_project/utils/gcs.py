@@ -43,6 +43,7 @@ from mage_project.utils import deadline as deadlines
 from mage_project.utils.clients import storage_client
 from mage_project.utils.download import writing
 from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.manifest import Manifest, manifest_name, versioned
 from mage_project.utils.results import LoadResult, RowCountMismatch
 from mage_project.utils.retries import google_call
 from mage_project.utils.settings import staging_keep_seconds, storage_emulator_host
@@ -219,6 +220,7 @@ class StagedObjects:
     owned_end: str = ""
     exact: bool = False
     kind: str = "gcs"
+    manifest: str = ""  # a versioned dataset's month pointer (manifest.py), switched in the commit
 
     def owned(self, relative: str) -> bool:
         if self.exact:
@@ -265,10 +267,12 @@ def stage_slice_objects(
     owned_end: str = "",
     exact: bool = False,
     clear_staging: bool = False,
+    manifest: str = "",
 ) -> StagedObjects:
     """Upload ``files`` to this run's staging folder and check that what landed is exactly
     them; nothing under ``prefix`` changes. ``clear_staging``: first delete every staged object
-    of the slice (only under the slice's lock); else only those older than the keep time."""
+    of the slice (only under the slice's lock); else only those older than the keep time.
+    ``manifest``: the commit switches this pointer to ``files`` (a versioned dataset)."""
     client = storage_client()
     bucket = client.bucket(bucket_name)
     prefix = prefix.strip("/")
@@ -294,7 +298,7 @@ def stage_slice_objects(
     return StagedObjects(
         bucket_name, prefix, slice_id, run_root,
         {relative: [path.stat().st_size, _md5(path)] for relative, path in files.items()},
-        rows, owned_start, owned_end, exact,
+        rows, owned_start, owned_end, exact, manifest=manifest,
     )  # fmt: skip
 
 
@@ -310,15 +314,32 @@ def _verify_sizes(
             )
 
 
+#: Where a versioned commit stopped, on its error as ``switched``: the manifest was not yet
+#: written ("before": readers see the old month), was being written ("during": old or new,
+#: whole) or was written ("after": readers see the new month).
+SWITCH_STATES = ("before", "during", "after")
+
+
 @_in_gcs_scope
 def commit_staged_objects(
     staged: StagedObjects, owned: Callable[[str], bool] | None = None
 ) -> LoadResult:
-    """Put the staged objects in place (server-side copies, milliseconds each), delete the
-    slice's objects it no longer produces, remove the staging folder and check the result.
-    The staged objects are checked again first, so a commit never starts on a partial stage."""
+    """Put the staged objects in place (server-side copies, milliseconds each), switch the
+    month's manifest (versioned datasets), delete the slice's objects it no longer produces
+    (superseded versions, orphans of failed runs), remove the staging folder and check the
+    result. The staged objects are checked again first, so a commit never starts on a partial
+    stage. An error carries ``switched`` (:data:`SWITCH_STATES`) for versioned datasets."""
+    state = ["before"]
+    try:
+        return _commit(staged, owned or staged.owned, state)
+    except BaseException as error:
+        with contextlib.suppress(AttributeError):
+            error.switched = state[0]
+        raise
+
+
+def _commit(staged: StagedObjects, owned: Callable[[str], bool], state: list[str]) -> LoadResult:
     started = time.perf_counter()
-    owned = owned or staged.owned
     client = storage_client()
     bucket = client.bucket(staged.bucket)
     prefix, run_root, slice_id, rows = staged.prefix, staged.run_root, staged.slice, staged.rows
@@ -333,6 +354,10 @@ def commit_staged_objects(
                 source, bucket, f"{root}{relative}", retry=None
             ),
         )
+    if staged.manifest:
+        state[0] = "during"
+        _switch(bucket, staged)
+        state[0] = "after"  # from here on readers of the manifest see the new month
     existing = gcs_call(
         "listing the dataset",
         lambda: list(client.list_blobs(staged.bucket, prefix=root, retry=None)),
@@ -356,6 +381,17 @@ def commit_staged_objects(
         )
     return LoadResult(
         sink=staged.sink, slice=slice_id, rows=rows, seconds=time.perf_counter() - started
+    )
+
+
+def _switch(bucket: storage.Bucket, staged: StagedObjects) -> None:
+    """Point the month's manifest at the new version: ONE object write (atomic in GCS)."""
+    body = Manifest(staged.slice, staged.rows, staged.files).to_json()
+    gcs_call(
+        f"switching {staged.manifest}",
+        lambda: bucket.blob(staged.manifest).upload_from_string(
+            body, content_type="application/json", retry=None
+        ),
     )
 
 
@@ -413,14 +449,17 @@ def stage_partitioned(
     clear_staging: bool = False,
 ) -> StagedObjects:
     """As :func:`upload_partitioned`, but only staged (the commit comes later, in one place);
-    ``clear_staging`` as :func:`stage_slice_objects`."""
+    ``clear_staging`` as :func:`stage_slice_objects`. The month gets a new version folder in
+    each partition and the commit switches its manifest (manifest.py)."""
     files, rows = _partition_files(
         typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows
     )
+    version = uuid.uuid4().hex[:12]
     return stage_slice_objects(
-        bucket_name, prefix, slice_id, files, rows,
+        bucket_name, prefix, slice_id,
+        {versioned(relative, version): path for relative, path in files.items()}, rows,
         owned_start=f"{date_column}=", owned_end=f"/{slice_id}.parquet",
-        clear_staging=clear_staging,
+        clear_staging=clear_staging, manifest=manifest_name(prefix, slice_id),
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import io
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -188,6 +189,18 @@ def gcs_snapshot(bucket: str, prefix: str) -> dict[str, str]:
         blob.name: hashlib.md5(blob.download_as_bytes()).hexdigest()
         for blob in client.list_blobs(bucket, prefix=prefix)
     }
+
+
+def data_objects(snapshot: dict[str, str]) -> dict[str, str]:
+    """The data objects of a dataset snapshot (its ``_manifests/`` pointers left out)."""
+    from mage_project.utils.manifest import MANIFESTS
+
+    return {name: md5 for name, md5 in snapshot.items() if f"/{MANIFESTS}/" not in name}
+
+
+def logical(name: str) -> str:
+    """``p/d=D/v<version>/<slice>.parquet`` → ``p/d=D/<slice>.parquet`` (the version left out)."""
+    return re.sub(r"/v[0-9a-f]+/", "/", name)
 
 
 def parquet_rows(bucket: str, name: str) -> int:

@@ -133,7 +133,7 @@ def run_second_while_first_holds(monkeypatch, module, name, first_call, second_c
 
 def test_two_gcs_replacements_of_a_month_take_turns(sinks, tmp_path, monkeypatch):
     from mage_project.utils import gcs, ingest
-    from tests.sinks.sinkkit import gcs_snapshot, parquet_rows
+    from tests.sinks.sinkkit import data_objects, gcs_snapshot, parquet_rows
 
     typed = {}
     for seed, rows in ((1, 400), (2, 250)):
@@ -147,7 +147,7 @@ def test_two_gcs_replacements_of_a_month_take_turns(sinks, tmp_path, monkeypatch
         sink, SLICE,
     )  # fmt: skip
     assert (first.rows, second.rows) == (typed[1].rows_kept, typed[2].rows_kept)
-    objects = gcs_snapshot(sinks.bucket, f"{sinks.prefix}/")
+    objects = data_objects(gcs_snapshot(sinks.bucket, f"{sinks.prefix}/"))
     # Exactly the later run's objects: one per pickup date it has, holding all its rows.
     assert {name.split("/")[1] for name in objects} == {
         f"tpep_pickup_date={d}" for d in typed[2].pickup_dates

@@ -17,14 +17,16 @@ import psycopg
 import pytest
 from twin.sample_data import write_month
 
-from mage_project.utils import ingest, postgres
+from mage_project.utils import ingest, lake, postgres
 from mage_project.utils.gcs import STAGING_PREFIX
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed
 from tests.sinks.sinkkit import (
     REPO_ROOT,
+    data_objects,
     gcs_snapshot,
     kept_rows,
+    logical,
     pg_snapshot,
     pg_tables,
     pickup_dates,
@@ -120,7 +122,7 @@ def test_kill_mid_copy_leaves_postgres_as_before_and_next_run_completes(sinks, f
 
 
 def dataset_objects(sinks) -> dict[str, str]:
-    return gcs_snapshot(sinks.bucket, sinks.prefix + "/")
+    return data_objects(gcs_snapshot(sinks.bucket, sinks.prefix + "/"))
 
 
 def staging_objects(sinks) -> dict[str, str]:
@@ -135,6 +137,7 @@ def test_kill_during_gcs_replace_then_next_run_converges(sinks, files, tmp_path,
         ingest.export_gcs_partitioned(ingest.transform(ingest.load(month)), sinks.prefix)
     before = dataset_objects(sinks)
     b_objects = {n: h for n, h in before.items() if n.endswith("/2021-02.parquet")}
+    old_a = lake.read_month(sinks.bucket, sinks.prefix, A.name)
 
     new_source = write_month(tmp_path / "new", "yellow", 2021, 1, rows=120, seed=9)
     typed = stage_typed(new_source, "yellow", A.name, tmp_path / "typed.parquet")
@@ -148,6 +151,8 @@ def test_kill_during_gcs_replace_then_next_run_converges(sinks, files, tmp_path,
     else:  # killed in the commit phase: whole objects only, the other month untouched
         assert during != before
         assert {n: h for n, h in during.items() if n.endswith("/2021-02.parquet")} == b_objects
+        # killed before the manifest switch: a reader still gets the old month, whole
+        assert lake.read_month(sinks.bucket, sinks.prefix, A.name).equals(old_a)
     assert all(n.endswith(".parquet") for n in during)
 
     result = ingest.export_gcs_partitioned(typed, sinks.prefix)
@@ -156,6 +161,11 @@ def test_kill_during_gcs_replace_then_next_run_converges(sinks, files, tmp_path,
         f"{sinks.prefix}/tpep_pickup_date={d}/2021-01.parquet" for d in pickup_dates(new_source)
     }
     assert result.rows == typed.rows_kept
-    assert {n for n in after if n.endswith("/2021-01.parquet")} == expected_a
+    a_after = [n for n in after if n.endswith("/2021-01.parquet")]
+    assert sorted(map(logical, a_after)) == sorted(expected_a)  # one version, no orphan left
+    assert sorted(a_after) == [
+        lake.current(sinks.bucket, sinks.prefix, A.name).name(r)
+        for r in lake.current(sinks.bucket, sinks.prefix, A.name).objects
+    ]
     assert {n: h for n, h in after.items() if n.endswith("/2021-02.parquet")} == b_objects
     assert staging_objects(sinks) == {}, "the next run left _staging objects"
