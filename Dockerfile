@@ -61,7 +61,8 @@ COPY mage_project/ /opt/mage-gcp/seed/mage_project/
 RUN /opt/venv/bin/python -m compileall -q /home/src/mage_project /home/src/mage_runner /opt/mage-gcp/seed
 
 # Defaults for everything that is the same in every deployment; the stack sets the rest
-# (POSTGRES_HOST/USER, GCS_BUCKET, GCP_PROJECT_ID, ...) and injects secrets by reference.
+# (POSTGRES_HOST/USER, GCS_BUCKET, GCP_PROJECT_ID, TAXI_DATA_BASE_URL, ...) and injects secrets by
+# reference. The CMD is mage_project/utils/image_contract.py's runner_argv("start").
 # LANG: a UTF-8 locale, so Python does not coerce the C locale (PEP 538) by adding LC_CTYPE to
 # the env that `mage_runner start` hands to `mage start`.
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -75,7 +76,6 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     POSTGRES_SCHEMA=ny_taxi \
     BIGQUERY_DATASET=ny_taxi \
     GCP_REGION=us-central1 \
-    TAXI_DATA_BASE_URL=https://github.com/DataTalksClub/nyc-tlc-data/releases/download \
     GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

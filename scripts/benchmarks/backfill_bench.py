@@ -49,8 +49,9 @@ def load_average() -> str:
 
 def run_tasks(env: dict, pipeline: str, months: list[date], parallelism: int, say):
     """The backfill as one execution: one measured process per slice, ``parallelism`` at once."""
-    from mage_runner.backfill import task_argv
     from twin.tasks import task_data_dir, task_env
+
+    from mage_project.utils.image_contract import task_argv
 
     lock = threading.Lock()
 

@@ -18,7 +18,7 @@ empty: a backfill may be the first thing a user starts). Task ``i`` of ``n`` the
 ``dates[i::n]`` (exactly one date when ``n`` = number of slices), each with its own
 ``execution_date`` as ``python -m mage_runner run``, so it replaces exactly that slice; a re-run
 or a Cloud Run retry of the task replaces the same slices again (idempotent). Exit 1 if a run
-failed, so Cloud Run retries the task (:data:`TASK_RETRIES`); exit 2 on a bad plan, which no
+failed, so Cloud Run retries the task (``image_contract.TASK_RETRIES``); exit 2 on a bad plan, which no
 retry mends. ``scripts/twin/tasks.py`` runs the same command locally as parallel processes with
 the same variables.
 """
@@ -33,15 +33,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-#: How often Cloud Run retries a failed task (the job's ``max_retries``): one definition, read by
-#: infra/components/backfill.py and by the local runner.
-TASK_RETRIES = 2
-
-
-def task_argv(python: str = "python", project: str = "mage_project") -> list[str]:
-    """A backfill task's command: the job's entrypoint (``python`` of the image's PATH), or the
-    same with a local interpreter (``make backfill PARALLEL=N``, ``make bench``)."""
-    return [python, "-m", "mage_runner", "backfill", project]
+# A task's command and its retries are the image's contract with the stack, defined in
+# mage_project/utils/image_contract.py. This package imports nothing of the project when it loads
+# (the dev project volume may still be empty) and starts itself as ``-m __package__``.
 
 
 class PlanError(ValueError):
@@ -101,7 +95,7 @@ def run_command(
     daily = len(dates) > 1 and (dates[1] - dates[0]).days == 1
     name = environ.get("BACKFILL_NAME") or f"backfill {dates[0]}..{dates[-1]}"
     return [
-        sys.executable, "-m", "mage_runner", "run", project, pipeline, "--test",
+        sys.executable, "-m", __package__, "run", project, pipeline, "--test",
         "--runtime-vars", variables, "--backfill", name,
         "--backfill-start", dates[0].isoformat(), "--backfill-end", dates[-1].isoformat(),
         "--backfill-interval", "day" if daily else "month", "--backfill-runs", str(len(dates)),

@@ -122,7 +122,7 @@ def exec_argv(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     ``argv`` does not exec."""
     argv = list(argv)
     for i in range(len(argv) - 3):
-        if argv[i : i + 3] == ["-m", "mage_runner", "start"]:
+        if argv[i : i + 3] == ["-m", __package__, "start"]:
             return mage_start_argv(argv[i + 3], argv[i + 4 :], environ)
     return None
 

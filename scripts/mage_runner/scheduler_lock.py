@@ -333,7 +333,7 @@ def spawn(project: str, mage_args: Sequence[str], environ: Mapping[str, str]) ->
     """Start the holder (``python -m mage_runner scheduler``) as a child of this process, which
     then execs the web server; returns its pid."""
     env = {k: v for k, v in environ.items() if k != INSTANCE_TYPE_ENV}
-    argv = [sys.executable, "-m", "mage_runner", "scheduler", project, *mage_args]
+    argv = [sys.executable, "-m", __package__, "scheduler", project, *mage_args]
     return subprocess.Popen(argv, env=env).pid
 
 

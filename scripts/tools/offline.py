@@ -13,7 +13,6 @@ import hashlib
 import json
 import runpy
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -25,7 +24,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT
+
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 PROJECT = "mage-gcp"
 FAKE_PROJECT_NUMBER = "123456789012"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mage_project.utils import env_contract
+from mage_project.utils.image_contract import PROJECT, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".twin"
-MAGE_PROJECT = "mage_project"
+MAGE_PROJECT = PROJECT
 PROJECT_ID = env_contract.literal("twin", "GCP_PROJECT_ID")
 BUCKET = env_contract.literal("twin", "GCS_BUCKET")
 DATASET = env_contract.literal("twin", "BIGQUERY_DATASET")

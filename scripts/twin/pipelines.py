@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mage_project.utils.image_contract import runner_argv
+
 from .executables import mage_executable
 from .layout import MAGE_PROJECT, REPO_ROOT
 
@@ -202,7 +204,7 @@ def runner_command(
 ) -> list[str]:
     """``python -m mage_runner run mage_project <pipeline> ...`` in the project's environment."""
     python = mage_executable().parent / "python"
-    command = [str(python), "-m", "mage_runner", "run", MAGE_PROJECT, pipeline, "--test"]
+    command = [*runner_argv("run", str(python), MAGE_PROJECT), pipeline, "--test"]
     command += ["--runtime-vars", json.dumps(variables, default=str, sort_keys=True)]
     return command + (backfill.args() if backfill else ["--trigger", trigger])
 

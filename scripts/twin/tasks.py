@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from mage_runner.backfill import TASK_RETRIES, task_argv, task_dates
+from mage_runner.backfill import task_dates
 
+from mage_project.utils.image_contract import TASK_RETRIES, task_argv
 from twin.layout import REPO_ROOT
 
 RUN_API = "https://run.googleapis.com/v2"

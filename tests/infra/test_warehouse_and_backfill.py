@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from mage_runner.backfill import TASK_RETRIES
 from tools.offline import Plan
 
+from mage_project.utils.image_contract import TASK_RETRIES
 from mage_project.utils.schema import YELLOW_WAREHOUSE
 from tests.infra.infra_plans import planned
 

@@ -9,7 +9,14 @@ import json
 import re
 from pathlib import Path
 
-from infra.components.runtime_env import IMAGE_USER, RUNNER
+import mage_runner
+
+from infra.components.runtime_env import IMAGE_USER
+from mage_project.utils.image_contract import (
+    DEFAULT_TAXI_DATA_BASE_URL,
+    RUNNER,
+    runner_argv,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,11 +75,21 @@ def test_runtime_settings():
     ):
         assert setting in env
     assert ("EXPOSE", "6789") in steps
-    assert steps[-1][0] == "CMD"
-    assert json.loads(steps[-1][1])[: len(RUNNER)] == RUNNER
+    # The stack always sets TAXI_DATA_BASE_URL; its default is the contract's, not a copy here.
+    assert DEFAULT_TAXI_DATA_BASE_URL not in (ROOT / "Dockerfile").read_text()
     users = [args for name, args in steps if name == "USER"]
     uid, gid = IMAGE_USER
     assert users and users[-1] == f"{uid}:{gid}", "the dev project volume is mounted as 10001"
+
+
+def test_the_command_is_the_contracts_runner():
+    """CMD is image_contract's ``python -m mage_runner start mage_project`` (the planned service
+    and jobs run the same RUNNER), and RUNNER starts the entrypoint package the image copies."""
+    steps = instructions()
+    assert steps[-1][0] == "CMD"
+    assert json.loads(steps[-1][1]) == runner_argv("start")
+    assert ("python", "-m", mage_runner.__name__) == RUNNER
+    assert (Path(mage_runner.__file__).parent / "__main__.py").is_file()
 
 
 def test_dockerignore_sends_only_what_the_dockerfile_copies():
