@@ -13,26 +13,19 @@ from infra.components.mage_service import MageService, MageServiceArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.runtime_env import RuntimeEnv
-from infra.components.scheduled_runs import (
-    ScheduledPipeline,
-    ScheduledRuns,
-    ScheduledRunsArgs,
-)
+from infra.components.scheduled_runs import ScheduledRuns, ScheduledRunsArgs
 from infra.components.storage import MageState, MageStateArgs, Storage, StorageArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix
-apis = Apis("apis", ApisArgs(project=cfg.project, with_iap=cfg.ui_access == "iap"))
+apis = Apis("apis", ApisArgs(project=cfg.project, with_iap=cfg.iap))
 # Everything else waits until the APIs are enabled and the enablement has propagated.
 after_apis = pulumi.ResourceOptions(depends_on=[apis.propagated])
 
-# Without deletion protection (dev) `pulumi destroy` tears the stack down in one go: buckets are
-# emptied, the network is left for later (docs/deploy.md, "Tear down").
-teardown = not cfg.deletion_protection
 network = Network(
     "network",
-    NetworkArgs(project=cfg.project, region=cfg.region, keep_network_on_destroy=teardown),
+    NetworkArgs(project=cfg.project, region=cfg.region, keep_network_on_destroy=cfg.teardown),
     after_apis,
 )
 database = Database(
@@ -43,13 +36,7 @@ database = Database(
         prefix=p,
         network_id=network.vpc.id,
         private_services=network.private_services,
-        tier=cfg.sql_tier,
-        disk_gb=cfg.sql_disk_gb,
-        disk_type=cfg.sql_disk_type,
-        availability=cfg.sql_availability,
-        ssl_mode=cfg.sql_ssl_mode,
-        backup_count=cfg.sql_backup_count,
-        log_retention_days=cfg.sql_log_retention_days,
+        sql=cfg.sql,
         deletion_protection=cfg.deletion_protection,
         max_connections=cfg.sql_max_connections,
     ),
@@ -61,9 +48,8 @@ storage = Storage(
         project=cfg.project,
         region=cfg.region,
         bucket_name=f"{cfg.project}-{p}-lake",
-        force_destroy=teardown,
-        versioning=cfg.lake_versioning,
-        delete_after_days=cfg.lake_delete_after_days,
+        force_destroy=cfg.teardown,
+        lake=cfg.lake,
     ),
     after_apis,
 )
@@ -74,10 +60,10 @@ state = MageState(
         region=cfg.region,
         prefix=p,
         bucket_name=f"{cfg.project}-{p}-mage-state",
-        force_destroy=teardown,
+        force_destroy=cfg.teardown,
         log_retention_days=cfg.log_retention_days,
         variables_retention_days=cfg.variables_retention_days,
-        project_volume=cfg.ui_edits == "persist",
+        project_volume=cfg.ui.persist_edits,
     ),
     after_apis,
 )
@@ -85,7 +71,7 @@ warehouse = Warehouse(
     "warehouse",
     WarehouseArgs(
         project=cfg.project,
-        dataset_id=cfg.bigquery_dataset,
+        dataset_id=cfg.bigquery.dataset,
         location=cfg.dataset_location,
         deletion_protection=cfg.deletion_protection,
     ),
@@ -145,10 +131,7 @@ container = dict(
     subnet=network.subnet.id,
     deletion_protection=cfg.deletion_protection,
     depends_on=runtime_ready,
-    ui_edits=cfg.ui_edits,
-)
-job_resources = dict(
-    cpu=cfg.job_cpu, memory=cfg.job_memory, timeout_minutes=cfg.job_timeout_minutes
+    persist=cfg.ui.persist_edits,
 )
 service = MageService(
     "mage",
@@ -157,12 +140,9 @@ service = MageService(
         runtime_member=identity.runtime_member,
         owner_email=cfg.owner_email,
         always_on=cfg.always_on,
-        cpu=cfg.service_cpu,
-        memory=cfg.service_memory,
-        ui_access=cfg.ui_access,
-        ui_members=cfg.ui_members,
-        iap_oauth_client_id=cfg.iap_oauth_client_id,
-        iap_oauth_client_secret_id=cfg.iap_oauth_client_secret_id,
+        size=cfg.service,
+        ui=cfg.ui,
+        iap_oauth=cfg.iap_oauth,
     ),
     after_apis,
 )
@@ -171,11 +151,8 @@ runs = ScheduledRuns(
     ScheduledRunsArgs(
         **container,
         scheduler_email=identity.scheduler.email,
-        schedules=[
-            ScheduledPipeline(s.pipeline, s.cron, s.time_zone, dict(s.variables))
-            for s in cfg.schedules
-        ],
-        **job_resources,
+        schedules=cfg.schedules,
+        size=cfg.job,
     ),
     after_apis,
 )
@@ -184,7 +161,7 @@ backfill = Backfill(
     BackfillArgs(
         **container,
         parallelism=cfg.backfill_parallelism,
-        **job_resources,
+        size=cfg.job,
     ),
     after_apis,
 )
@@ -207,15 +184,14 @@ pulumi.export("image_digest", image.digest)
 pulumi.export("owner_password_secret", service.owner_secret.secret_id)
 pulumi.export("backfill_job", backfill.job.name)
 pulumi.export("pipeline_jobs", {pipeline: job.name for pipeline, job in runs.jobs.items()})
-if cfg.github_repository:
+if cfg.github.repository:
     ci = CiIdentity(
         "ci",
         CiIdentityArgs(
             project=cfg.project,
             prefix=p,
             pool_id=cfg.wif_pool_id,
-            github_repository=cfg.github_repository,
-            github_repository_id=cfg.github_repository_id or "",
+            github=cfg.github,
             state_bucket=cfg.state_bucket,
             runtime_account=identity.runtime.email,
             scheduler_account=identity.scheduler.email,

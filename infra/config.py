@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Any, Literal, get_origin
 
+import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from infra.policy.policy_rules import (
     CONNECTIONS_PER_RUN,
@@ -38,7 +42,6 @@ _CRON_FIELD = r"[\d*/,\-A-Za-z]+"
 # (https://cloud.google.com/scheduler/docs/configuring/cron-job-schedules).
 _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
 CPUS = Literal["1", "2", "4", "6", "8"]
-_MEMORY = Annotated[str, Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$")]
 
 
 class ConfigError(ValueError):
@@ -68,7 +71,7 @@ class Schedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    pipeline: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+    pipeline: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
     cron: str = "0 5 * * *"
     time_zone: str = Field("Etc/UTC", alias="timeZone")
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -115,7 +118,9 @@ class Ui(Group):
     # authenticated: run.invoker per member, reached with `gcloud run services proxy` (any
     # Google account, no organization needed); public: allUsers. Mage's own login is required
     # in every mode (docs/ui-access.md).
-    access: Literal["iap", "authenticated", "public"] = setting("iap", "iap, authenticated or public")
+    access: Literal["iap", "authenticated", "public"] = setting(
+        "iap", "iap, authenticated or public"
+    )
     members: list[str] = listed(
         list, "a list of IAM members such as user:ana@example.com or group:data@example.com"
     )
@@ -125,6 +130,21 @@ class Ui(Group):
         "persist",
         "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
     )
+
+    @property
+    def iap(self) -> bool:
+        """The UI sits behind Identity-Aware Proxy."""
+        return self.access == "iap"
+
+    @property
+    def public(self) -> bool:
+        """allUsers may invoke the UI (Mage's login still asked); the policy pack allows it."""
+        return self.access == "public"
+
+    @property
+    def persist_edits(self) -> bool:
+        """UI edits are kept on the state bucket's project volume (dev)."""
+        return self.edits == "persist"
 
     @field_validator("members")
     @classmethod
@@ -230,7 +250,7 @@ class StackConfig(BaseModel):
         "a list of {pipeline, cron, timeZone, variables} with each pipeline once",
     )
     taxi_data_base_url: str = setting(
-        "https://github.com/DataTalksClub/nyc-tlc-data/releases/download",
+        DEFAULT_TAXI_DATA_BASE_URL,
         "an https:// URL",
         pattern=r"^https://\S+$",
     )
@@ -286,8 +306,8 @@ class StackConfig(BaseModel):
     @model_validator(mode="after")
     def _cloud_run_sizes(self) -> StackConfig:
         for what, cpu, memory in (
-            ("service", self.service_cpu, self.service_memory),
-            ("job", self.job_cpu, self.job_memory),
+            ("service", self.service.cpu, self.service.memory),
+            ("job", self.job.cpu, self.job.memory),
         ):
             problem = cpu_memory_problem(cpu, memory)
             if problem:
@@ -303,7 +323,7 @@ class StackConfig(BaseModel):
         # Custom machine types: 1 or an even number of vCPUs up to 96; memory a multiple of
         # 256 MiB, 0.9 to 6.5 GB per vCPU and at least 3840 MiB
         # (https://cloud.google.com/sql/docs/postgres/create-instance#machine-types).
-        match = re.fullmatch(r"db-custom-(\d+)-(\d+)", self.sql_tier)
+        match = re.fullmatch(r"db-custom-(\d+)-(\d+)", self.sql.tier)
         if not match:
             return self
         cpus, mib = int(match[1]), int(match[2])
@@ -314,7 +334,7 @@ class StackConfig(BaseModel):
             and 0.9 * 1024 * cpus <= mib <= 6.5 * 1024 * cpus
         ):
             raise ValueError(
-                f"sqlTier {self.sql_tier} is not a Cloud SQL custom machine type (1 or an even "
+                f"sqlTier {self.sql.tier} is not a Cloud SQL custom machine type (1 or an even "
                 "number of vCPUs up to 96, memory a multiple of 256 MiB, at least 3840 MiB and "
                 "0.9-6.5 GiB per vCPU); use one such as db-custom-1-3840 or db-custom-2-7680"
             )
@@ -324,18 +344,18 @@ class StackConfig(BaseModel):
     def _connection_budget(self) -> StackConfig:
         # Every run (a backfill task, a scheduled job) and the UI hold Cloud SQL connections;
         # the tier caps them (infra/policy/policy_rules.py, docs/configuration.md).
-        if not re.fullmatch(r"db-(f1-micro|g1-small|custom-\d+-\d+)", self.sql_tier):
+        if not re.fullmatch(r"db-(f1-micro|g1-small|custom-\d+-\d+)", self.sql.tier):
             return self
         schedules = len(self.schedules)
         need = connections_needed(self.backfill_parallelism, schedules)
-        most = SQL_MAX_CONNECTIONS_RAISE * sql_max_connections(self.sql_tier)
+        most = SQL_MAX_CONNECTIONS_RAISE * sql_max_connections(self.sql.tier)
         if need <= most:
             return self
         fits = max(0, (most - connections_needed(0, schedules)) // CONNECTIONS_PER_RUN)
         raise ValueError(
             f"backfillParallelism {self.backfill_parallelism} needs about {need} Cloud SQL "
             f"connections with the UI and {schedules} schedule(s), more than sqlTier "
-            f"{self.sql_tier} can hold ({most}); use backfillParallelism {fits} or less, or a "
+            f"{self.sql.tier} can hold ({most}); use backfillParallelism {fits} or less, or a "
             "larger sqlTier such as db-custom-1-3840"
         )
 
@@ -343,49 +363,49 @@ class StackConfig(BaseModel):
     def sql_max_connections(self) -> int:
         """The max_connections flag the stack sets on Cloud SQL (the tier's default or more)."""
         return sql_max_connections_flag(
-            self.sql_tier, self.backfill_parallelism, len(self.schedules)
+            self.sql.tier, self.backfill_parallelism, len(self.schedules)
         )
 
     @model_validator(mode="after")
     def _sql_retention(self) -> StackConfig:
-        if self.sql_backup_count <= self.sql_log_retention_days:
+        if self.sql.backup_count <= self.sql.log_retention_days:
             raise ValueError(
-                f"sqlBackupCount {self.sql_backup_count} is not above sqlLogRetentionDays "
-                f"{self.sql_log_retention_days}, which Cloud SQL refuses; keep at least "
-                f"{self.sql_log_retention_days + 1} backups or fewer log days"
+                f"sqlBackupCount {self.sql.backup_count} is not above sqlLogRetentionDays "
+                f"{self.sql.log_retention_days}, which Cloud SQL refuses; keep at least "
+                f"{self.sql.log_retention_days + 1} backups or fewer log days"
             )
         return self
 
     @model_validator(mode="after")
     def _ci_identity(self) -> StackConfig:
-        if not self.github_repository:
+        if not self.github.repository:
             return self
         if self.wif_pool_id.startswith("gcp-"):
             raise ValueError(
                 f"namePrefix {self.name_prefix} would name the Workload Identity pool "
                 f"{self.wif_pool_id}, and Google reserves the prefix gcp-; choose another prefix"
             )
-        if not self.github_repository_id:
+        if not self.github.repository_id:
             raise ValueError(
                 "githubRepositoryId is missing while githubRepository is set; CI trust is bound "
                 "to the repository's immutable id, so set it to the number that `gh api "
-                f"repos/{self.github_repository} --jq .id` prints"
+                f"repos/{self.github.repository} --jq .id` prints"
             )
         return self
 
     @model_validator(mode="after")
     def _iap_oauth_client(self) -> StackConfig:
-        given = [self.iap_oauth_client_id, self.iap_oauth_client_secret_id]
+        given = [self.iap_oauth.client_id, self.iap_oauth.client_secret_id]
         if any(given) and not all(given):
-            missing = "iapOauthClientSecretId" if self.iap_oauth_client_id else "iapOauthClientId"
+            missing = "iapOauthClientSecretId" if self.iap_oauth.client_id else "iapOauthClientId"
             raise ValueError(
                 f"{missing} is missing while the other iapOauthClient key is set; IAP's custom "
                 "OAuth client needs both its id and the Secret Manager secret holding its "
                 "client secret, so set both or neither (docs/deploy.md)"
             )
-        if any(given) and self.ui_access != "iap":
+        if any(given) and not self.iap:
             raise ValueError(
-                f"iapOauthClientId is set while uiAccess is {self.ui_access}; the custom OAuth "
+                f"iapOauthClientId is set while uiAccess is {self.ui.access}; the custom OAuth "
                 "client is IAP's, so set uiAccess to iap or remove both iapOauthClient keys"
             )
         return self
@@ -412,25 +432,32 @@ class StackConfig(BaseModel):
     @property
     def iap(self) -> bool:
         """The UI sits behind Identity-Aware Proxy."""
-        return self.ui_access == "iap"
+        return self.ui.iap
 
     @property
     def iap_custom_oauth(self) -> bool:
         """IAP signs users in with the stack's custom OAuth client (no organization needed)."""
-        return self.iap and self.iap_oauth_client_id is not None
+        return self.iap and self.iap_oauth.client_id is not None
 
     @property
     def public_ui(self) -> bool:
-        """allUsers may invoke the UI (Mage's login still asked); the policy pack allows it."""
-        return self.ui_access == "public"
+        """allUsers may invoke the UI; the policy pack allows it (policy_flags)."""
+        return self.ui.public
 
     @property
     def always_on(self) -> bool:
+        """Mage stays up (min one instance, its own scheduler) instead of scaling to zero."""
         return self.mode == "always-on"
 
     @property
+    def teardown(self) -> bool:
+        """Without deletion protection (dev) `pulumi destroy` tears the stack down in one go:
+        buckets are emptied, the network is left for later (docs/deploy.md, "Tear down")."""
+        return not self.deletion_protection
+
+    @property
     def dataset_location(self) -> str:
-        return self.bigquery_location or self.region
+        return self.bigquery.location or self.region
 
     @property
     def state_bucket(self) -> str:
@@ -450,81 +477,114 @@ def project_pipelines() -> frozenset[str]:
     return frozenset(p.parent.name for p in PIPELINES_DIR.glob("*/metadata.yaml"))
 
 
-# Model field -> what is allowed, used both to read values and to word errors. A field's config
-# key is its name in camelCase under mage-gcp: (gcp:project and gcp:region under gcp:).
-ALLOWED: dict[str, str] = {
-    "project": "a GCP project id (6-30 lowercase letters, digits, hyphens)",
-    "region": "a GCP region such as us-central1",
-    "name_prefix": "2-12 lowercase letters, digits or hyphens",
-    "mode": "'cost' (scale to zero) or 'always-on'",
-    "sql_tier": "db-f1-micro, db-g1-small or db-custom-<vCPUs>-<MiB>",
-    "sql_disk_gb": "an integer from 10 to 2000",
-    "sql_disk_type": "PD_SSD or PD_HDD",
-    "sql_availability": "ZONAL or REGIONAL",
-    "sql_ssl_mode": "ENCRYPTED_ONLY or TRUSTED_CLIENT_CERTIFICATE_REQUIRED",
-    "sql_backup_count": "an integer from 1 to 365",
-    "sql_log_retention_days": "an integer from 1 to 7",
-    "deletion_protection": "true or false",
-    "service_cpu": f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)",
-    "service_memory": "a size such as 512Mi or 2Gi",
-    "job_cpu": f"{', '.join(CPU_MEMORY_MIB)} (vCPUs)",
-    "job_memory": "a size such as 512Mi or 2Gi",
-    "job_timeout_minutes": "an integer from 1 to 1440",
-    "backfill_parallelism": "an integer from 1 to 100",
-    "expected_run_minutes": "a number of minutes above 0",
-    "ui_access": "iap, authenticated or public",
-    "project_in_organization": "true if the project belongs to an organization, else false",
-    "iap_oauth_client_id": "a custom OAuth client's id (<number>-<id>.apps.googleusercontent.com)",
-    "iap_oauth_client_secret_id": "the Secret Manager secret id holding that client's secret",
-    "ui_members": "a list of IAM members such as user:ana@example.com or group:data@example.com",
-    "ui_edits": "'persist' (UI edits kept on a Cloud Storage volume) or 'refuse' (code only from git)",
-    "owner_email": "an e-mail address for Mage's owner account",
-    "schedules": "a list of {pipeline, cron, timeZone, variables} with each pipeline once",
-    "taxi_data_base_url": "an https:// URL",
-    "bigquery_dataset": "letters, digits and underscores",
-    "bigquery_location": "a BigQuery location such as US",
-    "lake_versioning": "true or false",
-    "lake_delete_after_days": "a number of days (0 keeps objects forever)",
-    "lake_expected_gb": "a number of GB (for the cost estimate)",
-    "log_retention_days": "a number of days from 1 to 3650",
-    "variables_retention_days": "a number of days from 1 to 3650",
-    "github_repository": "a GitHub repository as owner/name",
-    "pulumi_state_bucket": "the Pulumi state bucket's name (default <project>-pulumi-state)",
-    "github_repository_id": "the repository's numeric id (`gh api repos/<owner>/<name> --jq .id`)",
-    "alert_emails": "a list of e-mail addresses",
-}
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
-def config_key(field: str) -> str:
-    """``sql_disk_gb`` -> ``mage-gcp:sqlDiskGb``; ``project`` -> ``gcp:project``."""
-    if field in ("project", "region"):
-        return f"gcp:{field}"
-    head, *rest = field.split("_")
-    return f"{NAMESPACE}:{head}{''.join(word.capitalize() for word in rest)}"
+@dataclass(frozen=True)
+class Key:
+    """One config key: where its value lives in the tree (``("sql", "tier")``) and its field."""
+
+    key: str
+    path: tuple[str, ...]
+    info: FieldInfo
+
+    @property
+    def allowed(self) -> str:
+        return self.info.description or ""
+
+    @property
+    def structured(self) -> bool:
+        """Given as JSON/YAML structure (a list) rather than a scalar."""
+        return get_origin(self.info.annotation) is list
+
+    @property
+    def boolean(self) -> bool:
+        return self.info.annotation is bool
+
+    @property
+    def default(self) -> Any:
+        return self.info.get_default(call_default_factory=True)
 
 
-# Config key -> (model field, what is allowed).
-KEYS: dict[str, tuple[str, str]] = {
-    config_key(field): (field, text) for field, text in ALLOWED.items()
-}
-_FIELD_TO_KEY = {field: key for key, (field, _) in KEYS.items()}
-_STRUCTURED = {"ui_members", "schedules", "alert_emails"}
+def _keys(model: type[BaseModel] = StackConfig, path: tuple[str, ...] = ()) -> Iterator[Key]:
+    """Every setting of the tree, as its config key: a field's name in camelCase under mage-gcp:
+    (a group's fields prefixed with the group's name), gcp:project and gcp:region under gcp:."""
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, Group):
+            yield from _keys(info.annotation, (*path, name))
+            continue
+        where = (*path, name)
+        namespace = "gcp" if where in (("project",), ("region",)) else NAMESPACE
+        yield Key(f"{namespace}:{_camel('_'.join(where))}", where, info)
 
 
-def _decode(field: str, key: str, raw: Any) -> Any:
+#: Config key -> the setting, in the tree's order.
+KEYS: dict[str, Key] = {k.key: k for k in _keys()}
+_PATH_TO_KEY = {k.path: k.key for k in KEYS.values()}
+
+
+def config_key(*path: str) -> str:
+    """``("sql", "disk_gb")`` -> ``mage-gcp:sqlDiskGb``; ``("project",)`` -> ``gcp:project``."""
+    return _PATH_TO_KEY[tuple(path)]
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        items = [v.model_dump(by_alias=True) if isinstance(v, BaseModel) else v for v in value]
+        return json.dumps(items, separators=(", ", ": "))
+    return str(value)
+
+
+def docs_table() -> str:
+    """The stack config table of docs/configuration.md, from the fields."""
+    lines = ["| key | default | allowed |", "|---|---|---|"]
+    for k in KEYS.values():
+        shown = _shown(k.default)
+        default = "required" if k.info.is_required() else f"`{shown}`" if shown != "—" else shown
+        lines.append(f"| `{k.key}` | {default} | {k.allowed.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def _decode(k: Key, raw: Any) -> Any:
     """Turn a config string (as the Pulumi CLI passes it) into a Python value."""
     if not isinstance(raw, str):
         return raw
-    if field in _STRUCTURED:
+    if k.structured:
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
             raise ConfigError(
-                f"Stack config {key} is not valid JSON/YAML structure: use {KEYS[key][1]}."
+                f"Stack config {k.key} is not valid JSON/YAML structure: use {k.allowed}."
             ) from None
-    if raw.lower() in ("true", "false") and StackConfig.model_fields[field].annotation is bool:
+    if raw.lower() in ("true", "false") and k.boolean:
         return raw.lower() == "true"
     return raw
+
+
+def _tree(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat config keys -> the nested values StackConfig takes."""
+    tree: dict[str, Any] = {}
+    for key, k in KEYS.items():
+        if key in raw:
+            node = tree
+            for step in k.path[:-1]:
+                node = node.setdefault(step, {})
+            node[k.path[-1]] = _decode(k, raw[key])
+    return tree
+
+
+def _key_of(loc: tuple) -> str | None:
+    """The config key of a validation error's location (the longest path that is a key)."""
+    for n in range(len(loc), 0, -1):
+        if tuple(loc[:n]) in _PATH_TO_KEY:
+            return _PATH_TO_KEY[tuple(loc[:n])]
+    return None
 
 
 def parse(raw: Mapping[str, Any]) -> StackConfig:
@@ -537,24 +597,29 @@ def parse(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError(
             "Stack config gcp:project is missing: set it with `pulumi config set gcp:project <id>`."
         )
-    values = {
-        field: _decode(field, key, raw[key]) for key, (field, _) in KEYS.items() if key in raw
-    }
     try:
-        return StackConfig(**values)
+        return StackConfig(**_tree(raw))
     except ValidationError as exc:
         error = exc.errors()[0]
-        if not error["loc"]:  # a rule across fields: its message names the key itself
+        key = _key_of(tuple(error["loc"]))
+        if key is None:  # a rule across fields: its message names the key itself
             message = str(error["msg"]).removeprefix("Value error, ")
             raise ConfigError(f"Stack config {NAMESPACE}:{message}.") from None
-        field = str(error["loc"][0])
-        key = _FIELD_TO_KEY.get(field, f"{NAMESPACE}:{field}")
-        shown = raw.get(key, "")
-        allowed = KEYS[key][1] if key in KEYS else error["msg"]
         raise ConfigError(
-            f"Stack config {key} = {shown!r} is not allowed: use {allowed} "
+            f"Stack config {key} = {raw.get(key, '')!r} is not allowed: use {KEYS[key].allowed} "
             f"(`pulumi config set {key} <value>`)."
         ) from None
+
+
+def load(stack_file: Path) -> StackConfig:
+    """The config of a committed stack file (``Pulumi.<stack>.yaml``), as the CLI passes it."""
+    raw = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    return parse({k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()})
+
+
+def policy_flags(cfg: StackConfig) -> dict[str, bool]:
+    """The policy pack's rule arguments (policy_rules.RULE_CONFIG), derived from the config."""
+    return {"allow_public_ui": cfg.public_ui}
 
 
 def from_pulumi() -> StackConfig:

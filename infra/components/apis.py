@@ -82,7 +82,7 @@ class Propagation(dynamic.Resource):
 @dataclass
 class ApisArgs:
     project: str
-    with_iap: bool = False
+    with_iap: bool
 
 
 class Apis(Component, area="apis"):

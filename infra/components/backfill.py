@@ -23,6 +23,7 @@ import pulumi
 
 from infra.components.base import Component
 from infra.components.runtime_env import ProjectContainerArgs
+from infra.config import JobResources
 from mage_project.utils.image_contract import TASK_RETRIES, task_argv
 
 ENTRYPOINT = task_argv()
@@ -37,8 +38,8 @@ class BackfillArgs(ProjectContainerArgs):
     """The shared container (in dev on the project volume, so a backfill runs the pipelines as
     the UI edited them, like the daily job) and the job's own settings."""
 
-    parallelism: int = 4
-    timeout_minutes: int = 60
+    parallelism: int
+    size: JobResources
 
 
 class Backfill(Component, area="backfill"):
@@ -49,7 +50,7 @@ class Backfill(Component, area="backfill"):
             ENTRYPOINT[:1],
             ENTRYPOINT[1:],
             max_retries=TASK_RETRIES,
-            timeout_minutes=args.timeout_minutes,
+            timeout_minutes=args.size.timeout_minutes,
         )
         # task_count 1: each execution overrides it with the number of slices.
         self.job = args.job(

@@ -31,6 +31,7 @@ import pulumi_gcp as gcp
 
 from infra.components.base import Component
 from infra.components.identity import RUNTIME_PROJECT_ROLES, service_account
+from infra.config import Github
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 DEPLOY_REF = "refs/heads/main"
@@ -81,8 +82,8 @@ class CiIdentityArgs:
     project: str
     prefix: str
     pool_id: str
-    github_repository: str
-    github_repository_id: str
+    #: The repository CI deploys from and its immutable id (config checks both are set).
+    github: Github
     state_bucket: str
     runtime_account: pulumi.Input[str]
     scheduler_account: pulumi.Input[str]
@@ -159,7 +160,7 @@ class CiIdentity(Component, area="ci_identity"):
                 "attribute.actor": "assertion.actor",
             },
             attribute_condition=attribute_condition(
-                args.github_repository, args.github_repository_id
+                args.github.repository, args.github.repository_id
             ),
             oidc={"issuer_uri": GITHUB_ISSUER},
             opts=self.child,
@@ -257,7 +258,7 @@ class CiIdentity(Component, area="ci_identity"):
                 opts=self.child,
             ),
         ]
-        sub = subjects(args.github_repository)
+        sub = subjects(args.github.repository)
         self.impersonation = {
             key: gcp.serviceaccount.IAMMember(
                 f"{name}-{key}-wif",
@@ -279,7 +280,7 @@ class CiIdentity(Component, area="ci_identity"):
     def _account(
         self, name: str, args: CiIdentityArgs, key: str, display: str
     ) -> gcp.serviceaccount.Account:
-        described = f"{display} of {args.github_repository}"[:100]
+        described = f"{display} of {args.github.repository}"[:100]
         return service_account(self.child, name, args.project, args.prefix, key, described)
 
     def _project_grant(

@@ -11,6 +11,7 @@ import pulumi_random as random
 
 from infra.components.base import Component
 from infra.components.secrets import StoredSecret, store_secret
+from infra.config import Sql
 
 # CIS-recommended logging flags; cheap and useful when a pipeline misbehaves.
 DATABASE_FLAGS = {
@@ -38,16 +39,11 @@ class DatabaseArgs:
     prefix: str
     network_id: pulumi.Input[str]
     private_services: pulumi.Resource
-    tier: str = "db-f1-micro"
-    disk_gb: int = 10
-    disk_type: str = "PD_SSD"
-    availability: str = "ZONAL"
-    ssl_mode: str = "ENCRYPTED_ONLY"
-    backup_count: int = 7
-    log_retention_days: int = 7
-    deletion_protection: bool = True
+    #: The instance's settings, as the stack config gives them (infra/config.py, ``Sql``).
+    sql: Sql
+    deletion_protection: bool
     #: The max_connections flag (config: the tier's default, or what backfills need).
-    max_connections: int | None = None
+    max_connections: int | None
     mage_database: str = "mage"
     taxi_database: str = "taxi"
 
@@ -64,26 +60,26 @@ class Database(Component, area="database"):
             database_version="POSTGRES_16",
             deletion_protection=args.deletion_protection,
             settings={
-                "tier": args.tier,
+                "tier": args.sql.tier,
                 "edition": "ENTERPRISE",
-                "availability_type": args.availability,
-                "disk_size": args.disk_gb,
-                "disk_type": args.disk_type,
+                "availability_type": args.sql.availability,
+                "disk_size": args.sql.disk_gb,
+                "disk_type": args.sql.disk_type,
                 "disk_autoresize": True,
                 "deletion_protection_enabled": args.deletion_protection,
                 "ip_configuration": {
                     "ipv4_enabled": False,
                     "private_network": args.network_id,
-                    "ssl_mode": args.ssl_mode,
+                    "ssl_mode": args.sql.ssl_mode,
                     "enable_private_path_for_google_cloud_services": True,
                 },
                 "backup_configuration": {
                     "enabled": True,
                     "point_in_time_recovery_enabled": True,
                     "start_time": "03:00",
-                    "transaction_log_retention_days": args.log_retention_days,
+                    "transaction_log_retention_days": args.sql.log_retention_days,
                     "backup_retention_settings": {
-                        "retained_backups": args.backup_count,
+                        "retained_backups": args.sql.backup_count,
                         "retention_unit": "COUNT",
                     },
                 },

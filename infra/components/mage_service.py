@@ -3,7 +3,7 @@ secrets by reference, an owner account from a generated secret, private by defau
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -20,6 +20,7 @@ from infra.components.runtime_env import (
     edit_env,
 )
 from infra.components.secrets import StoredSecret, read_secret, secret_reader, store_secret
+from infra.config import IapOauth, Ui
 
 # Mage 0.9.80 serves /api/status with `bypass_oauth_check` (mage_ai/server/server.py), so it
 # answers without a login even with REQUIRE_USER_AUTHENTICATION=1. Mage binds its port first and
@@ -48,13 +49,12 @@ def startup_probe() -> dict:
 class MageServiceArgs(ProjectContainerArgs):
     runtime_member: pulumi.Input[str]
     owner_email: str
-    always_on: bool = False
-    ui_access: str = "iap"
-    ui_members: list[str] = field(default_factory=list)
+    always_on: bool
+    #: Who reaches the UI (``access``, ``members``); edits are ``persist``.
+    ui: Ui
     #: IAP's custom OAuth client (a project without an organization): its id and the Secret
-    #: Manager secret holding its client secret; None: Google's managed client.
-    iap_oauth_client_id: str | None = None
-    iap_oauth_client_secret_id: str | None = None
+    #: Manager secret holding its client secret; unset: Google's managed client.
+    iap_oauth: IapOauth
 
 
 class MageService(Component, area="mage_service"):
@@ -90,9 +90,9 @@ class MageService(Component, area="mage_service"):
         server_plain, server_secrets = args.env.server(
             args.owner_email, self.owner_secret.ref, self.jwt_secret.ref
         )
-        plain = args.env.plain() | server_plain | edit_env(args.ui_edits)
+        plain = args.env.plain() | server_plain | edit_env(args.persist)
         secrets = args.env.secrets() | server_secrets
-        iap = args.ui_access == "iap"
+        iap = args.ui.iap
         self.service = gcp.cloudrunv2.Service(
             f"{name}-ui",
             project=args.project,
@@ -131,7 +131,7 @@ class MageService(Component, area="mage_service"):
                     ports={"container_port": MAGE_PORT},
                     volume_mounts=args.volume_mounts(),
                     resources={
-                        "limits": {"cpu": args.cpu, "memory": args.memory},
+                        "limits": {"cpu": args.size.cpu, "memory": args.size.memory},
                         "cpu_idle": not args.always_on,
                         "startup_cpu_boost": True,
                     },
@@ -193,9 +193,9 @@ class MageService(Component, area="mage_service"):
         managed one -- admits accounts outside an organization
         (https://cloud.google.com/iap/docs/custom-oauth-configuration). The client secret is read
         from Secret Manager at deploy time and stays a Pulumi secret; None without a client."""
-        if not (args.ui_access == "iap" and args.iap_oauth_client_id):
+        client = args.iap_oauth
+        if not (args.ui.iap and client.client_id and client.client_secret_id):
             return None
-        secret_id = args.iap_oauth_client_secret_id or ""
         return gcp.iap.Settings(
             f"{name}-iap-oauth-client",
             # The IAP resource of one Cloud Run service: iap_web/cloud_run-<region>/services/<name>
@@ -208,8 +208,8 @@ class MageService(Component, area="mage_service"):
             ),
             access_settings={
                 "oauth_settings": {
-                    "client_id": args.iap_oauth_client_id,
-                    "client_secret": read_secret(args.project, secret_id, self),
+                    "client_id": client.client_id,
+                    "client_secret": read_secret(args.project, client.client_secret_id, self),
                 }
             },
             opts=self.child,
@@ -238,9 +238,9 @@ class MageService(Component, area="mage_service"):
                 **target,
             )
 
-        if args.ui_access == "public":
+        if args.ui.public:
             members = ["allUsers"]
-        elif args.ui_access == "iap":
+        elif args.ui.iap:
             agent = gcp.projects.ServiceIdentity(
                 f"{name}-iap-agent",
                 project=args.project,
@@ -251,13 +251,13 @@ class MageService(Component, area="mage_service"):
                 grant(run_invoker, f"{name}-iap-agent-invoker", agent.member, self.child)
             ]
             for i, (logical, member) in enumerate(
-                keyed(f"{name}-iap-user", args.ui_members).items()
+                keyed(f"{name}-iap-user", args.ui.members).items()
             ):
                 opts = formerly(self.child, f"{name}-iap-user-{i}")
                 grants.append(grant(iap_user, logical, member, opts))
             return grants
         else:
-            members = args.ui_members
+            members = args.ui.members
         return [
             grant(run_invoker, logical, member, formerly(self.child, f"{name}-invoker-{i}"))
             for i, (logical, member) in enumerate(keyed(f"{name}-invoker", members).items())

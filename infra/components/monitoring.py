@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi_gcp as gcp
 
@@ -26,7 +26,7 @@ FAILED_EXECUTIONS_METRIC = "run.googleapis.com/job/completed_execution_count"
 class MonitoringArgs:
     project: str
     prefix: str
-    alert_emails: list[str] = field(default_factory=list)
+    alert_emails: list[str]
 
 
 def failed_executions_filter(prefix: str) -> str:

@@ -15,11 +15,11 @@ from infra.components.base import Component
 class NetworkArgs:
     project: str
     region: str
-    subnet_cidr: str = "10.10.0.0/24"
-    peering_prefix_length: int = 20
     #: dev (no deletion protection): `pulumi destroy` leaves the VPC and its subnet in the
     #: project instead of failing on them (docs/deploy.md, "Tear down").
-    keep_network_on_destroy: bool = False
+    keep_network_on_destroy: bool
+    subnet_cidr: str = "10.10.0.0/24"
+    peering_prefix_length: int = 20
 
 
 class Network(Component, area="network"):

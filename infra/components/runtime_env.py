@@ -4,12 +4,13 @@ secrets only as Secret Manager references."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.secrets import SecretRef
+from infra.config import Resources
 from mage_project.utils import env_contract, image_contract
 
 MAGE_PORT = 6789
@@ -105,10 +106,10 @@ class ContainerArgs:
     env: RuntimeEnv
     network: pulumi.Input[str]
     subnet: pulumi.Input[str]
-    cpu: str = "1"
-    memory: str = "2Gi"
-    deletion_protection: bool = True
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    #: The container's size (the stack config's ``service`` or ``job`` group).
+    size: Resources
+    deletion_protection: bool
+    depends_on: list[pulumi.Resource]
 
     def container(
         self,
@@ -126,7 +127,7 @@ class ContainerArgs:
             "args": args,
             "working_dir": PROJECT_DIR,
             "envs": env_list(plain, secrets),
-            "resources": {"limits": {"cpu": self.cpu, "memory": self.memory}},
+            "resources": {"limits": {"cpu": self.size.cpu, "memory": self.size.memory}},
             **extra,
         }
 
@@ -167,13 +168,9 @@ class ProjectContainerArgs(ContainerArgs):
     """A container that runs the project the UI edits: the service, the scheduled jobs and the
     backfill tasks."""
 
-    #: "persist": the project on a Cloud Storage volume of ``env.state_bucket`` (UI edits kept,
-    #: jobs run them too); "refuse": the image's code, the UI refuses edits.
-    ui_edits: str = "persist"
-
-    @property
-    def persist(self) -> bool:
-        return self.ui_edits == "persist"
+    #: True (uiEdits persist): the project on a Cloud Storage volume of ``env.state_bucket``
+    #: (UI edits kept, jobs run them too); False (refuse): the image's code, edits refused.
+    persist: bool
 
     def volumes(self) -> list[dict]:
         """The dev project volume (``persist``), else none."""
@@ -186,7 +183,7 @@ class ProjectContainerArgs(ContainerArgs):
     def job_env(self) -> dict[str, pulumi.Input[str]]:
         """A job's plain variables: the shared ones, and in dev the seed (a job may be the first
         to start on an empty volume)."""
-        return self.env.plain() | (edit_env(self.ui_edits) if self.persist else {})
+        return self.env.plain() | (edit_env(self.persist) if self.persist else {})
 
     def job_task(
         self, commands: list[str], args: list[str], max_retries: int, timeout_minutes: int
@@ -241,12 +238,12 @@ def project_mount() -> dict:
     return {"name": "project", "mount_path": f"{PROJECT_DIR}/{PROJECT_NAME}"}
 
 
-def edit_env(ui_edits: str) -> dict[str, str]:
+def edit_env(persist: bool) -> dict[str, str]:
     """The UI's edit model (set by stack kind, so beside the env contract): ``persist`` seeds the
     project volume from the image once; ``refuse`` sets Mage's DISABLE_NOTEBOOK_EDIT_ACCESS=2 --
     pipeline, block and file edits refused (mage_ai/settings/server.py
     is_disable_pipeline_edit_access), while secrets and runs stay possible (1 also refuses
     creating secrets)."""
-    if ui_edits == "refuse":
+    if not persist:
         return {"DISABLE_NOTEBOOK_EDIT_ACCESS": "2"}
     return {"MAGE_PROJECT_SEED": PROJECT_SEED}

@@ -4,31 +4,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
 from infra.components.runtime_env import PROJECT_NAME, RUNNER, ProjectContainerArgs
+from infra.config import JobResources, Schedule
 
 #: The Mage trigger the jobs' runs belong to (mage_runner creates it, type API, inactive).
 TRIGGER = "cloud_scheduler"
 
 
-@dataclass
-class ScheduledPipeline:
-    pipeline: str
-    cron: str
-    time_zone: str = "Etc/UTC"
-    variables: dict = field(default_factory=dict)
-
-
 @dataclass(kw_only=True)
 class ScheduledRunsArgs(ProjectContainerArgs):
     scheduler_email: pulumi.Input[str]
-    schedules: list[ScheduledPipeline]
-    timeout_minutes: int = 60
+    schedules: list[Schedule]
+    size: JobResources
 
 
 def mage_run_args(pipeline: str, variables: dict) -> list[str]:
@@ -60,7 +53,7 @@ class ScheduledRuns(Component, area="scheduled_runs"):
                 RUNNER,
                 mage_run_args(schedule.pipeline, schedule.variables),
                 max_retries=1,
-                timeout_minutes=args.timeout_minutes,
+                timeout_minutes=args.size.timeout_minutes,
             )
             job = args.job(
                 f"{name}-{key}",

@@ -83,9 +83,7 @@ def secret_reader(
     )
 
 
-def read_secret(
-    project: str, secret_id: str, parent: pulumi.Resource
-) -> pulumi.Output[str]:
+def read_secret(project: str, secret_id: str, parent: pulumi.Resource) -> pulumi.Output[str]:
     """The latest version of a secret someone else made (e.g. IAP's OAuth client secret), read
     at deploy time and kept secret in the plan and the state; the stack config holds its id only
     (https://www.pulumi.com/registry/packages/gcp/api-docs/secretmanager/getsecretversion/)."""

@@ -11,6 +11,7 @@ import pulumi_random as random
 
 from infra.components.base import Component
 from infra.components.secrets import store_secret
+from infra.config import Lake
 
 
 @dataclass(kw_only=True)
@@ -22,7 +23,7 @@ class BucketArgs:
     bucket_name: str
     #: dev: `pulumi destroy` deletes the bucket with every object and version in it; prod
     #: (False) refuses to delete a bucket that is not empty.
-    force_destroy: bool = False
+    force_destroy: bool
 
     def bucket(
         self, logical: str, versioning: bool, lifecycle: list[dict], opts: pulumi.ResourceOptions
@@ -46,8 +47,8 @@ class BucketArgs:
 
 @dataclass(kw_only=True)
 class StorageArgs(BucketArgs):
-    versioning: bool = False
-    delete_after_days: int = 0
+    #: Versioning, expiry (and the size the cost estimate assumes), from the stack config.
+    lake: Lake
 
 
 def lifecycle_rules(versioning: bool, delete_after_days: int) -> list[dict]:
@@ -68,8 +69,8 @@ class Storage(Component, area="storage"):
     """The data lake bucket; access is granted per service account on the bucket only."""
 
     def build(self, name: str, args: StorageArgs) -> dict:
-        rules = lifecycle_rules(args.versioning, args.delete_after_days)
-        self.bucket = args.bucket(f"{name}-lake", args.versioning, rules, self.child)
+        rules = lifecycle_rules(args.lake.versioning, args.lake.delete_after_days)
+        self.bucket = args.bucket(f"{name}-lake", args.lake.versioning, rules, self.child)
         self.bucket_name = self.bucket.name
         return {"bucket": self.bucket.name}
 
@@ -84,9 +85,9 @@ PROJECT_PREFIX = "project"
 @dataclass(kw_only=True)
 class MageStateArgs(BucketArgs):
     prefix: str
-    log_retention_days: int = 30
-    variables_retention_days: int = 7
-    project_volume: bool = True
+    log_retention_days: int
+    variables_retention_days: int
+    project_volume: bool
 
 
 def state_lifecycle_rules(log_days: int, variables_days: int) -> list[dict]:

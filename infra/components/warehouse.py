@@ -26,7 +26,7 @@ class WarehouseArgs:
     project: str
     dataset_id: str
     location: str
-    deletion_protection: bool = True
+    deletion_protection: bool
     table: WarehouseTable = YELLOW_WAREHOUSE
 
 

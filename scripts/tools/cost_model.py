@@ -415,7 +415,7 @@ def estimate(
 def assumptions_for(cfg: Any, prices: dict | None = None) -> Assumptions:
     prices = prices or load_prices()
     return Assumptions(
-        lake_gb=cfg.lake_expected_gb,
+        lake_gb=cfg.lake.expected_gb,
         warehouse_gb=float(prices["assumptions"]["warehouse_gb"]),
         image_gb=float(prices["assumptions"]["image_gb"]),
         run_minutes=cfg.expected_run_minutes,

@@ -16,7 +16,7 @@ BASE = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "true"}
 def test_defaults_are_cheap_and_private():
     cfg = parse(BASE)
     assert cfg == StackConfig(project="my-mage-dev", project_in_organization=True)
-    assert (cfg.mode, cfg.sql_tier, cfg.ui_access) == ("cost", "db-f1-micro", "iap")
+    assert (cfg.mode, cfg.sql.tier, cfg.ui.access) == ("cost", "db-f1-micro", "iap")
     assert cfg.deletion_protection is True
     assert [(s.pipeline, s.cron, s.time_zone) for s in cfg.schedules] == [
         ("green_taxi_etl", "0 5 * * *", "Etc/UTC")
@@ -39,8 +39,8 @@ def test_strings_as_the_cli_passes_them():
         "mage-gcp:schedules": json.dumps([{"pipeline": "api_to_postgres", "cron": "*/30 * * * *",
                                            "variables": {"month": 1}}]),
     })  # fmt: skip
-    assert cfg.deletion_protection is False and cfg.sql_disk_gb == 25
-    assert cfg.ui_members == ["group:data@example.com"]
+    assert cfg.deletion_protection is False and cfg.sql.disk_gb == 25
+    assert cfg.ui.members == ["group:data@example.com"]
     assert cfg.schedules[0].variables == {"month": 1}
 
 
@@ -84,7 +84,11 @@ def test_malformed_structure_is_one_sentence():
 
 
 def test_every_key_maps_to_a_field():
-    assert {field for field, _ in KEYS.values()} == set(StackConfig.model_fields)
+    """Each leaf of the tree is one key; each top-level field is a key or a group of keys."""
+    assert len({k.path for k in KEYS.values()}) == len(KEYS)
+    assert {k.path[0] for k in KEYS.values()} == set(StackConfig.model_fields)
+    assert KEYS["mage-gcp:sqlDiskGb"].path == ("sql", "disk_gb")
+    assert KEYS["mage-gcp:iapOauthClientId"].path == ("iap_oauth", "client_id")
 
 
 def test_program_refuses_a_bad_config_with_the_same_sentence():
@@ -157,7 +161,7 @@ def test_iap_needs_the_organization_question_answered():
     ):
         parse({"gcp:project": "my-mage-dev"})
     no_org = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "false"}
-    assert parse(no_org | {"mage-gcp:uiAccess": "authenticated"}).ui_access == "authenticated"
+    assert parse(no_org | {"mage-gcp:uiAccess": "authenticated"}).ui.access == "authenticated"
 
 
 @pytest.mark.parametrize("cron", ["0 5 * * MON-FRI", "30 6 1 JAN,JUL *", "*/15 8-18 * * 1-5"])
@@ -173,4 +177,4 @@ def test_two_digit_regions_are_accepted(region: str):
 
 @pytest.mark.parametrize("tier", ["db-custom-1-3840", "db-custom-2-7680", "db-custom-4-26624"])
 def test_documented_custom_tiers_are_accepted(tier: str):
-    assert parse(BASE | {"mage-gcp:sqlTier": tier}).sql_tier == tier
+    assert parse(BASE | {"mage-gcp:sqlTier": tier}).sql.tier == tier

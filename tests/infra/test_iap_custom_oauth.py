@@ -53,7 +53,7 @@ def test_the_managed_client_stacks_plan_no_iap_settings(stack: str):
 def test_the_config_holds_the_secret_id_only():
     cfg = parse(BASE | {k: v for k, v in NO_ORG[1:]})
     assert (cfg.iap, cfg.iap_custom_oauth, cfg.public_ui) == (True, True, False)
-    assert cfg.iap_oauth_client_secret_id == SECRET_ID
+    assert cfg.iap_oauth.client_secret_id == SECRET_ID
     with pytest.raises(ConfigError, match="iapOauthClientSecretId"):
         parse(BASE | {"mage-gcp:iapOauthClientSecretId": "GOCSPX-not an id!"})
 

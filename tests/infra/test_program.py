@@ -396,7 +396,7 @@ def test_cloud_run_env_is_the_contract(stack_plan: Plan):
     from infra.components.runtime_env import edit_env
     from mage_project.utils import env_contract
 
-    edits = set(edit_env("persist" if stack_plan.stack == "dev" else "refuse"))
+    edits = set(edit_env(stack_plan.stack == "dev"))
     service = stack_plan.one("gcp:cloudrunv2/service:Service")
     envs = service.get("template", "containers", 0, "envs")
     assert {e["name"] for e in envs} == env_contract.names("cloud", server=True) | edits
