@@ -67,7 +67,7 @@ RUN /opt/venv/bin/python -m compileall -q /home/src/mage_project /home/src/mage_
 # the env that `mage_runner start` hands to `mage start`.
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv \
-    PYTHONPATH=/home/src \
+    PYTHONPATH=/home/src:/home/src/mage_runner/mage_site \
     USER_CODE_PATH=/home/src/mage_project \
     MAGE_DATA_DIR=/home/src/mage_data \
     REQUIRE_USER_AUTHENTICATION=1 \

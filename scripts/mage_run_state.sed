@@ -2,7 +2,7 @@
 # scripts/setup.sh). Mage rewrites a pipeline's metadata.yaml whenever a block runs in the UI,
 # with run state: each block's status, whether its upstream ran, and the absolute variables_dir
 # of this machine. The files are committed as Mage writes them after every block ran (the twin's
-# Mage writes variables_dir: null, twin/mage_site/sitecustomize.py), so a successful run leaves
+# Mage writes variables_dir: null, mage_runner/mage_site/sitecustomize.py), so a successful run leaves
 # them byte for byte unchanged; this filter stores any other run state (a failed block, Mage
 # started without the twin) in that form too, so `git diff` stays empty for it. (`git status`
 # lists a file whose size changed until `git add`; a successful run changes no byte.)

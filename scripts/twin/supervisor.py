@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from mage_runner import metadata_db
+from mage_runner.site import MAGE_SITE
 
 from mage_project.utils import env_contract
 
@@ -275,8 +276,8 @@ class Twin:
         env = env_contract.resolve("twin", {}, only_server=True)  # login off, ENV=dev
         given = os.environ.get("PYTHONWARNINGS", "")
         env["PYTHONWARNINGS"] = ",".join(filter(None, [given, QUIET_WARNINGS]))
-        # Mage writes no machine-specific variables_dir into tracked files (mage_site/).
-        site = str(Path(__file__).resolve().parent / "mage_site")
+        # The patches every Mage of this project runs with, the image's too (mage_site/).
+        site = str(MAGE_SITE)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
         proc = self._spawn("mage", command, extra_env=env, cwd=REPO_ROOT)
         self._wait("mage", proc, lambda: http_ok(self._url("mage") + "/"))

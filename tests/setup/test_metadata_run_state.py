@@ -1,6 +1,6 @@
 """Running blocks in the Mage UI leaves `git status` clean (issue 20): each pipeline's committed
 metadata.yaml is byte for byte what the twin's Mage 0.9.80 writes after its blocks ran (its paths,
-wrapping, sorted variables; ``variables_dir: null`` by twin/mage_site/sitecustomize.py instead of
+wrapping, sorted variables; ``variables_dir: null`` by mage_runner/mage_site/sitecustomize.py instead of
 this machine's absolute path), and other run state (a failed block, Mage without the twin) is
 stored in that form by the clean filter of .gitattributes (scripts/mage_run_state.sed, registered
 by scripts/setup.sh). An edit the user makes still shows."""
@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from mage_runner.site import MAGE_SITE
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = sorted(
     p.parent.name for p in (ROOT / "mage_project" / "pipelines").glob("*/metadata.yaml")
 )
 SED = ROOT / "scripts" / "mage_run_state.sed"
-MAGE_SITE = ROOT / "scripts" / "twin" / "mage_site"
 
 MAGE_SAVES = """
 import sys

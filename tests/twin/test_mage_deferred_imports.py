@@ -1,4 +1,4 @@
-"""Mage's server starts without importing what it only calls later (scripts/twin/mage_site/
+"""Mage's server starts without importing what it only calls later (scripts/mage_runner/mage_site/
 sitecustomize.py, ``_DEFERRED``): scikit-learn and memory_profiler (and its IPython) are imported on first call of the function Mage took from them, and those functions still work."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mage_runner.site import MAGE_SITE
+
 ROOT = Path(__file__).resolve().parents[2]
-MAGE_SITE = ROOT / "scripts" / "twin" / "mage_site"
 DEFERRED_TOPS = ("sklearn", "memory_profiler", "IPython")
 
 PROBE = """

@@ -1,5 +1,5 @@
 """A block run Mage's scheduler queued starts even when its worker pool left too early (the twin's
-Mage: scripts/twin/mage_site/sitecustomize.py).
+Mage: scripts/mage_runner/mage_site/sitecustomize.py).
 
 Mage 0.9.80's ``ProcessQueue.enqueue`` puts the job on a ``multiprocessing.Queue`` (a feeder
 thread writes it into the pipe later) and forks a worker pool that leaves when the queue looks
@@ -17,8 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mage_runner.site import MAGE_SITE
+
 ROOT = Path(__file__).resolve().parents[2]
-MAGE_SITE = ROOT / "scripts" / "twin" / "mage_site"
 FEEDER_DELAY_S = 2
 TICKS = 8  # scheduler ticks (1 s apart here; Mage's are 10 s apart)
 

@@ -1,5 +1,6 @@
-"""Loaded by every Python the twin starts for Mage (its server, the notebook's kernel, their
-subprocesses: ``PYTHONPATH`` holds this folder; twin/supervisor.py). Each patch is applied when
+"""Loaded by every Python that runs Mage here and in the cloud (its server, the notebook's kernel,
+their subprocesses): ``PYTHONPATH`` holds this folder (twin/supervisor.py; the Dockerfile's ENV,
+mage_runner/site.py). Each patch is applied when
 Mage imports the module it changes, so other Pythons pay nothing.
 
 - Mage rewrites a pipeline's tracked ``metadata.yaml`` whenever a block runs in the notebook, and
