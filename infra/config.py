@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from croniter import croniter
@@ -85,16 +85,16 @@ class Sql(Group):
         "db-f1-micro, db-g1-small or db-custom-<vCPUs>-<MiB>",
         pattern=r"^(db-f1-micro|db-g1-small|db-custom-\d{1,2}-\d{3,6})$",
     )
-    disk_gb: int = setting(10, "an integer from 10 to 2000", ge=10, le=2000)
-    disk_type: Literal["PD_SSD", "PD_HDD"] = setting("PD_SSD", "PD_SSD or PD_HDD")
-    availability: Literal["ZONAL", "REGIONAL"] = setting("ZONAL", "ZONAL or REGIONAL")
+    disk_gb: int = setting(10, "an integer from {ge} to {le}", ge=10, le=2000)
+    disk_type: Literal["PD_SSD", "PD_HDD"] = setting("PD_SSD", "{choices}")
+    availability: Literal["ZONAL", "REGIONAL"] = setting("ZONAL", "{choices}")
     ssl_mode: Literal["ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"] = setting(
-        "ENCRYPTED_ONLY", "ENCRYPTED_ONLY or TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+        "ENCRYPTED_ONLY", "{choices}"
     )
     # Cloud SQL refuses "backup retention should be > transaction log retention" (400), and
     # recommends one more backup than log days (https://cloud.google.com/sql/docs/postgres/backup-recovery/pitr).
-    backup_count: int = setting(8, "an integer from 1 to 365", ge=1, le=365)
-    log_retention_days: int = setting(7, "an integer from 1 to 7", ge=1, le=7)
+    backup_count: int = setting(8, "an integer from {ge} to {le}", ge=1, le=365)
+    log_retention_days: int = setting(7, "an integer from {ge} to {le}", ge=1, le=7)
 
 
 class Resources(Group):
@@ -107,7 +107,7 @@ class Resources(Group):
 class JobResources(Resources):
     """The pipeline jobs' and backfill tasks' size and time limit (``job``)."""
 
-    timeout_minutes: int = setting(60, "an integer from 1 to 1440", ge=1, le=1440)
+    timeout_minutes: int = setting(60, "an integer from {ge} to {le}", ge=1, le=1440)
 
 
 class Ui(Group):
@@ -118,9 +118,7 @@ class Ui(Group):
     # authenticated: run.invoker per member, reached with `gcloud run services proxy` (any
     # Google account, no organization needed); public: allUsers. Mage's own login is required
     # in every mode (docs/ui-access.md).
-    access: Literal["iap", "authenticated", "public"] = setting(
-        "iap", "iap, authenticated or public"
-    )
+    access: Literal["iap", "authenticated", "public"] = setting("iap", "{choices}")
     members: list[str] = listed(
         list, "a list of IAM members such as user:ana@example.com or group:data@example.com"
     )
@@ -235,7 +233,7 @@ class StackConfig(BaseModel):
     service: Resources = Field(default_factory=Resources)
     job: JobResources = Field(default_factory=JobResources)
     # Tasks of one backfill execution that run at once (Cloud Run job ``parallelism``).
-    backfill_parallelism: int = setting(4, "an integer from 1 to 100", ge=1, le=100)
+    backfill_parallelism: int = setting(4, "an integer from {ge} to {le}", ge=1, le=100)
     expected_run_minutes: float = setting(10, "a number of minutes above 0", gt=0, le=1440)
     ui: Ui = Field(default_factory=Ui)
     iap_oauth: IapOauth = Field(default_factory=IapOauth)
@@ -257,8 +255,8 @@ class StackConfig(BaseModel):
     bigquery: Bigquery = Field(default_factory=Bigquery)
     lake: Lake = Field(default_factory=Lake)
     # Mage's run logs and block outputs in the state bucket, deleted after these many days.
-    log_retention_days: int = setting(30, "a number of days from 1 to 3650", ge=1, le=3650)
-    variables_retention_days: int = setting(7, "a number of days from 1 to 3650", ge=1, le=3650)
+    log_retention_days: int = setting(30, "a number of days from {ge} to {le}", ge=1, le=3650)
+    variables_retention_days: int = setting(7, "a number of days from {ge} to {le}", ge=1, le=3650)
     github: Github = Field(default_factory=Github)
     # The Pulumi state bucket (scripts/bootstrap), which the CI preview account may read.
     pulumi_state_bucket: str | None = setting(
@@ -492,7 +490,20 @@ class Key:
 
     @property
     def allowed(self) -> str:
-        return self.info.description or ""
+        """What is allowed, in words: the field's description with ``{choices}`` (a Literal's
+        values) and ``{ge}``/``{le}``/``{gt}`` (its bounds) filled in from the field itself."""
+        bounds = {
+            name: getattr(rule, name)
+            for rule in self.info.metadata
+            for name in ("ge", "le", "gt")
+            if hasattr(rule, name)
+        }
+        choices = [str(c) for c in get_args(self.info.annotation)]
+        listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else ""
+        text = (self.info.description or "").replace("{choices}", listed)
+        for name, value in bounds.items():
+            text = text.replace(f"{{{name}}}", f"{value:g}")
+        return text
 
     @property
     def structured(self) -> bool:
@@ -615,6 +626,12 @@ def load(stack_file: Path) -> StackConfig:
     """The config of a committed stack file (``Pulumi.<stack>.yaml``), as the CLI passes it."""
     raw = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
     return parse({k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()})
+
+
+def ui_settings(raw: Mapping[str, Any]) -> Ui:
+    """The ``ui`` group of raw config on its own, with the fields' defaults (scripts/deploy_check.py
+    reads it before the whole stack config is checked)."""
+    return Ui(**_tree({k: v for k, v in raw.items() if k in KEYS}).get("ui", {}))
 
 
 def policy_flags(cfg: StackConfig) -> dict[str, bool]:

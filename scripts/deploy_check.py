@@ -180,11 +180,12 @@ def location_matcher(location: str):
 def org_policy_refusals(config: dict, fetch) -> list[str]:
     """One sentence per organization policy that would refuse what the stack creates;
     ``fetch(constraint)`` returns the project's effective policy (Org Policy v2 JSON)."""
-    region = str(config.get("gcp:region") or "us-central1")
-    ui_access = str(config.get("mage-gcp:uiAccess") or "iap")
+    from infra.config import KEYS, ui_settings  # decoded and defaulted in one place
+
+    region = str(config.get("gcp:region") or KEYS["gcp:region"].default)
     found = []
     domains = fetch("iam.allowedPolicyMemberDomains")
-    if ui_access == "public" and not list_allows(domains, lambda v: False):
+    if ui_settings(config).public and not list_allows(domains, lambda v: False):
         found.append(
             "iam.allowedPolicyMemberDomains refuses allUsers, which mage-gcp:uiAccess public "
             "grants the UI: set mage-gcp:uiAccess to iap or authenticated"

@@ -1,7 +1,16 @@
-"""The rules of `policy_rules` as CrossGuard policies: one per rule, all mandatory."""
+"""The rules of `policy_rules` as CrossGuard policies: one per rule, all mandatory.
+
+A rule's argument (``allow_public_ui``) comes from the stack's own config, derived once in
+infra/config.py (``policy_flags``): the pack reads ``Pulumi.<stack>.yaml`` of the checkout it runs
+from (Pulumi names the stack in ``PULUMI_STACK``). The pack config key (``allowPublicUi``, e.g.
+``pulumi preview --policy-pack-config``) still overrides it.
+"""
 
 from __future__ import annotations
 
+import os
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -17,6 +26,23 @@ from pulumi_policy import (
 from infra.policy.policy_rules import RULE_CONFIG, RULES, STACK_RULES, StackRule
 
 PACK_NAME = "mage-gcp-security"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def stack_flags(stack: str | None = None) -> dict[str, bool]:
+    """The rule arguments the stack's config derives (``infra.config.policy_flags``); none (the
+    strict defaults) when no stack is named or its file does not parse."""
+    stack = stack or os.environ.get("PULUMI_STACK")
+    path = REPO_ROOT / f"Pulumi.{stack}.yaml"
+    if not stack or not path.is_file():
+        return {}
+    try:
+        from infra.config import load, policy_flags
+
+        return policy_flags(load(path))
+    except (ImportError, ValueError):  # ConfigError is a ValueError
+        return {}
 
 
 def _validator(name: str):
@@ -25,7 +51,11 @@ def _validator(name: str):
     config = RULE_CONFIG.get(name)
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        kwargs = {config[1]: bool(args.get_config().get(config[0], False))} if config else {}
+        kwargs = {}
+        if config:
+            key, flag = config
+            given = args.get_config().get(key)
+            kwargs[flag] = bool(stack_flags().get(flag, False) if given is None else given)
         for message in rule(args.resource_type, args.props, **kwargs):
             report_violation(message, None)
 
@@ -51,7 +81,7 @@ def _config_schema(name: str) -> PolicyConfigSchema | None:
     if name not in RULE_CONFIG:
         return None
     key = RULE_CONFIG[name][0]
-    return PolicyConfigSchema(properties={key: {"type": "boolean", "default": False}})
+    return PolicyConfigSchema(properties={key: {"type": "boolean"}})
 
 
 def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
