@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from mage_project.utils import gcs, postgres
+from mage_project.utils import lake, postgres
 from mage_project.utils.download import stage_month
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.ingest import GREEN_PARTITIONED_PREFIX, GREEN_TABLE
@@ -76,12 +76,12 @@ def answers(env: dict[str, str]) -> dict[str, object]:
             (dates,) = conn.execute(
                 f"SELECT count(DISTINCT lpep_pickup_date) FROM {GREEN_TABLE} "
                 "WHERE source_month = ANY(%s)", (months,)).fetchone()  # fmt: skip
-        names = [
-            b.name for b in gcs.list_objects(env["GCS_BUCKET"], f"{GREEN_PARTITIONED_PREFIX}/")
-        ]
-    partitions = {
-        n.split("/")[1] for n in names if any(n.endswith(f"/{m}.parquet") for m in months)
-    }
+        # each month as its manifest says (lake.py), never a half-committed one
+        partitions = {
+            partition
+            for m in months
+            for partition in lake.current(env["GCS_BUCKET"], GREEN_PARTITIONED_PREFIX, m).partitions
+        }
     renamed = [c for c in schema_for("green").columns if to_snake_case(c) != c]
     return {"rows": rows, "vendor_id": vendors, "renamed": renamed, "partitions": len(partitions),
             "pickup_dates": dates}  # fmt: skip

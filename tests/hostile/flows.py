@@ -4,8 +4,7 @@ snapshots of every sink, for the hostile-input tests."""
 from __future__ import annotations
 
 from mage_project.utils import bigquery as bq
-from mage_project.utils import ingest
-from mage_project.utils.clients import storage_client
+from mage_project.utils import ingest, lake
 from mage_project.utils.gcs import STAGING_PREFIX
 from mage_project.utils.slices import MonthSlice
 from tests.sinks.sinkkit import gcs_snapshot, parquet_rows, pg_snapshot
@@ -38,13 +37,9 @@ def state(sinks) -> dict:
 
 def rows_per_sink(sinks, month: MonthSlice) -> dict[str, int]:
     """Rows of ``month`` in each sink of the yellow pipelines."""
-    partitioned = [
-        b.name for b in storage_client().list_blobs(sinks.bucket, prefix=sinks.prefix + "/")
-        if b.name.endswith(f"/{month.name}.parquet")
-    ]  # fmt: skip
     return {
         "postgres": pg_snapshot(sinks.table).get(month.name, (0, ""))[0],
         "single": parquet_rows(sinks.bucket, single_name(sinks, month)),
-        "partitioned": sum(parquet_rows(sinks.bucket, name) for name in partitioned),
+        "partitioned": lake.read_month(sinks.bucket, sinks.prefix, month.name).num_rows,
         "bigquery": bq.slice_counts(sinks.dataset, sinks.bq_table).get(month.name, 0),
     }

@@ -11,6 +11,7 @@ slice and which the old, and the next run converges.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -145,7 +146,8 @@ def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_c
         "TAXI_GCS_DEADLINE_SECONDS)): Postgres mage.green_taxi (2020-10) holds the new slice"
         in (result.error)
     )
-    assert f"gs://{bucket}/green_taxi/ (2020-10) may hold a mix" in result.error
+    # the copies stalled before the month's manifest switched: readers still see the old month
+    assert f"gs://{bucket}/green_taxi/ (2020-10) keeps the old slice for readers" in result.error
     assert "re-run the pipeline" in result.error and "nothing was changed" not in result.output
     new_pg = pg_month(twin, "mage.green_taxi", "2020-10")
     assert new_pg != old_pg, "the sentence says Postgres holds the new slice"
@@ -189,3 +191,108 @@ def test_green_taxi_etl_with_postgres_frozen_mid_copy_changes_no_sink(twin, tmp_
     assert "TAXI_POSTGRES_DEADLINE_SECONDS" in result.error and "Timed out" not in result.output
     after = pg_month(twin, "mage.green_taxi", "2020-10"), objects(twin, "green_taxi/")
     assert after == before, "Postgres or GCS changed behind a failed run"
+
+
+# --- a reader never sees a half-replaced month of the partitioned dataset ----------------------
+
+
+def read_yellow_month(twin, monkeypatch):
+    """Month 2021-01 of nyc_taxi_data_partitioned/ as the project reads it (lake.py), and the
+    data objects of the month that a plain listing shows."""
+    from mage_project.utils import lake
+    from mage_project.utils.manifest import MANIFESTS
+
+    for name, value in twin.env.items():
+        monkeypatch.setenv(name, value)
+    bucket, prefix = twin.env["GCS_BUCKET"], "nyc_taxi_data_partitioned"
+    listed = sorted(
+        name[len(prefix) + 1 :]
+        for name in objects(twin, f"{prefix}/")
+        if name.endswith("/2021-01.parquet") and f"/{MANIFESTS}/" not in name
+    )
+    return (
+        lake.read_month(bucket, prefix, "2021-01"),
+        lake.current(bucket, prefix, "2021-01"),
+        listed,
+    )
+
+
+def copy_number(n: int, folder: str):
+    """Stall the ``n``-th copy of a staged object of ``folder`` into place (and every later one)."""
+    count = itertools.count(1)
+
+    def stall(method, url, body) -> bool:
+        copy = "/copyTo/" in url or "/rewriteTo/" in url
+        return copy and folder in url and next(count) >= n
+
+    return stall
+
+
+def rerun_converges(twin, tmp_path, monkeypatch) -> None:
+    """The next run (healthy peers, the same files) succeeds, readers see its month, and no
+    object of another version of the month is left."""
+    from tests.sinks.sinkkit import kept_rows
+
+    server = HostileFileServer(tmp_path / "served", mode="plain").start()
+    try:
+        env = {**twin.subprocess_env(), "TAXI_DATA_BASE_URL": server.url}
+        again = run_pipeline("api_to_gcs", env, {"month": 1}, timeout=LIMIT)
+    finally:
+        server.stop()
+    assert again.ok, again.error
+    table, version, listed = read_yellow_month(twin, monkeypatch)
+    assert table.num_rows == kept_rows(
+        tmp_path / "served" / "yellow" / "yellow_tripdata_2021-01.csv.gz", "yellow"
+    )
+    assert listed == version.objects, "objects of a superseded or failed version were left"
+
+
+def test_api_to_gcs_frozen_between_two_partitions_keeps_the_old_month_for_readers(
+    twin, tmp_path, monkeypatch
+):
+    """GCS stops answering at the second partition's copy into place: the month's manifest
+    still names the old version, so a reader gets the old month whole (on the old code the
+    first partition was already new); the error says so and the next run converges."""
+    assert run_pipeline("api_to_gcs", twin.subprocess_env(), {"month": 1}, timeout=LIMIT).ok
+    old_table, old_version, _ = read_yellow_month(twin, monkeypatch)
+    write_month(tmp_path / "served", "yellow", 2021, 1, rows=300, seed=2102)
+    result, proxy, _ = hostile_run(
+        twin, tmp_path, "api_to_gcs", {"month": 1}, tmp_path / "served",
+        copy_number(2, "_staging/nyc_taxi_data_partitioned/"),
+    )  # fmt: skip
+    assert proxy.stalled and not result.ok, result.output[-3000:]
+    bucket = twin.env["GCS_BUCKET"]
+    assert (
+        f"gs://{bucket}/nyc_taxi_data_partitioned/ (2021-01) keeps the old slice for readers"
+        in result.error
+    ), result.error
+    table, version, listed = read_yellow_month(twin, monkeypatch)
+    assert version == old_version and table.equals(old_table), "readers see a changed month"
+    assert set(listed) > set(version.objects), "the stall came before any new partition landed"
+    rerun_converges(twin, tmp_path, monkeypatch)
+
+
+def test_api_to_gcs_frozen_after_the_switch_gives_readers_the_new_month(
+    twin, tmp_path, monkeypatch
+):
+    """GCS stops answering when the commit deletes the superseded version (after the manifest
+    switched): readers get the new month whole, the error says so, the next run cleans up."""
+    from tests.sinks.sinkkit import kept_rows
+
+    assert run_pipeline("api_to_gcs", twin.subprocess_env(), {"month": 1}, timeout=LIMIT).ok
+    _, old_version, _ = read_yellow_month(twin, monkeypatch)
+    served = write_month(tmp_path / "served", "yellow", 2021, 1, rows=300, seed=2103)
+    result, proxy, _ = hostile_run(
+        twin, tmp_path, "api_to_gcs", {"month": 1}, tmp_path / "served",
+        lambda method, url, body: method == "DELETE" and "/o/nyc_taxi_data_partitioned/tpep" in url,
+    )  # fmt: skip
+    assert proxy.stalled and not result.ok, result.output[-3000:]
+    bucket = twin.env["GCS_BUCKET"]
+    assert (
+        f"gs://{bucket}/nyc_taxi_data_partitioned/ (2021-01) holds the new slice for readers"
+        in result.error
+    ), result.error
+    table, version, listed = read_yellow_month(twin, monkeypatch)
+    assert version != old_version and table.num_rows == kept_rows(served, "yellow")
+    assert set(listed) > set(version.objects), "the superseded version should still be listed"
+    rerun_converges(twin, tmp_path, monkeypatch)

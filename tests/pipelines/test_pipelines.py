@@ -20,6 +20,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from twin.pipelines import PIPELINES, run_pipeline
 
+from mage_project.utils import lake
 from tests.course_reading import course_frame
 
 pytestmark = pytest.mark.twin
@@ -67,7 +68,8 @@ def pg(twin):
 
 @pytest.fixture
 def gcs(twin, monkeypatch) -> storage.Bucket:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", twin.env["STORAGE_EMULATOR_HOST"])
+    for name, value in twin.env.items():  # the project's reader (lake.py) too
+        monkeypatch.setenv(name, value)
     client = storage.Client(project=twin.env["GCP_PROJECT_ID"], credentials=AnonymousCredentials())
     return client.bucket(twin.env["GCS_BUCKET"])
 
@@ -124,15 +126,12 @@ def test_api_to_gcs_writes_one_object_and_a_pickup_date_partitioned_dataset(
     assert single.num_rows == len(expected)
     assert str(single.schema.field("tpep_pickup_datetime").type) == "timestamp[us]"
     # the twin is shared by the session: other tests land other months under the same prefix
-    names = [
-        b.name
-        for b in gcs.client.list_blobs(gcs, prefix="nyc_taxi_data_partitioned/")
-        if b.name.endswith("/2021-01.parquet")  # objects are named by their source month
-    ]
-    partitions = {name.split("/")[1] for name in names}
+    # the month as its manifest says (lake.py); objects are named by their source month
+    version = lake.current(gcs.name, "nyc_taxi_data_partitioned", "2021-01")
     days = set(expected["tpep_pickup_datetime"].dt.date.astype(str))
-    assert partitions == {f"tpep_pickup_date={d}" for d in days}
-    rows = sum(read_parquet(gcs, name, tmp_path).num_rows for name in names)
+    assert version.partitions == sorted(f"tpep_pickup_date={d}" for d in days)
+    assert all(name.endswith("/2021-01.parquet") for name in version.objects)
+    rows = sum(read_parquet(gcs, version.name(name), tmp_path).num_rows for name in version.objects)
     assert rows == len(expected)
     assert not list(gcs.client.list_blobs(gcs, prefix="_staging/")), "staging objects left"
 
@@ -206,8 +205,11 @@ def test_green_taxi_etl_homework(runs, twin, pg, gcs):
         "SELECT count(*) FROM mage.green_taxi WHERE passenger_count <= 0 OR trip_distance <= 0"
     ).fetchone()[0]
     assert bad == 0
-    names = [b.name for b in gcs.client.list_blobs(gcs, prefix="green_taxi/")]
-    partitions = {name.split("/")[1] for name in names}
+    partitions = {
+        partition
+        for month in expected
+        for partition in lake.current(gcs.name, "green_taxi", month).partitions
+    }
     days = set().union(
         *(set(f["lpep_pickup_datetime"].dt.date.astype(str)) for f in expected.values())
     )
