@@ -13,7 +13,7 @@ if "data_exporter" not in globals():
 @data_exporter
 def export_partitions_to_bigquery(planned: list, *args, **kwargs) -> tuple:
     plan = handed(planned)
-    result = export_bigquery(MonthSlice(plan["color"], plan["year"], plan["month"]), plan["prefix"])
+    result = export_bigquery(MonthSlice.from_dict(plan), plan["prefix"])
     print(
         readable(
             f"{result.sink}: partition {plan['destination']} replaced with {result.rows:,} rows from {plan['uri']}"

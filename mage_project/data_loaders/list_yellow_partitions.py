@@ -34,10 +34,7 @@ def list_yellow_partitions(*args, **kwargs) -> tuple:
     listing = {
         "bucket": bucket,
         "prefix": YELLOW_PARTITIONED_PREFIX,
-        "color": month.color,
-        "year": month.year,
-        "month": month.month,
-        "slice": month.name,
+        **month.to_dict(),  # the slice itself, handed on (MonthSlice.from_dict downstream)
         "objects": names,
     }
     return listing, show(head, None, what)

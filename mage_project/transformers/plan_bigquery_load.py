@@ -5,6 +5,7 @@ the month's warehouse-ready objects (utils/warehouse_objects.py)."""
 
 from mage_project.utils.preview import handed, head_of, show
 from mage_project.utils.schema import YELLOW_WAREHOUSE
+from mage_project.utils.slices import MonthSlice
 from mage_project.utils.warehouse_objects import source_uris
 
 if "transformer" not in globals():
@@ -17,10 +18,11 @@ if "test" not in globals():
 def plan_bigquery_load(listed: list, *args, **kwargs) -> tuple:
     spec = YELLOW_WAREHOUSE
     listing = handed(listed)
+    month = MonthSlice.from_dict(listing)
     plan = {
         **listing,
-        "uri": source_uris(listing["bucket"], listing["prefix"], listing["slice"])[0],
-        "destination": f"{spec.table_id}${spec.partition_id(listing['year'], listing['month'])}",
+        "uri": source_uris(listing["bucket"], listing["prefix"], month.name)[0],
+        "destination": f"{spec.table_id}${spec.partition_id(month.year, month.month)}",
         "schema": dict(spec.columns),
     }
     return plan, show(head_of(listed), None, f"that the load job reads into {plan['destination']}")

@@ -24,15 +24,10 @@ from __future__ import annotations
 import contextlib
 from itertools import groupby
 
+from mage_project.utils import ingest
 from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.locks import slice_lock
 from mage_project.utils.results import LoadResult
-
-
-def staged_postgres(typed: dict, table: str) -> dict:
-    """What the Postgres staging step hands on: the typed file and the table (the load is one
-    transaction, so it is staged and committed at once, in the commit step)."""
-    return {"kind": "postgres", "table": table, "slice": typed["slice"], "typed": typed}
 
 
 def _sink(entry: dict) -> str:
@@ -49,8 +44,6 @@ def _lock_of(entry: dict) -> str:
 
 def _commit_one(entry: dict) -> LoadResult:
     if entry["kind"] == "postgres":
-        from mage_project.utils import ingest
-
         return ingest.export_postgres(entry["typed"], entry["table"])
     from mage_project.utils.gcs import StagedObjects, commit_staged_objects
 

@@ -41,13 +41,13 @@ from google.cloud import storage
 
 from mage_project.utils import deadline as deadlines
 from mage_project.utils.clients import storage_client
-from mage_project.utils.download import writing
 from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.files import writing
 from mage_project.utils.manifest import Manifest, manifest_name, versioned
 from mage_project.utils.results import LoadResult, RowCountMismatch
 from mage_project.utils.retries import google_call
 from mage_project.utils.settings import staging_keep_seconds, storage_emulator_host
-from mage_project.utils.transform import iter_typed
+from mage_project.utils.typed_file import iter_typed
 
 T = TypeVar("T")
 P = ParamSpec("P")

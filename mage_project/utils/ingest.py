@@ -26,7 +26,8 @@ from mage_project.utils.results import LoadResult
 from mage_project.utils.schema import YELLOW_WAREHOUSE, schema_for
 from mage_project.utils.settings import env, staging_dir, staging_keep_seconds, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
-from mage_project.utils.transform import TypedFile, iter_typed, stage_typed
+from mage_project.utils.transform import stage_typed
+from mage_project.utils.typed_file import TypedFile, iter_typed
 
 YELLOW_TABLE = "ny_taxi.yellow_cab_data"
 GREEN_TABLE = "mage.green_taxi"
@@ -180,9 +181,13 @@ def stage_gcs_single(
 
 def stage_postgres(typed: TypedFile | dict, table: str) -> list[dict]:
     """Describe the slice's Postgres load for ``commit.commit_all`` (one transaction there)."""
-    from mage_project.utils.commit import staged_postgres
-
     return [staged_postgres(_typed(typed).to_dict(), table)]
+
+
+def staged_postgres(typed: dict, table: str) -> dict:
+    """What the Postgres staging step hands on: the typed file and the table (the load is one
+    transaction, so it is staged and committed at once, in the commit step)."""
+    return {"kind": "postgres", "table": table, "slice": typed["slice"], "typed": typed}
 
 
 def export_bigquery(

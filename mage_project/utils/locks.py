@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from mage_project.utils import pg_connection as pg
+
 
 def lock_key(*parts: str) -> int:
     """A stable signed 64-bit advisory-lock key for e.g. (table, slice)."""
@@ -24,16 +26,14 @@ def slice_lock(sink: str, slice_id: str, dsn: str | None = None) -> Iterator[Non
     sink with no transactions of its own (GCS, BigQuery): a second run of the same slice waits
     here until the first is done. The lock is a PostgreSQL session lock, so a run that dies
     releases it with its connection; the wait and the session run under Postgres deadlines."""
-    from mage_project.utils import postgres  # (postgres uses lock_key)
-
-    dsn = dsn or postgres.dsn_from_env()
-    with postgres.connect(dsn) as conn:
+    dsn = dsn or pg.dsn_from_env()
+    with pg.connect(dsn) as conn:
         conn.autocommit = True
         key = lock_key("slice", sink, slice_id)
-        with postgres.guarded(conn, postgres.lock_wait(dsn, slice_id)):
+        with pg.guarded(conn, pg.lock_wait(dsn, slice_id)):
             conn.execute("SELECT pg_advisory_lock(%s)", [key])
         try:
             yield
         finally:
-            with postgres.guarded(conn, postgres.postgres_deadline(dsn)):
+            with pg.guarded(conn, pg.postgres_deadline(dsn)):
                 conn.execute("SELECT pg_advisory_unlock(%s)", [key])

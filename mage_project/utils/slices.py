@@ -124,6 +124,15 @@ class MonthSlice:
         """The file's URL in the release layout ``<base>/<color>/<file>``."""
         return f"{base_url.rstrip('/')}/{self.color}/{self.file_name}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """How a block hands the slice on (Mage passes JSON): its fields and its ``slice`` id."""
+        return {"color": self.color, "year": self.year, "month": self.month, "slice": self.name}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MonthSlice:
+        """The slice a block handed on with :meth:`to_dict` (other keys are ignored)."""
+        return cls(data["color"], int(data["year"]), int(data["month"]))
+
 
 def _to_int(name: str, value: Any) -> int:
     """A whole number from a runtime variable, exactly (no float on the way, no overflow)."""

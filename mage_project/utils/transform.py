@@ -23,7 +23,6 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -33,16 +32,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mage_project.utils.download import (
-    check_header,
-    disk_full,
-    disk_full_error,
-    missing_later_columns,
-    read_header,
-)
 from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.files import disk_full, disk_full_error
+from mage_project.utils.header import check_header, missing_later_columns, read_header
 from mage_project.utils.schema import INT_COLUMNS, TripSchema, schema_for, to_snake_case
 from mage_project.utils.settings import MAX_LINE_BYTES
+from mage_project.utils.typed_file import TypedFile
 
 BLOCK_SIZE = 1 << 20  # CSV bytes per parsed block: a few in flight per core keeps memory flat
 log = logging.getLogger(__name__)
@@ -64,26 +59,6 @@ RULES: dict[str, RowRule] = {"yellow": yellow_rule, "green": green_rule}
 RULE_TEXT = {"yellow": "passenger_count > 0", "green": "passenger_count > 0 and trip_distance > 0"}
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _WHOLE_DECIMAL = re.compile(r"^([+-]?\d+)\.0*$")
-
-
-@dataclass
-class TypedFile:
-    """What the transform step hands to the exporters."""
-
-    path: str
-    color: str
-    slice: str
-    source_name: str
-    rows_read: int
-    rows_kept: int
-    columns: list[str]
-    renamed: dict[str, str]
-    pickup_dates: list[str] = field(default_factory=list)
-    dropped_columns: list[str] = field(default_factory=list)
-    null_columns: list[str] = field(default_factory=list)  # absent from an older file: NULL
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _batches(
@@ -473,9 +448,3 @@ def stage_typed(
         pickup_dates=sorted(d.isoformat() for d in dates if d is not None),
         dropped_columns=dropped, null_columns=as_null,
     )  # fmt: skip
-
-
-def iter_typed(path: Path, batch_size: int = 131_072) -> Iterator[pa.RecordBatch]:
-    """Stream a typed parquet staging file back, batch by batch."""
-    with pq.ParquetFile(path) as parquet:
-        yield from parquet.iter_batches(batch_size=batch_size)

@@ -31,11 +31,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mage_project.utils.download import writing
 from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.files import writing
 from mage_project.utils.results import LoadResult, RowCountMismatch
 from mage_project.utils.schema import YELLOW_WAREHOUSE, WarehouseTable
-from mage_project.utils.transform import TypedFile, iter_typed
+from mage_project.utils.typed_file import TypedFile, iter_typed
 
 #: The bucket folder of every warehouse-ready copy (outside the lake's datasets).
 FOLDER = "_bigquery"

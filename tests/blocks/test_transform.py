@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mage_project.utils.download import check_header, read_header
 from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.header import check_header, read_header
 from mage_project.utils.schema import schema_for
 from mage_project.utils.transform import stage_typed
 from tests.taxi_rows import SHARED_DATA, row

@@ -8,13 +8,13 @@ import contextlib
 
 import pytest
 
-from mage_project.utils import commit
+from mage_project.utils import commit, ingest
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.results import LoadResult
 
 
 def pg(month: str) -> dict:
-    return commit.staged_postgres({"slice": month, "rows_kept": 1}, "mage.green_taxi")
+    return ingest.staged_postgres({"slice": month, "rows_kept": 1}, "mage.green_taxi")
 
 
 def gcs(prefix: str, month: str, lock: str | None = None) -> dict:
@@ -74,3 +74,33 @@ def test_a_failure_after_a_commit_names_every_sink(committed):
         "slice; gs://b/other/ (2020-10) still holds the old slice; fix the cause and re-run the "
         "pipeline, which replaces the slice in every sink again."
     )
+
+
+@pytest.mark.parametrize(
+    ("switched", "says"),
+    [
+        ("before", "keeps the old slice for readers of its manifest"),
+        ("during", "holds the old or the new slice whole for readers of its manifest"),
+        ("after", "holds the new slice for readers of its manifest"),
+    ],
+)
+def test_a_failed_versioned_commit_says_which_side_of_the_manifest_switch(
+    committed, monkeypatch, switched, says
+):
+    """A partitioned dataset's month changes for readers only at its manifest switch, so the
+    sentence says which side of it the commit stopped on (never "a mix")."""
+    real_one = commit._commit_one
+
+    def one(entry: dict) -> LoadResult:
+        if entry.get("manifest"):
+            error = TaxiDataError("gs://b/green_taxi/ did not finish within its 4 s deadline (X).")
+            error.switched = switched
+            raise error
+        return real_one(entry)
+
+    monkeypatch.setattr(commit, "_commit_one", one)
+    versioned = {**gcs("green_taxi", "2020-10"), "manifest": "green_taxi/_manifests/2020-10.json"}
+    with pytest.raises(TaxiDataError) as error:
+        commit.commit_all([pg("2020-10"), versioned])
+    assert f"gs://b/green_taxi/ (2020-10) {says} (the next run removes" in str(error.value)
+    assert "mix" not in str(error.value)

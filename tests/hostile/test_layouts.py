@@ -10,8 +10,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from mage_project.utils.download import check_header, read_header
 from mage_project.utils.errors import TaxiDataError
+from mage_project.utils.header import check_header, read_header
 from mage_project.utils.schema import LATER_COLUMNS, schema_for
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed

@@ -20,7 +20,7 @@ from mage_project.utils import ingest, postgres
 from mage_project.utils.errors import TaxiDataError
 from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
-from mage_project.utils.transform import iter_typed
+from mage_project.utils.typed_file import iter_typed
 from tests.hostile.flows import state, yellow_everywhere
 from tests.hostile.kit import BlackHole, HostileFileServer, StallingProxy, within
 from tests.sinks.sinkkit import pg_tables

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mage_project.utils import gcs, postgres
 from mage_project.utils.schema import schema_for
-from mage_project.utils.transform import iter_typed
+from mage_project.utils.typed_file import iter_typed
 
 SLICE = "2021-01"
 

@@ -16,7 +16,8 @@ from twin.sample_data import write_month
 
 from mage_project.utils import locks, postgres
 from mage_project.utils.schema import schema_for
-from mage_project.utils.transform import iter_typed, stage_typed
+from mage_project.utils.transform import stage_typed
+from mage_project.utils.typed_file import iter_typed
 from tests.sinks.sinkkit import kept_rows, pg_snapshot, pg_tables
 
 pytestmark = pytest.mark.twin
