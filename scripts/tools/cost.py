@@ -67,7 +67,7 @@ def runs_table(result: Estimate) -> Table:
     table.add_column("quantity", justify="right")
     table.add_column("× unit price", justify="right")
     table.add_column("= USD", justify="right")
-    for run in result.runs:
+    for run in sorted(result.runs, key=lambda r: r.pipeline):  # registration order varies
         for item in run.items:
             table.add_row(
                 run.pipeline,

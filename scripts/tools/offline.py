@@ -2,6 +2,9 @@
 
 Used by tests/infra, `make plan` (tools.plan) and `make cost` (tools.cost) — a CLI-free
 ``pulumi preview``: every registered resource (type, name, inputs, parent) plus the stack outputs.
+Only Pulumi's public testing API: ``set_mocks`` with a ``MockMonitor`` of our own, and
+``pulumi.runtime.test``, which runs the program and waits for every registration
+(https://www.pulumi.com/docs/iac/guides/testing/unit/).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextvars
 import hashlib
 import json
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +23,6 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from mage_project.utils.image_contract import REPO_ROOT
 
@@ -138,7 +138,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = _sync_await(_deserialize(request.object))
+            inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
             self.registrations.append(
                 PlannedResource(
                     type=request.type,
@@ -154,14 +154,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-async def _deserialize(struct) -> dict:
-    return _plain(rpc.deserialize_properties(struct, keep_unknowns=True))
-
-
 def _plain(value: Any) -> Any:
     """Secrets are unwrapped; resource references and unknowns become strings."""
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return _plain(value.get("value"))
+    if rpc.is_rpc_secret(value):
+        return _plain(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -210,22 +206,23 @@ def run_program(stack: str = "dev", overrides: dict[str, Any] | None = None) -> 
 
 
 def _run_isolated(stack: str, config: dict[str, str]) -> Plan:
-    set_all_config(config, [])
+    """In a fresh context (no root resource yet): the program under mocks, then its outputs."""
+    pulumi.runtime.set_all_config(config, [])
     monitor = RecordingMonitor(RecordingMocks())
-    pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         RecordingMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor
     )
     outputs: dict[str, Any] = {}
 
-    def program() -> None:
+    def program() -> pulumi.Output[Any]:
         runpy.run_path(str(PROGRAM), run_name="__main__")
-        root = pulumi_settings.get_root_resource()
+        root = pulumi.runtime.get_root_resource()
         exported = dict(getattr(root, "outputs", {}) or {})
-        pulumi.Output.from_input(exported).apply(outputs.update)
+        return pulumi.Output.from_input(exported).apply(outputs.update)
 
+    run: Callable[[], None] = pulumi.runtime.test(program)
     # Pulumi runs a program whose `main` is a folder from that folder (its working directory), so
     # paths the program makes relative to it (the image's build context) come out as they would.
     with contextlib.chdir(PROGRAM.parent):
-        _sync_await(run_pulumi_func(program))
+        run()
     return Plan(stack=stack, config=config, resources=list(monitor.registrations), outputs=outputs)
