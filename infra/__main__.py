@@ -1,5 +1,7 @@
 """mage-gcp: reads the stack config, wires the components, exports the outputs."""
 
+from typing import TypeVar
+
 import pulumi
 
 from infra import config as stack_config
@@ -17,57 +19,56 @@ from infra.components.scheduled_runs import ScheduledRuns, ScheduledRunsArgs
 from infra.components.storage import MageState, MageStateArgs, Storage, StorageArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 
+T = TypeVar("T")
 cfg = stack_config.from_pulumi()
 p = cfg.name_prefix
 apis = Apis("apis", ApisArgs(project=cfg.project, with_iap=cfg.iap))
 # Everything else waits until the APIs are enabled and the enablement has propagated.
 after_apis = pulumi.ResourceOptions(depends_on=[apis.propagated])
+# Where (and under which name prefix) the regional components live.
+where = dict(project=cfg.project, region=cfg.region)
+named = dict(where, prefix=p)
 
-network = Network(
-    "network",
-    NetworkArgs(project=cfg.project, region=cfg.region, keep_network_on_destroy=cfg.teardown),
-    after_apis,
-)
-database = Database(
+
+def add(kind: type[T], name: str, args: object) -> T:
+    """A component of the stack, created after the APIs."""
+    return kind(name, args, after_apis)
+
+
+network = add(Network, "network", NetworkArgs(**where, keep_network_on_destroy=cfg.teardown))
+database = add(
+    Database,
     "database",
     DatabaseArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
+        **named,
         network_id=network.vpc.id,
         private_services=network.private_services,
         sql=cfg.sql,
         deletion_protection=cfg.deletion_protection,
         max_connections=cfg.sql_max_connections,
     ),
-    after_apis,
 )
-storage = Storage(
+storage = add(
+    Storage,
     "storage",
     StorageArgs(
-        project=cfg.project,
-        region=cfg.region,
-        bucket_name=f"{cfg.project}-{p}-lake",
-        force_destroy=cfg.teardown,
-        lake=cfg.lake,
+        **where, bucket_name=f"{cfg.project}-{p}-lake", force_destroy=cfg.teardown, lake=cfg.lake
     ),
-    after_apis,
 )
-state = MageState(
+state = add(
+    MageState,
     "state",
     MageStateArgs(
-        project=cfg.project,
-        region=cfg.region,
-        prefix=p,
+        **named,
         bucket_name=f"{cfg.project}-{p}-mage-state",
         force_destroy=cfg.teardown,
         log_retention_days=cfg.log_retention_days,
         variables_retention_days=cfg.variables_retention_days,
         project_volume=cfg.ui.persist_edits,
     ),
-    after_apis,
 )
-warehouse = Warehouse(
+warehouse = add(
+    Warehouse,
     "warehouse",
     WarehouseArgs(
         project=cfg.project,
@@ -75,12 +76,10 @@ warehouse = Warehouse(
         location=cfg.dataset_location,
         deletion_protection=cfg.deletion_protection,
     ),
-    after_apis,
 )
-image = Image(
-    "image", ImageArgs(project=cfg.project, region=cfg.region, repository_id=p), after_apis
-)
-identity = Identity(
+image = add(Image, "image", ImageArgs(**where, repository_id=p))
+identity = add(
+    Identity,
     "identity",
     IdentityArgs(
         project=cfg.project,
@@ -94,11 +93,9 @@ identity = Identity(
             "mage-secrets-key": state.secrets_key.secret_id,
         },
     ),
-    after_apis,
 )
 env = RuntimeEnv(
-    project=cfg.project,
-    region=cfg.region,
+    **where,
     bucket_name=storage.bucket_name,
     dataset_id=warehouse.dataset_id,
     postgres_host=database.private_ip,
@@ -121,9 +118,7 @@ runtime_ready = [
 ]
 # The UI service and the pipeline jobs run the same container: image, identity, env, network.
 container = dict(
-    project=cfg.project,
-    region=cfg.region,
-    prefix=p,
+    **named,
     image=image.ref,
     service_account=identity.runtime.email,
     env=env,
@@ -133,7 +128,8 @@ container = dict(
     depends_on=runtime_ready,
     persist=cfg.ui.persist_edits,
 )
-service = MageService(
+service = add(
+    MageService,
     "mage",
     MageServiceArgs(
         **container,
@@ -144,31 +140,23 @@ service = MageService(
         ui=cfg.ui,
         iap_oauth=cfg.iap_oauth,
     ),
-    after_apis,
 )
-runs = ScheduledRuns(
+runs = add(
+    ScheduledRuns,
     "runs",
     ScheduledRunsArgs(
-        **container,
-        scheduler_email=identity.scheduler.email,
-        schedules=cfg.schedules,
-        size=cfg.job,
+        **container, scheduler_email=identity.scheduler.email, schedules=cfg.schedules, size=cfg.job
     ),
-    after_apis,
 )
-backfill = Backfill(
+backfill = add(
+    Backfill,
     "backfill",
-    BackfillArgs(
-        **container,
-        parallelism=cfg.backfill_parallelism,
-        size=cfg.job,
-    ),
-    after_apis,
+    BackfillArgs(**container, parallelism=cfg.backfill_parallelism, size=cfg.job),
 )
-monitoring = Monitoring(
+monitoring = add(
+    Monitoring,
     "monitoring",
     MonitoringArgs(project=cfg.project, prefix=p, alert_emails=cfg.alert_emails),
-    after_apis,
 )
 
 pulumi.export("ui_url", service.url)
@@ -185,7 +173,8 @@ pulumi.export("owner_password_secret", service.owner_secret.secret_id)
 pulumi.export("backfill_job", backfill.job.name)
 pulumi.export("pipeline_jobs", {pipeline: job.name for pipeline, job in runs.jobs.items()})
 if cfg.github.repository:
-    ci = CiIdentity(
+    ci = add(
+        CiIdentity,
         "ci",
         CiIdentityArgs(
             project=cfg.project,
@@ -196,7 +185,6 @@ if cfg.github.repository:
             runtime_account=identity.runtime.email,
             scheduler_account=identity.scheduler.email,
         ),
-        after_apis,
     )
     pulumi.export("deployer_service_account", ci.deployer.email)
     pulumi.export("preview_service_account", ci.preview.email)

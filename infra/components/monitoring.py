@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_gcp as gcp
 
 from infra.components.base import Component
@@ -71,63 +72,69 @@ class Monitoring(Component, area="monitoring"):
             for i, (logical, email) in enumerate(keyed(f"{name}-email", args.alert_emails).items())
         ]
         channels = [c.id for c in self.channels]
-        self.failed_runs = gcp.monitoring.AlertPolicy(
+        self.failed_runs = self._alert(
             f"{name}-failed-runs-policy",
-            project=args.project,
-            display_name="Mage pipeline run failed",
-            combiner="OR",
-            conditions=[
-                {
-                    "display_name": "A pipeline job execution failed",
-                    "condition_threshold": {
-                        "filter": failed_executions_filter(args.prefix),
-                        "comparison": "COMPARISON_GT",
-                        "threshold_value": 0,
-                        "duration": "0s",
-                        "aggregations": [
-                            {"alignment_period": "300s", "per_series_aligner": "ALIGN_SUM"}
-                        ],
-                        "trigger": {"count": 1},
-                    },
-                }
-            ],
-            notification_channels=channels,
-            alert_strategy={"auto_close": "86400s"},
-            documentation={
-                "content": "A Mage pipeline job execution failed (the alert names the job). "
-                "Open Cloud Run > Jobs > the job's executions for its logs, fix, then re-run it "
-                "with `gcloud run jobs execute <job> --region <region> --project <project>`.",
-                "mime_type": "text/markdown",
+            args,
+            channels,
+            "Mage pipeline run failed",
+            {
+                "display_name": "A pipeline job execution failed",
+                "condition_threshold": {
+                    "filter": failed_executions_filter(args.prefix),
+                    "comparison": "COMPARISON_GT",
+                    "threshold_value": 0,
+                    "duration": "0s",
+                    "aggregations": [
+                        {"alignment_period": "300s", "per_series_aligner": "ALIGN_SUM"}
+                    ],
+                    "trigger": {"count": 1},
+                },
             },
-            opts=self.child,
+            "A Mage pipeline job execution failed (the alert names the job). "
+            "Open Cloud Run > Jobs > the job's executions for its logs, fix, then re-run it "
+            "with `gcloud run jobs execute <job> --region <region> --project <project>`.",
+            {"auto_close": "86400s"},
         )
-        self.refused_schedules = gcp.monitoring.AlertPolicy(
+        self.refused_schedules = self._alert(
             f"{name}-refused-schedules-policy",
-            project=args.project,
-            display_name="Mage schedule did not start its job",
-            combiner="OR",
-            conditions=[
-                {
-                    "display_name": "Cloud Scheduler's call to the job was refused",
-                    "condition_matched_log": {
-                        "filter": refused_schedules_filter(args.prefix),
-                        "label_extractors": {"schedule": "EXTRACT(resource.labels.job_id)"},
-                    },
-                }
-            ],
-            notification_channels=channels,
-            alert_strategy={
-                "notification_rate_limit": {"period": "300s"},
-                "auto_close": "86400s",
+            args,
+            channels,
+            "Mage schedule did not start its job",
+            {
+                "display_name": "Cloud Scheduler's call to the job was refused",
+                "condition_matched_log": {
+                    "filter": refused_schedules_filter(args.prefix),
+                    "label_extractors": {"schedule": "EXTRACT(resource.labels.job_id)"},
+                },
             },
-            documentation={
-                "content": "Cloud Scheduler could not start a Mage pipeline job, so the run did "
-                "not happen. The log entry's status says why (PERMISSION_DENIED: the scheduler "
-                "account lost run.invoker on the job; NOT_FOUND: the job is gone). Fix it with "
-                "`pulumi up`, then run the job once with `gcloud run jobs execute`.",
-                "mime_type": "text/markdown",
-            },
-            opts=self.child,
+            "Cloud Scheduler could not start a Mage pipeline job, so the run did "
+            "not happen. The log entry's status says why (PERMISSION_DENIED: the scheduler "
+            "account lost run.invoker on the job; NOT_FOUND: the job is gone). Fix it with "
+            "`pulumi up`, then run the job once with `gcloud run jobs execute`.",
+            {"notification_rate_limit": {"period": "300s"}, "auto_close": "86400s"},
         )
         self.policy = self.failed_runs
         return {"policy": self.failed_runs.name, "refused_policy": self.refused_schedules.name}
+
+    def _alert(
+        self,
+        logical: str,
+        args: MonitoringArgs,
+        channels: list[pulumi.Output[str]],
+        display_name: str,
+        condition: dict,
+        runbook: str,
+        strategy: dict,
+    ) -> gcp.monitoring.AlertPolicy:
+        """One alert policy on one condition, to every channel, with its runbook as markdown."""
+        return gcp.monitoring.AlertPolicy(
+            logical,
+            project=args.project,
+            display_name=display_name,
+            combiner="OR",
+            conditions=[condition],
+            notification_channels=channels,
+            alert_strategy=strategy,
+            documentation={"content": runbook, "mime_type": "text/markdown"},
+            opts=self.child,
+        )
