@@ -4,7 +4,7 @@ Used by tests/infra, `make plan` (tools.plan) and `make cost` (tools.cost) — a
 ``pulumi preview``: every registered resource (type, name, inputs, parent) plus the stack outputs.
 Only Pulumi's public testing API: ``set_mocks`` with a ``MockMonitor`` of our own, and
 ``pulumi.runtime.test``, which runs the program and waits for every registration
-(https://www.pulumi.com/docs/iac/guides/testing/unit/).
+(https://pulumi.com/docs/iac/concepts/testing/unit).
 """
 
 from __future__ import annotations
