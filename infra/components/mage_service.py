@@ -31,7 +31,7 @@ HEALTH_PATH = "/api/status"
 # Cloud Run shuts the container down when the startup probe has not passed within
 # failureThreshold x periodSeconds, which may not exceed 240 s for services
 # (https://cloud.google.com/run/docs/configuring/healthchecks); initialDelaySeconds <= 240 is
-# on top. Checked by infra.invariants.startup_probe_within_cloud_run_limits.
+# on top. Checked by the rule cloud-run-startup-probe-within-limits (infra/policy/policy_rules.py).
 STARTUP_PROBE = {"initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 5}
 STARTUP_FAILURE_THRESHOLD = 23  # 10 s + 23 x 10 s = 240 s for migrations and the first owner
 

@@ -1,7 +1,7 @@
 """The environment contract, defined once: every variable Mage and the blocks read, and how the
 local twin and Cloud Run set it.
 
-Read by the twin (``twin.core.Twin.env``), the Pulumi program (``infra/components/runtime_env``),
+Read by the twin (``twin.supervisor.Twin.env``), the Pulumi program (``infra/components/runtime_env``),
 the docker-compose test and the docs (the table in docs/CONTRACTS.md is ``markdown_table()``;
 print it with ``python -m mage_project.utils.env_contract``). The blocks read these variables
 through ``mage_project.utils.settings``.

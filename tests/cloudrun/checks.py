@@ -1,5 +1,5 @@
 """Assertions shared by the UI and job tests: the process is the planned one, as the image's
-user, with the planned env (only :data:`~cloudrun.harness.SUBSTITUTIONS` differ), over SSL."""
+user, with the planned env (only :data:`~tests.cloudrun.harness.SUBSTITUTIONS` differ), over SSL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Fixtures of the Cloud Run contract layer: the plans, one Cloud SQL stand-in per session, the
-twin's emulators, and one :class:`~cloudrun.harness.Cloud` per stack (docs/testing.md)."""
+twin's emulators, and one :class:`~tests.cloudrun.harness.Cloud` per stack (docs/testing.md)."""
 
 from __future__ import annotations
 
