@@ -41,8 +41,7 @@ database = add(
     "database",
     DatabaseArgs(
         **named,
-        network_id=network.vpc.id,
-        private_services=network.private_services,
+        network=network,
         sql=cfg.sql,
         deletion_protection=cfg.deletion_protection,
         max_connections=cfg.sql_max_connections,
@@ -141,18 +140,14 @@ service = add(
         iap_oauth=cfg.iap_oauth,
     ),
 )
+# The scheduled runs and the backfill tasks: the same container, the jobs' size.
+job = dict(container, size=cfg.job)
 runs = add(
     ScheduledRuns,
     "runs",
-    ScheduledRunsArgs(
-        **container, scheduler_email=identity.scheduler.email, schedules=cfg.schedules, size=cfg.job
-    ),
+    ScheduledRunsArgs(**job, scheduler_email=identity.scheduler.email, schedules=cfg.schedules),
 )
-backfill = add(
-    Backfill,
-    "backfill",
-    BackfillArgs(**container, parallelism=cfg.backfill_parallelism, size=cfg.job),
-)
+backfill = add(Backfill, "backfill", BackfillArgs(**job, parallelism=cfg.backfill_parallelism))
 monitoring = add(
     Monitoring,
     "monitoring",

@@ -10,6 +10,7 @@ import pulumi_gcp as gcp
 import pulumi_random as random
 
 from infra.components.base import Component
+from infra.components.network import Network
 from infra.components.secrets import StoredSecret, store_secret
 from infra.config import Sql
 
@@ -37,8 +38,8 @@ class DatabaseArgs:
     project: str
     region: str
     prefix: str
-    network_id: pulumi.Input[str]
-    private_services: pulumi.Resource
+    #: The VPC the private IP lives in, with its Service Networking connection.
+    network: Network
     #: The instance's settings, as the stack config gives them (infra/config.py, ``Sql``).
     sql: Sql
     deletion_protection: bool
@@ -69,7 +70,7 @@ class Database(Component, area="database"):
                 "deletion_protection_enabled": args.deletion_protection,
                 "ip_configuration": {
                     "ipv4_enabled": False,
-                    "private_network": args.network_id,
+                    "private_network": args.network.vpc.id,
                     "ssl_mode": args.sql.ssl_mode,
                     "enable_private_path_for_google_cloud_services": True,
                 },
@@ -95,7 +96,7 @@ class Database(Component, area="database"):
             # databaseinstance/#disksize_python: "set lifecycle.ignore_changes on this field").
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[args.private_services],
+                depends_on=[args.network.private_services],
                 ignore_changes=["settings.diskSize"],
             ),
         )
