@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
-from .errors import TwinError
+from twin.errors import TwinError
 
 
 def create_dataset(bigquery_url: str, project: str, dataset: str) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .health import service_health
-from .layout import DEFAULT_STATE_DIR, REPO_ROOT
-from .state import TwinState
-from .supervisor import Twin
+from twin.health import service_health
+from twin.layout import DEFAULT_STATE_DIR, REPO_ROOT
+from twin.state import TwinState
+from twin.supervisor import Twin
 
 LABELS = {
     "mage": "Mage UI",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .ports import PortError
-from .postgres import PostgresError
+from twin.ports import PortError
+from twin.postgres import PostgresError
 
 
 class TwinError(RuntimeError):

@@ -7,8 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from .errors import TwinError
-from .layout import REPO_ROOT
+from twin.errors import TwinError
+from twin.layout import REPO_ROOT
 
 
 def emulator_python() -> Path:

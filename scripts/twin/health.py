@@ -6,11 +6,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import postgres
-from .layout import BUCKET
-from .ports import HOST
-from .process import pid_alive
-from .state import ServiceRecord, TwinState
+from twin import postgres
+from twin.layout import BUCKET
+from twin.ports import HOST
+from twin.process import pid_alive
+from twin.state import ServiceRecord, TwinState
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

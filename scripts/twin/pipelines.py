@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mage_project.utils.image_contract import runner_argv
-
-from .executables import mage_executable
-from .layout import MAGE_PROJECT, REPO_ROOT
+from twin.executables import mage_executable
+from twin.layout import MAGE_PROJECT, REPO_ROOT
 
 #: The project's pipelines in the order that feeds each sink before it is read.
 PIPELINES = (

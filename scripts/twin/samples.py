@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import TwinError
+from twin.errors import TwinError
 
 
 def sample_rows() -> int | str | None:
@@ -31,7 +31,7 @@ def generate_sample_data(
 ) -> list[Path]:
     """Fill ``out_dir`` with sample months (default: the demo's; idempotent) via
     twin/sample_data.py; ``rows``: per month, or ``"full"`` for real sizes."""
-    from . import sample_data as module  # numpy and pyarrow: imported when first needed
+    from twin import sample_data as module  # numpy and pyarrow: imported when first needed
 
     out_dir.mkdir(parents=True, exist_ok=True)
     size = {"full": True} if rows == "full" else {"rows": rows}

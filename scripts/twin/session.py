@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .ports import TwinPorts
-from .state import TwinState
-from .supervisor import Twin
+from twin.ports import TwinPorts
+from twin.state import TwinState
+from twin.supervisor import Twin
 
 
 @contextmanager

@@ -16,13 +16,12 @@ from mage_runner import metadata_db
 from mage_runner.site import MAGE_SITE
 
 from mage_project.utils import env_contract
-
-from . import identity, postgres
-from .bigquery_api import create_dataset
-from .errors import TwinError
-from .executables import emulator_python, mage_executable
-from .health import http_ok, service_health
-from .layout import (
+from twin import identity, postgres
+from twin.bigquery_api import create_dataset
+from twin.errors import TwinError
+from twin.executables import emulator_python, mage_executable
+from twin.health import http_ok, service_health
+from twin.layout import (
     BUCKET,
     DATASET,
     DEFAULT_STATE_DIR,
@@ -31,8 +30,8 @@ from .layout import (
     QUIET_WARNINGS,
     REPO_ROOT,
 )
-from .ports import HOST, PORT_ENV_VARS, TwinPorts, ensure_ports_free
-from .process import (
+from twin.ports import HOST, PORT_ENV_VARS, TwinPorts, ensure_ports_free
+from twin.process import (
     group_is_ours,
     pid_alive,
     process_start_time,
@@ -40,8 +39,8 @@ from .process import (
     spawn,
     stop_group,
 )
-from .samples import generate_sample_data, sample_rows
-from .state import ServiceRecord, TwinState
+from twin.samples import generate_sample_data, sample_rows
+from twin.state import ServiceRecord, TwinState
 
 #: Start order; stop runs in reverse.
 SERVICES = ("postgres", "gcs", "bigquery", "files", "mage")
@@ -245,7 +244,7 @@ class Twin:
         proc = self._spawn("bigquery", command, extra_env=env)
         self._wait("bigquery", proc, lambda: http_ok(f"{self._url('bigquery')}/readyz"))
         create_dataset(self._url("bigquery"), PROJECT_ID, DATASET)
-        from .warehouse import create_table  # the stack's table, from the same definition
+        from twin.warehouse import create_table  # the stack's table, from the same definition
 
         create_table(self._url("bigquery"), PROJECT_ID, DATASET)
 
