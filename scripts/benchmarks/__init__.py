@@ -1,0 +1,1 @@
+"""`make bench` (`python -m benchmarks.run`): this project against the course pipeline."""
