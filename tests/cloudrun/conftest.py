@@ -14,6 +14,9 @@ from tools.offline import Plan
 
 from tests.cloudrun.cloudsql import CloudSqlStandIn
 from tests.cloudrun.harness import Cloud, Image, PlannedSecrets, create_stack_storage
+
+# The offline plans of the committed stacks, as tests/infra has them.
+from tests.infra.conftest import dev_plan, stack_plan  # noqa: F401
 from tests.infra.infra_plans import planned
 
 ROOT_NEEDED = (
@@ -29,16 +32,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.is_relative_to(here):
             item.add_marker(pytest.mark.root)
-
-
-@pytest.fixture(scope="session")
-def dev_plan() -> Plan:
-    return planned("dev")
-
-
-@pytest.fixture(scope="session", params=["dev", "prod"])
-def stack_plan(request: pytest.FixtureRequest) -> Plan:
-    return planned(request.param)
 
 
 @pytest.fixture(scope="session")
