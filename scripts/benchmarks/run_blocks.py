@@ -3,7 +3,8 @@
 No Mage start-up, scheduler or block-output serialisation: the block files are executed with
 recording decorators (as Mage's executor injects its own), then the three functions are called
 in order with the runtime variables as keyword arguments. Prints one JSON line:
-``{"seconds": <time of the three calls>, "import_seconds": ...}``.
+``{"seconds": <time of the three calls>, "import_seconds": ..., "blocks": {uuid: seconds}}``
+(where the time goes, block by block).
 
 Usage: ``python scripts/benchmarks/run_blocks.py PROJECT_DIR PIPELINE [--vars JSON]``.
 """
@@ -83,15 +84,20 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     set_repo_path(str(project))
-    functions = [load_block(project, t, u) for t, u in block_order(project, args.pipeline)]
+    order = block_order(project, args.pipeline)
+    functions = [load_block(project, t, u) for t, u in order]
     imported = time.perf_counter()
 
     kwargs = {"execution_date": datetime.now(), **json.loads(args.vars)}
     output: Any = None
-    for position, fn in enumerate(functions):
+    blocks: dict[str, float] = {}
+    for position, ((_, uuid), fn) in enumerate(zip(order, functions, strict=True)):
+        began = time.perf_counter()
         output = fn(**kwargs) if position == 0 else fn(output, **kwargs)
+        blocks[uuid] = round(time.perf_counter() - began, 3)
     done = time.perf_counter()
-    print(json.dumps({"seconds": done - imported, "import_seconds": imported - started}))
+    timing = {"seconds": done - imported, "import_seconds": imported - started, "blocks": blocks}
+    print(json.dumps(timing))
     return 0
 
 

@@ -164,3 +164,6 @@ def test_quick_benchmark_end_to_end(tmp_path):
     if (ROOT / "mage_project" / "pipelines" / "api_to_postgres" / "metadata.yaml").exists():
         assert landed("this project: whole `mage run` ") == kept
         assert landed("this project: re-run") == kept
+        # where the ingest's time went: each block of api_to_postgres with its seconds
+        ingest = next(x for x in report.splitlines() if x.startswith("| this project: load"))
+        assert re.search(r"load_yellow_month \d+\.\d\d s · .+ · .+ \d+\.\d\d s", ingest), ingest
