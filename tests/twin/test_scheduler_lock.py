@@ -31,6 +31,7 @@ from mage_runner.scheduler_lock import LOCK_KEYS
 from twin.process import escaped_descendants, stop_group
 
 from infra.policy.policy_rules import CONNECTIONS_PER_UI
+from mage_project.utils.image_contract import runner_argv
 
 pytestmark = pytest.mark.twin
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ class UiInstance:
         self.port = free_port()
         self.log = tmp / f"{name}.log"
         argv = [
-            sys.executable, "-m", "mage_runner", "start", "mage_project", "--host", "127.0.0.1",
+            *runner_argv("start", sys.executable), "--host", "127.0.0.1",
             "--port", str(self.port), "--instance-type", "server_and_scheduler",
         ]  # fmt: skip
         self.argv = argv
@@ -186,7 +187,7 @@ def wait_until(what: str, check, timeout: float, instances: list[UiInstance]):
 
 
 def test_the_always_on_ui_execs_the_web_server_and_leaves_the_scheduler_to_the_lock():
-    planned = ["python", "-m", "mage_runner", "start", "mage_project"]
+    planned = runner_argv("start")  # the Dockerfile's CMD and the planned service's command
     locked = ["mage", "start", "mage_project", "--instance-type", "web_server"]
     assert exec_argv([*planned, "--instance-type", "server_and_scheduler"]) == locked
     assert exec_argv(planned) == locked  # Mage's default instance type runs the scheduler too
