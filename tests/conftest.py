@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from twin.ports import TwinPorts
@@ -12,7 +11,6 @@ from twin.supervisor import Twin
 
 # gcsfs reads this when first imported; without it every call stalls ~60 s on the emulator.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from mage_project.utils.image_contract import REPO_ROOT
 from mage_project.utils.schema import schema_for
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
 
 

@@ -36,9 +36,9 @@ from tools import image as image_tool
 from tools.offline import Plan, PlannedResource
 from twin.process import stop_group
 
+from mage_project.utils.image_contract import REPO_ROOT
 from tests.cloudrun.cloudsql import HOST, CloudSqlStandIn
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 ENTER = Path(__file__).with_name("enter_instance.py")
 SERVICE = "gcp:cloudrunv2/service:Service"

@@ -4,9 +4,8 @@ emulator, Mage as root, no warehouse table, port 5432 taken) that no test ran, s
 
 from __future__ import annotations
 
-from pathlib import Path
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_NAMES = ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml")
 
 

@@ -4,9 +4,9 @@ of the layout is on it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 TEXT = (ROOT / "docs" / "CONTRACTS.md").read_text()
 
 

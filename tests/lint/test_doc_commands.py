@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 README = (ROOT / "README.md").read_text()
 DEPLOY = (ROOT / "docs" / "deploy.md").read_text()
 TIMEOUT = 300

@@ -17,8 +17,7 @@ from mage_project.utils.image_contract import (
     RUNNER,
     runner_argv,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 
 def instructions() -> list[tuple[str, str]]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 BIN = Path(sys.executable).parent
 YAML_TARGETS = [
     ".github/workflows",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 README = (ROOT / "README.md").read_text()
 DOCS = {p: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
 PAGES = {ROOT / "README.md": README, **DOCS}

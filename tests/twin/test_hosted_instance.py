@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -20,8 +19,9 @@ from google.cloud import storage
 from mage_runner import instance
 from twin.pipelines import run_pipeline
 
+from mage_project.utils.image_contract import REPO_ROOT as REPO
+
 pytestmark = pytest.mark.twin
-REPO = Path(__file__).resolve().parents[2]
 
 #: Runs in a fresh interpreter (Mage reads its settings at import): prepare the instance as
 #: `python -m mage_runner start` does, then use Mage's secrets API.

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from mage_runner.site import MAGE_SITE
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFERRED_TOPS = ("sklearn", "memory_profiler", "IPython")
 
 PROBE = """
@@ -22,6 +21,7 @@ from mage_ai.data_preparation.models import utils
 from mage_ai.data_preparation.models.block import outputs
 from mage_ai.system.memory.utils import memory_usage
 from sklearn.linear_model import LinearRegression
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 html = utils.estimator_html_repr(LinearRegression())
 assert outputs.estimator_html_repr is not None
 usage = memory_usage(-1, interval=0.01, timeout=0.05)

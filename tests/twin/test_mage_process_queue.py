@@ -19,7 +19,6 @@ from pathlib import Path
 
 from mage_runner.site import MAGE_SITE
 
-ROOT = Path(__file__).resolve().parents[2]
 FEEDER_DELAY_S = 2
 TICKS = 8  # scheduler ticks (1 s apart here; Mage's are 10 s apart)
 
@@ -28,6 +27,7 @@ import sys, time
 from pathlib import Path
 from mage_ai.orchestration.queue.config import QueueConfig
 from mage_ai.orchestration.queue.process_queue import ProcessQueue
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 mark = Path(sys.argv[1])
 

@@ -31,10 +31,10 @@ from mage_runner.scheduler_lock import LOCK_KEYS
 from twin.process import escaped_descendants, stop_group
 
 from infra.policy.policy_rules import CONNECTIONS_PER_UI
+from mage_project.utils.image_contract import REPO_ROOT as REPO
 from mage_project.utils.image_contract import runner_argv
 
 pytestmark = pytest.mark.twin
-REPO = Path(__file__).resolve().parents[2]
 SERVE_TIMEOUT = 240.0  # two Mage servers and a scheduler starting at once on a busy 2-core box
 TAKEOVER_TIMEOUT = 90.0
 STOP_TIMEOUT = 25.0  # the holder's SIGTERM-then-SIGKILL grace (10 s) and a margin

@@ -12,7 +12,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -25,8 +24,6 @@ from google.cloud import bigquery, storage
 from mage_project.utils import env_contract
 
 pytestmark = pytest.mark.twin
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

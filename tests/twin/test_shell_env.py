@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: A clean login-like environment: none of the twin's variables, a HOME without gcloud ADC.
 KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR")
 
@@ -44,6 +43,7 @@ def test_psql_connects_with_the_twin_env_alone(twin, tmp_path):
 STOCK_CLIENTS = """
 import warnings; warnings.simplefilter("ignore")
 from google.cloud import bigquery, storage
+from mage_project.utils.image_contract import REPO_ROOT
 gcs = storage.Client()
 blob = gcs.bucket("{bucket}").blob("shell-env/probe.txt")
 blob.upload_from_string("from a twin shell")
