@@ -91,12 +91,11 @@ class Apis(Component, area="apis"):
     def build(self, name: str, args: ApisArgs) -> dict:
         apis = REQUIRED_APIS + (("iap.googleapis.com",) if args.with_iap else ())
         self.services = [
-            gcp.projects.Service(
-                f"{name}-{api.split('.')[0]}",
-                project=args.project,
+            self.own(
+                gcp.projects.Service,
+                api.split(".")[0],
                 service=api,
                 disable_on_destroy=False,
-                opts=self.child,
             )
             for api in apis
         ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import pulumi
+
+R = TypeVar("R")
 
 
 class Component(pulumi.ComponentResource):
@@ -28,7 +31,14 @@ class Component(pulumi.ComponentResource):
         self.child = pulumi.ResourceOptions(
             parent=self, depends_on=opts.depends_on if opts else None
         )
+        self.logical = name
+        self.project: str | None = getattr(args, "project", None)
         self.register_outputs(self.build(name, args))
+
+    def own(self, kind: Callable[..., R], what: str, **inputs: Any) -> R:
+        """A child resource named ``<component>-<what>`` in the component's project, with
+        ``opts=self.child`` (parented, after what the component depends on)."""
+        return kind(f"{self.logical}-{what}", project=self.project, opts=self.child, **inputs)
 
     def build(self, name: str, args: Any) -> dict[str, Any]:
         """Create the children; return the outputs to register."""

@@ -139,16 +139,15 @@ class CiIdentity(Component, area="ci_identity"):
     """Pool + GitHub OIDC provider + ``deployer`` and ``preview`` accounts."""
 
     def build(self, name: str, args: CiIdentityArgs) -> dict:
-        self.pool = gcp.iam.WorkloadIdentityPool(
-            f"{name}-pool",
-            project=args.project,
+        self.pool = self.own(
+            gcp.iam.WorkloadIdentityPool,
+            "pool",
             workload_identity_pool_id=args.pool_id,
             display_name="GitHub Actions",
-            opts=self.child,
         )
-        self.provider = gcp.iam.WorkloadIdentityPoolProvider(
-            f"{name}-provider",
-            project=args.project,
+        self.provider = self.own(
+            gcp.iam.WorkloadIdentityPoolProvider,
+            "provider",
             workload_identity_pool_id=self.pool.workload_identity_pool_id,
             workload_identity_pool_provider_id="github",
             display_name="GitHub OIDC",
@@ -163,7 +162,6 @@ class CiIdentity(Component, area="ci_identity"):
                 args.github.repository, args.github.repository_id
             ),
             oidc={"issuer_uri": GITHUB_ISSUER},
-            opts=self.child,
         )
         self.deployer = self._account(name, args, "deployer", "CI deployer (main, production)")
         self.preview = self._account(name, args, "ci-preview", "CI preview (pull requests)")

@@ -39,9 +39,9 @@ class Image(Component, area="image"):
     """``ref`` is ``<registry>/<repo>/<image>@sha256:…`` — what Cloud Run deploys."""
 
     def build(self, name: str, args: ImageArgs) -> dict:
-        self.repository = gcp.artifactregistry.Repository(
-            f"{name}-repo",
-            project=args.project,
+        self.repository = self.own(
+            gcp.artifactregistry.Repository,
+            "repo",
             location=args.region,
             repository_id=args.repository_id,
             format="DOCKER",
@@ -58,7 +58,6 @@ class Image(Component, area="image"):
                     "condition": {"older_than": "2592000s", "tag_state": "ANY"},
                 },
             ],
-            opts=self.child,
         )
         registry = f"{args.region}-docker.pkg.dev"
         self.repository_url = pulumi.Output.format(

@@ -49,14 +49,13 @@ class Network(Component, area="network"):
             private_ip_google_access=True,
             opts=kept,
         )
-        self.peering_range = gcp.compute.GlobalAddress(
-            f"{name}-sql-range",
-            project=args.project,
+        self.peering_range = self.own(
+            gcp.compute.GlobalAddress,
+            "sql-range",
             network=self.vpc.id,
             purpose="VPC_PEERING",
             address_type="INTERNAL",
             prefix_length=args.peering_prefix_length,
-            opts=self.child,
         )
         self.private_services = gcp.servicenetworking.Connection(
             f"{name}-private-services",

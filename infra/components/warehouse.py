@@ -35,15 +35,14 @@ class Warehouse(Component, area="warehouse"):
     partitioned, clustered trips table."""
 
     def build(self, name: str, args: WarehouseArgs) -> dict:
-        self.dataset = gcp.bigquery.Dataset(
-            f"{name}-dataset",
-            project=args.project,
+        self.dataset = self.own(
+            gcp.bigquery.Dataset,
+            "dataset",
             dataset_id=args.dataset_id,
             location=args.location,
             description="NYC taxi tables loaded by Mage pipelines",
             # dev: destroy also drops tables the pipelines made; prod refuses while any exist.
             delete_contents_on_destroy=not args.deletion_protection,
-            opts=self.child,
         )
         spec = args.table
         self.table = gcp.bigquery.Table(
