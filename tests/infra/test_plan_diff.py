@@ -24,26 +24,24 @@ def _resource(type_: str, logical: str, **inputs) -> dict:
 BUCKET = "gcp:storage/bucket:Bucket"
 INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 MEMBER = "gcp:projects/iAMMember:IAMMember"
-BASE = {
-    "config": {"mage-gcp:sqlTier": "db-f1-micro", "gcp:project": "p"},
-    "resources": [
-        _resource(INSTANCE, "database-instance", name="mage-sql", settings={"tier": "db-f1-micro"}),
-        _resource(BUCKET, "storage-lake", name="p-mage-lake", location="US"),
-        _resource(BUCKET, "old-bucket", name="p-old", location="US"),
-        _resource(MEMBER, "ci-preview-viewer", role="roles/viewer", member="serviceAccount:a"),
-        {"type": "mage-gcp:index:Storage", "name": "storage", "custom": False, "inputs": {}},
-    ],
-}
-HEAD = {
-    "config": {"mage-gcp:sqlTier": "db-g1-small", "gcp:project": "p"},
-    "resources": [
-        _resource(INSTANCE, "database-instance", name="mage-sql", settings={"tier": "db-g1-small"}),
-        _resource(BUCKET, "storage-lake", name="p-mage-lake", location="EU"),
-        _resource(BUCKET, "new-bucket", name="p-new", location="US"),
-        _resource(MEMBER, "ci-preview-viewer", role="roles/browser", member="serviceAccount:a"),
-        {"type": "mage-gcp:index:Storage", "name": "storage", "custom": False, "inputs": {}},
-    ],
-}
+
+
+def _plan(tier: str, lake_location: str, other_bucket: str, viewer_role: str) -> dict:
+    """A synthetic plan: the same stack with the values the two sides of a diff differ in."""
+    return {
+        "config": {"mage-gcp:sqlTier": tier, "gcp:project": "p"},
+        "resources": [
+            _resource(INSTANCE, "database-instance", name="mage-sql", settings={"tier": tier}),
+            _resource(BUCKET, "storage-lake", name="p-mage-lake", location=lake_location),
+            _resource(BUCKET, f"{other_bucket}-bucket", name=f"p-{other_bucket}", location="US"),
+            _resource(MEMBER, "ci-preview-viewer", role=viewer_role, member="serviceAccount:a"),
+            {"type": "mage-gcp:index:Storage", "name": "storage", "custom": False, "inputs": {}},
+        ],
+    }
+
+
+BASE = _plan("db-f1-micro", "US", "old", "roles/viewer")
+HEAD = _plan("db-g1-small", "EU", "new", "roles/browser")
 
 
 def test_synthetic_plans_show_added_removed_replaced_and_changed_keys():
