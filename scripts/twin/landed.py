@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from mage_project.utils import bigquery as bq
-from mage_project.utils import gcs, postgres
+from mage_project.utils import gcs, lake, postgres
 from mage_project.utils.ingest import (
     BIGQUERY_TABLE,
     GREEN_PARTITIONED_PREFIX,
@@ -71,8 +71,10 @@ def collect(env: dict[str, str]) -> list[Landed]:
                    len(single), "objects")
         )  # fmt: skip
         for prefix in (YELLOW_PARTITIONED_PREFIX, GREEN_PARTITIONED_PREFIX):
-            names = _objects(bucket, f"{prefix}/")
-            partitions = {name.split("/")[1] for name in names if name.count("/") >= 2}
+            # each month as its manifest says (lake.py): no object of another version counted
+            months = [lake.current(bucket, prefix, m) for m in lake.months(bucket, prefix)]
+            names = [name for month in months for name in month.objects]
+            partitions = {partition for month in months for partition in month.partitions}
             found.append(
                 Landed("GCS", f"gs://{bucket}/{prefix}/", f"{len(names):,} objects",
                        len(partitions), "partitions")
