@@ -184,18 +184,6 @@ def _landed(client: storage.Client, bucket_name: str, root: str) -> dict[str, tu
     return {b.name[len(root) :]: (int(b.size or 0), b.md5_hash or "") for b in blobs}
 
 
-def _verify(
-    landed: dict[str, tuple[int, str]], files: dict[str, Path], where: str, slice_id: str, rows: int
-) -> None:
-    """The objects that landed must be exactly ``files`` (size and MD5, when the server says)."""
-    for relative, path in files.items():
-        size, md5 = landed.get(relative, (-1, ""))
-        if size != path.stat().st_size or (md5 and md5 != _md5(path)):
-            raise TaxiDataError(
-                f"Cloud Storage object {where}{relative} does not hold what was uploaded ({size} bytes landed, {path.stat().st_size} sent), so slice {slice_id} ({rows:,} rows) is not complete there; re-run the pipeline, and check the bucket if it happens again."
-            )
-
-
 def _check_rows(sink: str, slice_id: str, written: int, expected: int | None) -> None:
     if expected is not None and written != expected:
         raise RowCountMismatch(sink, slice_id, written, expected)
@@ -243,16 +231,18 @@ class StagedObjects:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def _clear_old_staging(client: storage.Client, bucket_name: str, staging_root: str) -> None:
+def _clear_old_staging(
+    client: storage.Client, bucket_name: str, staging_root: str, everything: bool = False
+) -> None:
     """Delete staged objects of the slice that are older than ``TAXI_STAGING_KEEP_SECONDS``
     (left by runs that died or whose sibling block failed). Younger ones may belong to a run
-    that is still staging, so they stay."""
+    that is still staging, so they stay — unless ``everything`` (only under the slice's lock)."""
     cutoff = time.time() - staging_keep_seconds()
     for old in gcs_call(
         "listing old staging objects",
         lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
     ):
-        if old.updated is not None and old.updated.timestamp() < cutoff:
+        if everything or (old.updated is not None and old.updated.timestamp() < cutoff):
             gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
 
 
@@ -277,28 +267,21 @@ def stage_slice_objects(
     bucket = client.bucket(bucket_name)
     prefix = prefix.strip("/")
     staging_root = f"{STAGING_PREFIX}/{prefix}/{slice_id}/"
-    if clear_staging:
-        for old in gcs_call(
-            "listing old staging objects",
-            lambda: list(client.list_blobs(bucket_name, prefix=staging_root, retry=None)),
-        ):
-            gcs_call(f"deleting {old.name}", lambda old=old: old.delete(retry=None))
-    else:
-        _clear_old_staging(client, bucket_name, staging_root)
+    _clear_old_staging(client, bucket_name, staging_root, everything=clear_staging)
     run_root = f"{staging_root}{uuid.uuid4().hex}/"
+    recorded = {relative: [path.stat().st_size, _md5(path)] for relative, path in files.items()}
     try:
         for relative, path in sorted(files.items()):
             _upload(bucket, run_root + relative, path)
         # what was staged is exactly what was written, or nothing is committed (dataset unchanged)
         staged = _landed(client, bucket_name, run_root)
-        _verify(staged, files, f"gs://{bucket_name}/{run_root}", slice_id, rows)
+        _verify_sizes(staged, recorded, f"gs://{bucket_name}/{run_root}", slice_id, rows)
     except BaseException:
         _clear(client, bucket_name, run_root)
         raise
     return StagedObjects(
-        bucket_name, prefix, slice_id, run_root,
-        {relative: [path.stat().st_size, _md5(path)] for relative, path in files.items()},
-        rows, owned_start, owned_end, exact, manifest=manifest,
+        bucket_name, prefix, slice_id, run_root, recorded, rows, owned_start, owned_end, exact,
+        manifest=manifest,
     )  # fmt: skip
 
 
@@ -420,24 +403,6 @@ def replace_slice_objects(
     return commit_staged_objects(staged, owned)
 
 
-def upload_partitioned(
-    typed_path: Path,
-    bucket_name: str,
-    prefix: str,
-    date_column: str,
-    slice_id: str,
-    work_dir: Path,
-    expected_rows: int | None = None,
-) -> LoadResult:
-    """Partition the typed file by date and replace the slice's ``<date>/<slice>.parquet``
-    objects; ``expected_rows`` (the rows the transform kept) must be what is written."""
-    staged = stage_partitioned(
-        typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows,
-        clear_staging=True,
-    )  # fmt: skip
-    return commit_staged_objects(staged)
-
-
 def stage_partitioned(
     typed_path: Path,
     bucket_name: str,
@@ -448,91 +413,26 @@ def stage_partitioned(
     expected_rows: int | None = None,
     clear_staging: bool = False,
 ) -> StagedObjects:
-    """As :func:`upload_partitioned`, but only staged (the commit comes later, in one place);
-    ``clear_staging`` as :func:`stage_slice_objects`. The month gets a new version folder in
-    each partition and the commit switches its manifest (manifest.py)."""
-    files, rows = _partition_files(
-        typed_path, bucket_name, prefix, date_column, slice_id, work_dir, expected_rows
-    )
-    version = uuid.uuid4().hex[:12]
-    return stage_slice_objects(
-        bucket_name, prefix, slice_id,
-        {versioned(relative, version): path for relative, path in files.items()}, rows,
-        owned_start=f"{date_column}=", owned_end=f"/{slice_id}.parquet",
-        clear_staging=clear_staging, manifest=manifest_name(prefix, slice_id),
-    )  # fmt: skip
-
-
-def _partition_files(
-    typed_path: Path,
-    bucket_name: str,
-    prefix: str,
-    date_column: str,
-    slice_id: str,
-    work_dir: Path,
-    expected_rows: int | None,
-) -> tuple[dict[str, Path], int]:
-    """The slice's partition files, written locally and row-checked."""
-    file_name = f"{slice_id}.parquet"
+    """Partition the typed file by date into local files (``expected_rows``, the rows the
+    transform kept, must be what is written) and stage them as the slice's new version: one
+    version folder in each partition, made current when the commit switches the month's
+    manifest (manifest.py). ``clear_staging`` as :func:`stage_slice_objects`."""
     out_dir = work_dir / "partitioned"
     if out_dir.exists():
         for old in sorted(out_dir.rglob("*"), reverse=True):
             old.unlink() if old.is_file() else old.rmdir()
     with writing(out_dir):
-        counts = write_partitioned(typed_path, out_dir, date_column, file_name)
-    files = {relative: out_dir / relative for relative in counts}
+        counts = write_partitioned(typed_path, out_dir, date_column, f"{slice_id}.parquet")
+    rows = sum(counts.values())
     where = f"gs://{bucket_name}/{prefix.strip('/')}/"
-    _check_rows(
-        f"The partitioned objects under {where}", slice_id, sum(counts.values()), expected_rows
-    )
-    return files, sum(counts.values())
-
-
-def upload_single(
-    typed_path: Path,
-    bucket_name: str,
-    object_name: str,
-    slice_id: str,
-    work_dir: Path,
-    expected_rows: int | None = None,
-) -> LoadResult:
-    """Write the typed file as one parquet object (a single upload is atomic in GCS), then
-    check that the object is that file and holds ``expected_rows``."""
-    started = time.perf_counter()
-    local = work_dir / Path(object_name).name
-    with writing(local):
-        rows = write_single(typed_path, local)
-    _check_rows(f"The object gs://{bucket_name}/{object_name}", slice_id, rows, expected_rows)
-    with gcs_scope():  # staged, checked, then copied into place server-side (atomic)
-        client = storage_client()
-        bucket = client.bucket(bucket_name)
-        staged_root = f"{STAGING_PREFIX}/{object_name}/{uuid.uuid4().hex}/"
-        name = Path(object_name).name
-        try:
-            _upload(bucket, staged_root + name, local)
-            landed = _landed(client, bucket_name, staged_root)
-            _verify(landed, {name: local}, f"gs://{bucket_name}/{staged_root}", slice_id, rows)
-            source = bucket.blob(staged_root + name)
-            gcs_call(
-                f"copying {object_name} into place",
-                lambda: bucket.copy_blob(source, bucket, object_name, retry=None),
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                for blob in client.list_blobs(
-                    bucket_name, prefix=staged_root, retry=None, timeout=10
-                ):
-                    blob.delete(retry=None, timeout=10)
-        folder = object_name.rpartition("/")[0]
-        root = f"{folder}/" if folder else ""
-        landed = {k: v for k, v in _landed(client, bucket_name, root).items() if k == name}
-        _verify(landed, {name: local}, f"gs://{bucket_name}/{root}", slice_id, rows)
-    return LoadResult(
-        sink=f"gs://{bucket_name}/{object_name}",
-        slice=slice_id,
-        rows=rows,
-        seconds=time.perf_counter() - started,
-    )
+    _check_rows(f"The partitioned objects under {where}", slice_id, rows, expected_rows)
+    version = uuid.uuid4().hex[:12]
+    return stage_slice_objects(
+        bucket_name, prefix, slice_id,
+        {versioned(relative, version): out_dir / relative for relative in counts}, rows,
+        owned_start=f"{date_column}=", owned_end=f"/{slice_id}.parquet",
+        clear_staging=clear_staging, manifest=manifest_name(prefix, slice_id),
+    )  # fmt: skip
 
 
 def stage_single(
@@ -543,13 +443,32 @@ def stage_single(
     work_dir: Path,
     expected_rows: int | None = None,
 ) -> StagedObjects:
-    """As :func:`upload_single`, but only staged (the commit comes later, in one place)."""
+    """Write the typed file as one parquet object locally (``expected_rows`` checked) and
+    stage it; its commit is one server-side copy (atomic in GCS)."""
     local = work_dir / Path(object_name).name
     with writing(local):
         rows = write_single(typed_path, local)
     _check_rows(f"The object gs://{bucket_name}/{object_name}", slice_id, rows, expected_rows)
     folder, _, name = object_name.rpartition("/")
     return stage_slice_objects(bucket_name, folder, slice_id, {name: local}, rows, exact=True)
+
+
+def _then_commit(stage: Callable[P, StagedObjects], **fixed: bool) -> Callable[P, LoadResult]:
+    """``stage`` (with ``fixed`` keyword arguments), then its commit at once: the export of a
+    pipeline with one sink (call it under the slice's lock when the slice has one)."""
+
+    @functools.wraps(stage)
+    def committed(*args: P.args, **kwargs: P.kwargs) -> LoadResult:
+        return commit_staged_objects(stage(*args, **{**kwargs, **fixed}))
+
+    committed.__doc__ = f"{stage.__name__}, then committed at once (returns the LoadResult)."
+    return committed
+
+
+#: Replace the slice's partitioned objects (under the slice's lock: it clears its staging).
+upload_partitioned = _then_commit(stage_partitioned, clear_staging=True)
+#: Replace one object (a single object's copy into place is atomic in GCS).
+upload_single = _then_commit(stage_single)
 
 
 def parquet_rows(bucket_name: str, blobs: list[storage.Blob]) -> int:

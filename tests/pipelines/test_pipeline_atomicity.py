@@ -111,33 +111,37 @@ def test_api_to_gcs_with_gcs_frozen_while_staging_the_partitioned_month_changes_
     assert objects(twin, *YELLOW) == before, "a sink changed behind a failed run"
 
 
-def test_green_taxi_etl_with_gcs_frozen_while_staging_keeps_postgres(twin, tmp_path):
+@pytest.fixture
+def green_frozen(twin, tmp_path):
+    """``green_frozen(seed, stall)``: after a healthy run of 2020-10, a run of new rows
+    (``seed``) with GCS frozen on the requests ``stall`` accepts; it must fail."""
+
+    def run(seed: int, stall):
+        write_month(tmp_path / "served", "green", 2020, 10, rows=300, seed=seed)
+        result, proxy, _ = hostile_run(
+            twin, tmp_path, "green_taxi_etl", {"months": "2020-10"}, tmp_path / "served", stall
+        )
+        assert proxy.stalled and not result.ok, result.output[-3000:]
+        return result
+
     assert run_pipeline("green_taxi_etl", twin.subprocess_env(), {"months": "2020-10"},
                         timeout=LIMIT).ok  # fmt: skip
+    return run
+
+
+def test_green_taxi_etl_with_gcs_frozen_while_staging_keeps_postgres(twin, tmp_path, green_frozen):
     before = pg_month(twin, "mage.green_taxi", "2020-10"), objects(twin, "green_taxi/")
-    write_month(tmp_path / "served", "green", 2020, 10, rows=300, seed=2010)
-    result, proxy, _ = hostile_run(
-        twin, tmp_path, "green_taxi_etl", {"months": "2020-10"}, tmp_path / "served",
-        upload_of("_staging/green_taxi/"),
-    )  # fmt: skip
-    assert proxy.stalled and not result.ok, result.output[-3000:]
+    result = green_frozen(2010, upload_of("_staging/green_taxi/"))
     assert "TAXI_GCS_DEADLINE_SECONDS" in result.error
     after = pg_month(twin, "mage.green_taxi", "2020-10"), objects(twin, "green_taxi/")
     assert after == before, "Postgres or GCS changed behind a failed run"
 
 
 def test_green_taxi_etl_frozen_in_the_gcs_commit_names_each_sink_and_the_rerun_converges(
-    twin, tmp_path
+    twin, tmp_path, green_frozen
 ):
-    assert run_pipeline("green_taxi_etl", twin.subprocess_env(), {"months": "2020-10"},
-                        timeout=LIMIT).ok  # fmt: skip
     old_pg = pg_month(twin, "mage.green_taxi", "2020-10")
-    write_month(tmp_path / "served", "green", 2020, 10, rows=300, seed=2011)
-    result, proxy, _ = hostile_run(
-        twin, tmp_path, "green_taxi_etl", {"months": "2020-10"}, tmp_path / "served",
-        copy_into("_staging/green_taxi/"),
-    )  # fmt: skip
-    assert proxy.stalled and not result.ok, result.output[-3000:]
+    result = green_frozen(2011, copy_into("_staging/green_taxi/"))
     bucket = twin.env["GCS_BUCKET"]
     assert result.error.startswith(
         f"The run of 2020-10 failed while committing gs://{bucket}/green_taxi/ (2020-10)"
@@ -247,52 +251,50 @@ def rerun_converges(twin, tmp_path, monkeypatch) -> None:
     assert listed == version.objects, "objects of a superseded or failed version were left"
 
 
-def test_api_to_gcs_frozen_between_two_partitions_keeps_the_old_month_for_readers(
-    twin, tmp_path, monkeypatch
-):
-    """GCS stops answering at the second partition's copy into place: the month's manifest
-    still names the old version, so a reader gets the old month whole (on the old code the
-    first partition was already new); the error says so and the next run converges."""
-    assert run_pipeline("api_to_gcs", twin.subprocess_env(), {"month": 1}, timeout=LIMIT).ok
-    old_table, old_version, _ = read_yellow_month(twin, monkeypatch)
-    write_month(tmp_path / "served", "yellow", 2021, 1, rows=300, seed=2102)
-    result, proxy, _ = hostile_run(
-        twin, tmp_path, "api_to_gcs", {"month": 1}, tmp_path / "served",
-        copy_number(2, "_staging/nyc_taxi_data_partitioned/"),
-    )  # fmt: skip
-    assert proxy.stalled and not result.ok, result.output[-3000:]
-    bucket = twin.env["GCS_BUCKET"]
-    assert (
-        f"gs://{bucket}/nyc_taxi_data_partitioned/ (2021-01) keeps the old slice for readers"
-        in result.error
-    ), result.error
-    table, version, listed = read_yellow_month(twin, monkeypatch)
-    assert version == old_version and table.equals(old_table), "readers see a changed month"
-    assert set(listed) > set(version.objects), "the stall came before any new partition landed"
-    rerun_converges(twin, tmp_path, monkeypatch)
+#: Where GCS freezes in the partitioned dataset's commit, and what readers of its manifest see.
+FREEZES = {
+    # the second partition's copy into place: the manifest still names the old version (on the
+    # old code the first partition was already new: a half-replaced month)
+    "between-two-partitions": (
+        lambda: copy_number(2, "_staging/nyc_taxi_data_partitioned/"),
+        "keeps the old slice for readers",
+    ),
+    # deleting the superseded version, after the manifest switched
+    "after-the-switch": (
+        lambda: (
+            lambda method, url, body: (
+                method == "DELETE" and "/o/nyc_taxi_data_partitioned/tpep" in url
+            )
+        ),
+        "holds the new slice for readers",
+    ),
+}
 
 
-def test_api_to_gcs_frozen_after_the_switch_gives_readers_the_new_month(
-    twin, tmp_path, monkeypatch
+@pytest.mark.parametrize("point", FREEZES)
+def test_api_to_gcs_frozen_in_the_partitioned_commit_gives_readers_one_whole_month(
+    twin, tmp_path, monkeypatch, point
 ):
-    """GCS stops answering when the commit deletes the superseded version (after the manifest
-    switched): readers get the new month whole, the error says so, the next run cleans up."""
+    """GCS stops answering inside the partitioned dataset's commit: readers (lake.py) get the
+    old month or the new one, whole, the error says which, and the next run converges."""
     from tests.sinks.sinkkit import kept_rows
 
+    stall, says = FREEZES[point]
     assert run_pipeline("api_to_gcs", twin.subprocess_env(), {"month": 1}, timeout=LIMIT).ok
-    _, old_version, _ = read_yellow_month(twin, monkeypatch)
-    served = write_month(tmp_path / "served", "yellow", 2021, 1, rows=300, seed=2103)
+    old_table, old_version, _ = read_yellow_month(twin, monkeypatch)
+    served = write_month(tmp_path / "served", "yellow", 2021, 1, rows=300, seed=2102)
     result, proxy, _ = hostile_run(
-        twin, tmp_path, "api_to_gcs", {"month": 1}, tmp_path / "served",
-        lambda method, url, body: method == "DELETE" and "/o/nyc_taxi_data_partitioned/tpep" in url,
-    )  # fmt: skip
+        twin, tmp_path, "api_to_gcs", {"month": 1}, tmp_path / "served", stall()
+    )
     assert proxy.stalled and not result.ok, result.output[-3000:]
     bucket = twin.env["GCS_BUCKET"]
-    assert (
-        f"gs://{bucket}/nyc_taxi_data_partitioned/ (2021-01) holds the new slice for readers"
-        in result.error
-    ), result.error
+    assert f"gs://{bucket}/nyc_taxi_data_partitioned/ (2021-01) {says}" in result.error, (
+        result.error
+    )
     table, version, listed = read_yellow_month(twin, monkeypatch)
-    assert version != old_version and table.num_rows == kept_rows(served, "yellow")
-    assert set(listed) > set(version.objects), "the superseded version should still be listed"
+    if point == "between-two-partitions":
+        assert version == old_version and table.equals(old_table), "readers see a changed month"
+    else:
+        assert version != old_version and table.num_rows == kept_rows(served, "yellow")
+    assert set(listed) > set(version.objects), "the other version's objects should be listed"
     rerun_converges(twin, tmp_path, monkeypatch)
