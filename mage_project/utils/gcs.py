@@ -3,9 +3,10 @@
 Layouts (``<slice>`` is the source month, e.g. ``2021-01``):
 
 - one object per month:   ``<prefix>/<color>_tripdata_<slice>.parquet``
-- partitioned by pickup:  ``<prefix>/<date column>=YYYY-MM-DD/<slice>.parquet`` — every
-  partition folder holds one object per source month, so a re-run of a month rewrites exactly
-  its own objects and deletes the ones it no longer produces (nothing stale is left);
+- partitioned by pickup:  ``<prefix>/<date column>=YYYY-MM-DD/v<version>/<slice>.parquet`` —
+  every partition folder holds one object per source month; each run writes a new version and
+  switches the month's manifest (``<prefix>/_manifests/<slice>.json``, manifest.py), then deletes
+  the month's other objects, so readers of the manifest (lake.py) never see half a month;
 - one object per day:     ``YYYY/MM/DD/daily-trips.parquet`` (parameterized pipeline).
 
 GCS has no multi-object transaction. The slow part (uploads) goes to
