@@ -55,3 +55,20 @@ def test_the_map_shows_the_layers():
     rows = [r.split("|")[1] for r in section.splitlines() if r.startswith("| `")]
     shown = [re.findall(r"`(\w+)`", row) for row in rows]
     assert shown == [re.findall(r"\w+", layer) for layer in top_layers()]
+
+
+def test_the_entrypoint_loads_without_the_project():
+    """The image starts `python -m mage_runner` when the dev project volume may still be empty:
+    every module of mage_runner loads with no `mage_project` importable (it imports the project
+    only where a run needs it, after the instance is prepared)."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "sys.modules['mage_project'] = None\n"
+        "import mage_runner\n"
+        "for m in pkgutil.iter_modules(mage_runner.__path__):\n"
+        "    if m.name != '__main__':\n"
+        "        importlib.import_module('mage_runner.' + m.name)\n"
+        "print('loaded')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "loaded", done.stderr[-2000:]
