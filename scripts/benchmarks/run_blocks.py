@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     blocks: dict[str, float] = {}
     for position, ((_, uuid), fn) in enumerate(zip(order, functions, strict=True)):
         began = time.perf_counter()
-        output = fn(**kwargs) if position == 0 else fn(output, **kwargs)
+        # As Mage does: a block that returns a tuple has several outputs, and its downstream
+        # block gets each as a positional argument (our blocks return (result, preview)).
+        upstream = output if isinstance(output, tuple) else (output,)
+        output = fn(**kwargs) if position == 0 else fn(*upstream, **kwargs)
         blocks[uuid] = round(time.perf_counter() - began, 3)
     done = time.perf_counter()
     timing = {"seconds": done - imported, "import_seconds": imported - started, "blocks": blocks}
