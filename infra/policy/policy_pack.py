@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -24,9 +23,9 @@ from pulumi_policy import (
 )
 
 from infra.policy.policy_rules import RULE_CONFIG, RULES, STACK_RULES, StackRule
+from mage_project.utils.image_contract import REPO_ROOT
 
 PACK_NAME = "mage-gcp-security"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @cache

@@ -11,6 +11,7 @@ import yaml
 from mage_runner.cli import _parser
 from tools.offline import Plan
 
+from mage_project.utils.image_contract import RUNNER
 from tests.infra.infra_plans import planned
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def state_bucket(plan: Plan):
 
 def test_the_job_runs_the_pipeline_as_a_mage_run_of_the_cloud_scheduler_trigger(dev_plan: Plan):
     job = container(scheduled_job(dev_plan))
-    assert job["commands"] == ["python", "-m", "mage_runner"]
+    assert job["commands"] == list(RUNNER)
     args = _parser().parse_args(job["args"])  # the entrypoint accepts exactly these
     assert (args.command, args.project, args.pipeline) == ("run", "mage_project", "green_taxi_etl")
     assert args.trigger == "cloud_scheduler"
@@ -59,7 +60,7 @@ def test_the_job_runs_the_pipeline_as_a_mage_run_of_the_cloud_scheduler_trigger(
 
 def test_the_service_starts_through_the_entrypoint_with_mage_starts_args(stack_plan: Plan):
     service = container(stack_plan.one(SERVICE))
-    assert service["commands"] == ["python", "-m", "mage_runner"]
+    assert service["commands"] == list(RUNNER)
     args = _parser().parse_args(service["args"])
     assert (args.command, args.project) == ("start", "mage_project")
     assert args.mage_args[0] == "--instance-type"

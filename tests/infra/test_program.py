@@ -9,6 +9,7 @@ import pytest
 from tools.offline import Plan, PlannedResource
 
 from infra.policy import policy_rules as rules
+from mage_project.utils.image_contract import RUNNER
 from tests.infra.infra_plans import planned
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,7 +190,7 @@ def backfill_job(plan: Plan) -> PlannedResource:
 def test_pipeline_job_and_daily_schedule(dev_plan: Plan):
     job = scheduled_job(dev_plan)
     container = job.get("template", "template", "containers", 0)
-    assert container["commands"] == ["python", "-m", "mage_runner"]
+    assert container["commands"] == list(RUNNER)
     assert container["args"] == [
         "run", "mage_project", "green_taxi_etl", "--test", "--trigger", "cloud_scheduler",
     ]  # fmt: skip

@@ -7,7 +7,7 @@ import json
 
 from tools.offline import Plan
 
-from mage_project.utils.image_contract import TASK_RETRIES
+from mage_project.utils.image_contract import TASK_RETRIES, task_argv
 from mage_project.utils.schema import YELLOW_WAREHOUSE
 from tests.infra.infra_plans import planned
 
@@ -47,9 +47,7 @@ def test_backfill_job_runs_the_task_entrypoint_with_retries(dev_plan: Plan):
     assert job.get("template", "parallelism") == 4
     assert job.get("template", "template", "maxRetries") == TASK_RETRIES
     container = job.get("template", "template", "containers", 0)
-    assert container["commands"] + container["args"] == [
-        "python", "-m", "mage_runner", "backfill", "mage_project",
-    ]  # fmt: skip
+    assert container["commands"] + container["args"] == task_argv()
     assert {e["name"] for e in container["envs"]} >= {"GCS_BUCKET", "BIGQUERY_DATASET"}
     assert dev_plan.outputs["backfill_job"] == "mage-backfill"
     assert not any(
