@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT
+
 PROJECT = REPO_ROOT / "mage_project"
 HERE = Path(__file__).resolve().parent
 PY = sys.executable

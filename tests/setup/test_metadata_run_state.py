@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from mage_runner.site import MAGE_SITE
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 PIPELINES = sorted(
     p.parent.name for p in (ROOT / "mage_project" / "pipelines").glob("*/metadata.yaml")
 )

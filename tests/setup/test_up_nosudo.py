@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from twin.ports import PORT_ENV_VARS, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 SCRIPT = ROOT / "scripts" / "check_up_nosudo.sh"
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(1500)]

@@ -43,12 +43,12 @@ from twin.process import group_alive
 from twin.state import TwinState
 from twin.supervisor import Twin
 
+from mage_project.utils.image_contract import REPO_ROOT
 from tests.browser_path import MISSING as BROWSER_MISSING
 from tests.browser_path import find_browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINES_DIR = REPO_ROOT / "mage_project" / "pipelines"
 SCREENSHOT_COPY = REPO_ROOT / "docs" / "img" / "mage-ui-pipelines.png"
 CHROMIUM = find_browser()

@@ -28,13 +28,13 @@ from twin.pipelines import run_pipeline
 from twin.ports import TwinPorts
 from twin.supervisor import Twin
 
+from mage_project.utils.image_contract import REPO_ROOT as REPO
 from mage_project.utils.preview import PREVIEW_ROWS
 from tests.browser_path import MISSING as BROWSER_MISSING
 from tests.browser_path import find_browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
 
-REPO = Path(__file__).resolve().parents[2]
 PIPELINES_DIR = REPO / "mage_project" / "pipelines"
 #: The order that feeds each sink before it is read (gcs_to_bigquery reads api_to_gcs's output).
 ORDER = (

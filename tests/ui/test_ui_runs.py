@@ -21,8 +21,9 @@ from twin.pipelines import PIPELINES, run_pipeline
 from twin.ports import TwinPorts
 from twin.supervisor import Twin
 
+from mage_project.utils.image_contract import REPO_ROOT as REPO
+
 pytestmark = [pytest.mark.ui, pytest.mark.twin]
-REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT_COPY = REPO / "docs" / "img" / "mage-ui-runs.png"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 BAD_MONTH = "Runtime variable month=13 is not a month; use a number from 1 to 12."
