@@ -16,7 +16,8 @@ process tree (wall time, peak RSS):
   (scripts/benchmarks/cold_start.py: the contract layer's measurement; needs root).
 
 Prints the table and the target checks, and writes them to scripts/benchmarks/results/latest.md.
-Usage: ``python scripts/benchmarks/run.py [--quick] [--rows N] [--work DIR] [--out FILE]``.
+Usage: ``python scripts/benchmarks/run.py [--quick] [--rows N] [--work DIR] [--out FILE]
+[--only ingest]`` (``--only ingest``: the course, floor and project ingest rows alone).
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ class Bench:
 
     # -- steps ---------------------------------------------------------------------------
 
-    def course_steps(self) -> None:
+    def course_steps(self, whole_run: bool = True) -> None:
         env = self.course_env()
 
         def ingest():
@@ -207,7 +208,8 @@ class Bench:
 
         row = self.step("course_ingest", "course: load→transform→export (one process)", ingest)
         row.note = row.note or block_note(self.block_seconds.get(f"course:{COURSE_PIPELINE}", {}))
-        self.step("course_run", "course: whole `mage run`", whole)
+        if whole_run:
+            self.step("course_run", "course: whole `mage run`", whole)
 
     def floor_step(self) -> None:
         e = self.twin.env
@@ -230,7 +232,7 @@ class Bench:
 
         self.step("floor_ingest", "floor: curl | gunzip | psql \\copy (all rows)", run)
 
-    def project_steps(self) -> None:
+    def project_steps(self, whole_run: bool = True) -> None:
         if not (PROJECT / "pipelines" / "api_to_postgres" / "metadata.yaml").exists():
             for key, label in [
                 ("project_ingest", "this project: load→transform→export (one process)"),
@@ -255,6 +257,8 @@ class Bench:
             "project_ingest", "this project: load→transform→export (one process)", ingest
         )
         row.note = row.note or block_note(self.block_seconds.get("api_to_postgres", {}))
+        if not whole_run:
+            return
         self.step("project_run", "this project: whole `mage run`", whole(MONTH_VARS))
         self.step("project_rerun", "this project: re-run of the same month", whole(MONTH_VARS))
         before = self.results["project_rerun"].rows or 0
@@ -457,6 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--rows", type=int, help="rows of the 1x month (default: full size)")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "latest.md")
+    parser.add_argument(
+        "--only",
+        choices=["ingest"],
+        help="ingest: only the three ingest rows (course, floor, this project), side by side",
+    )
     args = parser.parse_args(argv)
     rows = QUICK_ROWS if args.quick else args.rows or sample_data.full_rows("yellow", 2021, 1)
     if rows < 100:
@@ -469,15 +478,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench.prepare_data()
         bench.start_twin()
-        bench.course_steps()
+        whole_run = args.only is None
+        bench.course_steps(whole_run)
         bench.floor_step()
-        bench.project_steps()
-        facts = bench.cloud_steps()
+        bench.project_steps(whole_run)
+        if whole_run:
+            facts = bench.cloud_steps()
     finally:
         bench.stop()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    if args.quick:  # a smoke test of the harness: the cold start builds and runs the image
+    if args.only:
+        pass  # the cold start is not an ingest row
+    elif args.quick:  # a smoke test of the harness: the cold start builds and runs the image
         bench.results["cold_start"] = Row(
             "cold_start", "UI cold start", note="not measured: --quick"
         )

@@ -167,3 +167,34 @@ def test_quick_benchmark_end_to_end(tmp_path):
         # where the ingest's time went: each block of api_to_postgres with its seconds
         ingest = next(x for x in report.splitlines() if x.startswith("| this project: load"))
         assert re.search(r"load_yellow_month \d+\.\d\d s · .+ · .+ \d+\.\d\d s", ingest), ingest
+
+
+def test_only_ingest_runs_the_three_ingest_rows_alone(monkeypatch, tmp_path):
+    """``--only ingest``: course, floor and project ingest side by side, no `mage run`, no cloud
+    steps, no cold start (a quick loop on the floor ratio)."""
+    from benchmarks import run
+
+    calls: list[tuple[str, object]] = []
+
+    def record(name):
+        return lambda self, *a: calls.append((name, a))
+
+    for name in ("prepare_data", "start_twin", "stop", "floor_step", "cloud_steps"):
+        monkeypatch.setattr(run.Bench, name, record(name))
+    monkeypatch.setattr(
+        run.Bench, "course_steps", lambda self, whole=True: calls.append(("course", whole))
+    )
+    monkeypatch.setattr(
+        run.Bench, "project_steps", lambda self, whole=True: calls.append(("project", whole))
+    )
+    monkeypatch.setattr(run, "measure_cold_start", lambda: calls.append(("cold", None)) or {})
+    out = tmp_path / "latest.md"
+    run.main(["--quick", "--only", "ingest", "--work", str(tmp_path / "w"), "--out", str(out)])
+    assert [c for c in calls if c[0] not in ("prepare_data", "start_twin", "stop")] == [
+        ("course", False),
+        ("floor_step", ()),
+        ("project", False),
+    ]
+    assert "ingest ≤ 1.0x the COPY floor" in out.read_text()
+    with pytest.raises(SystemExit):
+        run.main(["--only", "everything"])
