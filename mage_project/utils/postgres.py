@@ -18,7 +18,7 @@ rows that landed are counted and must equal the rows the transform kept (else: r
 Every session runs under the Postgres deadline (``TAXI_POSTGRES_DEADLINE_SECONDS``, see
 deadline.py): a server that stops answering mid-load has its socket shut down when the deadline
 passes, so the run fails in bounded time, the transaction is rolled back and the locks go with
-the session.
+the session. Connections, refusals and the deadlines live in pg_connection.py (below the locks).
 """
 
 from __future__ import annotations
