@@ -2,7 +2,9 @@
 
 Mage blocks call these (one step each) and so do the benchmarks and tests, without Mage.
 Each step streams and hands the next one a small description (a dict), never a DataFrame
-of the month: the staged ``.csv.gz`` → a typed, filtered parquet → the sinks. The Google
+of the month: the staged ``.csv.gz`` → a typed, filtered parquet → the sinks. A pipeline whose
+only sink is Postgres (``STREAMED_PIPELINES``) skips the parquet: its transform hands a plan and
+the export types and filters the rows as they stream into the COPY (``stream_postgres``). The Google
 clients are imported only by the steps that use them (google-cloud-bigquery alone takes ~1.5 s
 and ~100 MB to import), so the Postgres pipelines start fast.
 """
@@ -26,8 +28,8 @@ from mage_project.utils.results import LoadResult
 from mage_project.utils.schema import YELLOW_WAREHOUSE, schema_for
 from mage_project.utils.settings import env, staging_dir, staging_keep_seconds, taxi_data_base_url
 from mage_project.utils.slices import MonthSlice
-from mage_project.utils.transform import stage_typed
-from mage_project.utils.typed_file import TypedFile, iter_typed
+from mage_project.utils.transform import TypedStream, stage_typed
+from mage_project.utils.typed_file import TypedFile, TypedPlan, iter_typed
 
 YELLOW_TABLE = "ny_taxi.yellow_cab_data"
 GREEN_TABLE = "mage.green_taxi"
@@ -35,6 +37,9 @@ YELLOW_OBJECT_PREFIX = "nyc_taxi_data"
 YELLOW_PARTITIONED_PREFIX = "nyc_taxi_data_partitioned"
 GREEN_PARTITIONED_PREFIX = "green_taxi"
 BIGQUERY_TABLE = YELLOW_WAREHOUSE.table_id
+#: Pipelines whose transform feeds Postgres alone: no sink needs the typed file, so the rows
+#: are typed as they stream into the COPY (parse and COPY overlap; no parquet round trip).
+STREAMED_PIPELINES = frozenset({"api_to_postgres"})
 
 
 def run_dir(color: str, slice_id: str) -> Path:
@@ -75,6 +80,40 @@ def transform(staged: StagedFile | dict, day: date | None = None) -> TypedFile:
         release_memory()
 
 
+def plan_stream(staged: StagedFile | dict) -> TypedPlan:
+    """Transform, for a pipeline whose sink needs no typed file: check the header and hand the
+    sink the plan (the rows are typed and filtered as they stream in, see ``stream_postgres``)."""
+    staged = staged if isinstance(staged, StagedFile) else StagedFile(**staged)
+    stream = TypedStream(Path(staged.path), staged.color, staged.slice, Path(staged.source).name)
+    stream.warn()
+    return TypedPlan(
+        source_path=staged.path, color=staged.color, slice=staged.slice, source_name=stream.name,
+        columns=stream.schema.sink_schema.names, dropped_columns=stream.dropped,
+        null_columns=stream.as_null,
+    )  # fmt: skip
+
+
+def transform_for(staged: StagedFile | dict, pipeline: str | None) -> TypedFile | TypedPlan:
+    """The transform step of ``pipeline``: a plan where its sink streams the typed rows itself
+    (``STREAMED_PIPELINES``), else the typed parquet every sink reads."""
+    return plan_stream(staged) if pipeline in STREAMED_PIPELINES else transform(staged)
+
+
+def _plan(plan: TypedPlan | dict) -> TypedPlan:
+    return plan if isinstance(plan, TypedPlan) else TypedPlan(**plan)
+
+
+def is_plan(typed: TypedFile | TypedPlan | dict) -> bool:
+    """Whether a transform handed a plan (rows typed as they stream) rather than a typed file."""
+    return isinstance(typed, TypedPlan) or (isinstance(typed, dict) and "source_path" in typed)
+
+
+def typed_head(plan: TypedPlan | dict, rows: int) -> pa.Table:
+    """The first ``rows`` rows the plan keeps, typed (the head of the file only: a preview)."""
+    plan = _plan(plan)
+    return TypedStream(Path(plan.source_path), plan.color, plan.slice, plan.source_name).head(rows)
+
+
 def release_memory() -> None:
     """Hand Arrow's freed buffers back to the OS between steps (the next step, or Mage, may
     need the room; the allocator would otherwise keep them)."""
@@ -85,8 +124,31 @@ def _typed(typed: TypedFile | dict) -> TypedFile:
     return typed if isinstance(typed, TypedFile) else TypedFile(**typed)
 
 
-def export_postgres(typed: TypedFile | dict, table: str, dsn: str | None = None) -> LoadResult:
+def stream_postgres(
+    plan: TypedPlan | dict, table: str, dsn: str | None = None
+) -> tuple[LoadResult, TypedFile]:
+    """Export a plan: replace the slice in a Postgres table (one transaction, see postgres.py)
+    with the rows typed and filtered as they stream in (a producer thread parses while the
+    driver COPYs), and what was read and kept (its ``path`` is empty: no file was written).
+    A data error anywhere in the file fails the COPY, so the table is unchanged."""
+    plan = _plan(plan)
+    stream = TypedStream(Path(plan.source_path), plan.color, plan.slice, plan.source_name)
+    try:
+        result = postgres.replace_slice(
+            dsn or postgres.dsn_from_env(), table, plan.slice, stream.schema.sink_schema,
+            stream.batches(),
+        )  # fmt: skip
+    finally:
+        release_memory()
+    return result, stream.described("")
+
+
+def export_postgres(
+    typed: TypedFile | TypedPlan | dict, table: str, dsn: str | None = None
+) -> LoadResult:
     """Export: replace the slice in a Postgres table (one transaction, see postgres.py)."""
+    if is_plan(typed):
+        return stream_postgres(typed, table, dsn)[0]
     typed = _typed(typed)
     schema = schema_for(typed.color).sink_schema
     try:
@@ -218,6 +280,6 @@ def ingest_month_to_postgres(
 ) -> LoadResult:
     """The whole api_to_postgres data path in one call (for benchmarks and scripts)."""
     started = time.perf_counter()
-    result = export_postgres(transform(load(month, base_url)), table, dsn)
+    result = export_postgres(transform_for(load(month, base_url), "api_to_postgres"), table, dsn)
     result.seconds = time.perf_counter() - started
     return result

@@ -365,6 +365,99 @@ def _no_pickup_error(path: Path, name: str, schema: TripSchema) -> TaxiDataError
     )
 
 
+class TypedStream:
+    """The typed, filtered batches of a staged ``.csv.gz`` (see the module docstring), counted
+    as they pass: what the parquet staging writes and what a sink that needs no file (Postgres'
+    COPY) reads directly. The header is checked on construction; ``batches()`` raises every
+    data error of the file (with its line and column) as it meets it, and at the end refuses a
+    file with no rows or with none the rule keeps."""
+
+    def __init__(
+        self, source: Path, color: str, month: str, name: str | None = None,
+        day: date | None = None,
+    ) -> None:  # fmt: skip
+        self.source, self.color, self.month, self.day = source, color, month, day
+        self.schema = schema_for(color)
+        self.name = name or source.name
+        self.header = read_header(source, self.name)
+        self.dropped = check_header(self.header, color, self.name, month)
+        self.as_null = missing_later_columns(self.header, month)
+        self.rows_read = self.rows_kept = 0
+        self.dates: set[date] = set()
+
+    def warn(self) -> None:
+        """Log the header's tolerated differences (older file, unknown extra columns)."""
+        name, as_null, dropped = self.name, self.as_null, self.dropped
+        if as_null:
+            log.warning(
+                "%s: column%s %s not in this file (TLC added %s later), loaded as NULL.",
+                name, "s" if len(as_null) > 1 else "", ", ".join(as_null),
+                "them" if len(as_null) > 1 else "it",
+            )  # fmt: skip
+        if dropped:
+            log.warning(
+                "%s: unknown column%s %s dropped (not part of the %s schema, not loaded into any sink).",
+                name, "s" if len(dropped) > 1 else "", ", ".join(dropped), self.color,
+            )  # fmt: skip
+
+    def _kept(self) -> Iterator[pa.RecordBatch]:
+        schema, rule, day = self.schema, RULES[self.color], self.day
+        for batch in _batches(self.source, schema, self.name, self.header, bool(self.as_null)):
+            self.rows_read += batch.num_rows
+            typed = _typed(batch, schema, self.name, self.month, self.source)
+            keep = rule(typed)
+            if day is not None:
+                on_day = pc.equal(typed[schema.pickup_date_column], pa.scalar(day, pa.date32()))
+                keep = pc.and_(keep, pc.fill_null(on_day, False))
+            kept = typed.filter(keep)
+            if kept[schema.pickup_date_column].null_count:
+                raise _no_pickup_error(self.source, self.name, schema)
+            if kept.num_rows:
+                self.rows_kept += kept.num_rows
+                self.dates.update(pc.unique(kept[schema.pickup_date_column]).to_pylist())
+                yield kept
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The kept rows, batch by batch (never an empty batch); see the class docstring."""
+        try:
+            yield from self._kept()
+        except TaxiDataError:
+            raise
+        except (pa.ArrowException, OSError, EOFError) as error:
+            raise _explain(error, self.source, self.name, self.schema) from None
+        if self.rows_read == 0:
+            raise TaxiDataError(
+                f"{self.name} has a header but no rows; the source file is incomplete, re-publish it and re-run."
+            )
+        if self.rows_kept == 0:
+            raise empty_slice_error(self.name, self.color, self.rows_read, self.day)
+
+    def head(self, rows: int) -> pa.Table:
+        """The first ``rows`` kept rows, typed (reads only the blocks needed: a preview)."""
+        taken: list[pa.RecordBatch] = []
+        count = 0
+        stream = self.batches()
+        try:
+            for batch in stream:
+                taken.append(batch.slice(0, rows - count))
+                count += taken[-1].num_rows
+                if count >= rows:
+                    break
+        finally:
+            stream.close()
+        return pa.Table.from_batches(taken, schema=self.schema.sink_schema)
+
+    def described(self, path: str) -> TypedFile:
+        """What the transform hands on once the stream was read through (``path``: its file)."""
+        return TypedFile(
+            path=path, color=self.color, slice=self.month, source_name=self.name,
+            rows_read=self.rows_read, rows_kept=self.rows_kept,
+            columns=self.schema.sink_schema.names, renamed=self.schema.renames,
+            pickup_dates=sorted(d.isoformat() for d in self.dates if d is not None),
+            dropped_columns=self.dropped, null_columns=self.as_null,
+        )  # fmt: skip
+
+
 def stage_typed(
     source: Path,
     color: str,
@@ -377,59 +470,18 @@ def stage_typed(
 
     ``day`` keeps only pickups on that date (the parameterized pipeline's slice).
     """
-    schema = schema_for(color)
-    name = name or source.name
-    rule = RULES[color]
-    header = read_header(source, name)
-    dropped = check_header(header, color, name, month)
-    as_null = missing_later_columns(header, month)
-    if as_null:
-        log.warning(
-            "%s: column%s %s not in this file (TLC added %s later), loaded as NULL.",
-            name, "s" if len(as_null) > 1 else "", ", ".join(as_null),
-            "them" if len(as_null) > 1 else "it",
-        )  # fmt: skip
-    if dropped:
-        log.warning(
-            "%s: unknown column%s %s dropped (not part of the %s schema, not loaded into any sink).",
-            name, "s" if len(dropped) > 1 else "", ", ".join(dropped), color,
-        )  # fmt: skip
+    stream = TypedStream(source, color, month, name, day)
+    stream.warn()
     part = out.with_name(out.name + ".part")
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows_read = rows_kept = 0
-    dates: set[date] = set()
     writer: _BackgroundWriter | None = None
     try:
         try:
-            for batch in _batches(source, schema, name, header, nulls=bool(as_null)):
-                rows_read += batch.num_rows
-                typed = _typed(batch, schema, name, month, source)
-                keep = rule(typed)
-                if day is not None:
-                    on_day = pc.equal(typed[schema.pickup_date_column], pa.scalar(day, pa.date32()))
-                    keep = pc.and_(keep, pc.fill_null(on_day, False))
-                kept = typed.filter(keep)
-                if kept[schema.pickup_date_column].null_count:
-                    raise _no_pickup_error(source, name, schema)
+            for kept in stream.batches():
                 if writer is None:
                     writer = _BackgroundWriter(part, kept.schema)
-                if kept.num_rows:
-                    writer.write(kept)
-                    rows_kept += kept.num_rows
-                    dates.update(pc.unique(kept[schema.pickup_date_column]).to_pylist())
-        except TaxiDataError:
-            raise
-        except (pa.ArrowException, OSError, EOFError) as error:
-            if disk_full(error):
-                raise disk_full_error(part) from None
-            raise _explain(error, source, name, schema) from None
-        if rows_read == 0:
-            raise TaxiDataError(
-                f"{name} has a header but no rows; the source file is incomplete, re-publish it and re-run."
-            )
-        if rows_kept == 0:
-            raise empty_slice_error(name, color, rows_read, day)
-        try:
+                writer.write(kept)
+            assert writer is not None  # batches() refuses a slice with no kept rows
             writer.close()
         except (OSError, pa.ArrowException) as error:
             if disk_full(error):
@@ -442,9 +494,4 @@ def stage_typed(
             with contextlib.suppress(BaseException):
                 writer.close()
         part.unlink(missing_ok=True)
-    return TypedFile(
-        path=str(out), color=color, slice=month, source_name=name, rows_read=rows_read,
-        rows_kept=rows_kept, columns=schema.sink_schema.names, renamed=schema.renames,
-        pickup_dates=sorted(d.isoformat() for d in dates if d is not None),
-        dropped_columns=dropped, null_columns=as_null,
-    )  # fmt: skip
+    return stream.described(str(out))

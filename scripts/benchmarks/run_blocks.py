@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     functions = [load_block(project, t, u) for t, u in order]
     imported = time.perf_counter()
 
-    kwargs = {"execution_date": datetime.now(), **json.loads(args.vars)}
+    # as Mage's global variables: the run's date, the pipeline's uuid, the runtime variables
+    base = {"execution_date": datetime.now(), "pipeline_uuid": args.pipeline}
+    kwargs = {**base, **json.loads(args.vars)}
     output: Any = None
     blocks: dict[str, float] = {}
     for position, ((_, uuid), fn) in enumerate(zip(order, functions, strict=True)):
@@ -96,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         # As Mage does: a block that returns a tuple has several outputs, and its downstream
         # block gets each as a positional argument (our blocks return (result, preview)).
         upstream = output if isinstance(output, tuple) else (output,)
-        output = fn(**kwargs) if position == 0 else fn(*upstream, **kwargs)
+        named = {**kwargs, "block_uuid": uuid}
+        output = fn(**named) if position == 0 else fn(*upstream, **named)
         blocks[uuid] = round(time.perf_counter() - began, 3)
     done = time.perf_counter()
     timing = {"seconds": done - imported, "import_seconds": imported - started, "blocks": blocks}
