@@ -87,6 +87,9 @@ def test_a_reader_during_a_commit_sees_the_month_entirely_old_or_entirely_new(
     new_print = fingerprint(lake.read_month(sinks.bucket, sinks.prefix, SLICE))
     assert new_print == fingerprint(new_table)
     during = [r for r in reads if r[0] >= commit_started and r[1] <= commit_ended]
+    print(
+        f"\nREADS: {len(reads)} in all, {len(during)} inside the {commit_ended - commit_started:.1f} s commit"
+    )
     assert len(during) >= 3, f"only {len(during)} reads fell inside the commit"
     mixed = [r for r in reads if r[2] not in (old_print, new_print)]
     assert not mixed, f"{len(mixed)} of {len(reads)} reads saw a month that was half old, half new"
