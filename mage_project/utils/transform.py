@@ -123,6 +123,8 @@ def whole_number(text: str) -> int:
 
 def to_int64(values: pa.Array) -> pa.Array:
     """Text of an integer column → int64, exactly (ValueError if a value is not one)."""
+    with contextlib.suppress(pa.ArrowInvalid):  # the common case: plain digits, no spaces
+        return pc.cast(values, pa.int64())
     values = pc.utf8_trim_whitespace(values)
     with contextlib.suppress(pa.ArrowInvalid):
         return pc.cast(values, pa.int64())
