@@ -198,3 +198,26 @@ def test_only_ingest_runs_the_three_ingest_rows_alone(monkeypatch, tmp_path):
     assert "ingest ≤ 1.0x the COPY floor" in out.read_text()
     with pytest.raises(SystemExit):
         run.main(["--only", "everything"])
+
+
+@pytest.mark.twin
+def test_the_ingest_profile_times_every_stage(tmp_path):
+    """``benchmarks.profile_ingest``: each stage of api_to_postgres' ingest, then the floor."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile_ingest", "--rows", "2000", "--repeat", "1"]
+        + ["--work", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stages = re.findall(r"^(.+?)\s+wall\s+(\d+\.\d\d) s", result.stdout, re.MULTILINE)
+    assert [name for name, _ in stages] == [
+        "gunzip (Arrow's input stream)",
+        "gunzip + CSV parse",
+        "gunzip + parse + type + filter",
+        "binary COPY of those batches from memory",
+        "streamed: parse -> COPY (the export block)",
+        "floor: curl | gunzip | psql (wall)",
+    ]
