@@ -117,17 +117,6 @@ def shutdown_fd(fd: int) -> None:
             sock.close()
 
 
-def socket_fds() -> set[int]:
-    """The file descriptors of this process that are sockets (Linux ``/proc``)."""
-    found = set()
-    with suppress(OSError):
-        for name in os.listdir("/proc/self/fd"):
-            with suppress(OSError):
-                if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                    found.add(int(name))
-    return found
-
-
 @contextmanager
 def scope(peer: str, what: str, advice: str) -> Iterator[Deadline]:
     """Run the block under one deadline for ``peer`` (nested scopes of a peer share the outer)."""

@@ -9,9 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import adbc_driver_postgresql.dbapi as adbc
 import psycopg
-from adbc_driver_manager import OperationalError as AdbcOperationalError
 
 from mage_project.utils import deadline as deadlines
 from mage_project.utils.deadline import Deadline
@@ -38,7 +36,7 @@ def _where(dsn: str) -> str:
     return f"PostgreSQL at {info.get('host', 'localhost')}:{info.get('port', 5432)} (database {info.get('dbname', '?')})"
 
 
-# libpq's words when the server answered and said no (same text through psycopg and ADBC):
+# libpq's words when the server answered and said no (libpq's text, as psycopg reports it):
 # (pattern, what is wrong, what to do). Retrying cannot help any of them.
 _REFUSALS = (
     (
@@ -153,25 +151,3 @@ def lock_wait(dsn: str, slice_id: str) -> Deadline:
         f"{_where(dsn)}, waiting for the lock of slice {slice_id},",
         "wait for the other run of that slice to end, check that the server answers",
     )
-
-
-def connect_adbc(dsn: str, deadline: Deadline | None = None) -> tuple[adbc.Connection, list[int]]:
-    """ADBC (libpq) connection for the load transaction, retried like :func:`connect`, and the
-    socket(s) it opened (ADBC does not expose its socket: found as the new socket fds)."""
-    opened: list[int] = []
-    deadline = deadline or postgres_deadline(dsn)
-
-    def attempt() -> adbc.Connection:
-        before = deadlines.socket_fds()
-        timed = psycopg.conninfo.make_conninfo(dsn, connect_timeout=_connect_timeout(deadline))
-        conn = adbc.connect(timed)
-        opened[:] = sorted(deadlines.socket_fds() - before)
-        return conn
-
-    try:
-        conn = call_with_retries(attempt, _retryable(AdbcOperationalError, dsn), ends=deadline.ends)
-    except AdbcOperationalError as error:
-        if deadline.passed():
-            raise deadline.error() from None
-        raise _unreachable(dsn, error) from None
-    return conn, opened

@@ -42,7 +42,6 @@ from mage_project.utils.errors import TaxiDataError, short_reason
 from mage_project.utils.locks import lock_key
 from mage_project.utils.pg_connection import (  # noqa: F401 - also the API as postgres.<name>
     connect,
-    connect_adbc,
     dsn_from_env,
     guarded,
     lock_wait,

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from mage_project.utils import pg_connection, postgres
+from mage_project.utils import postgres
 from mage_project.utils.errors import TaxiDataError
 
 
@@ -17,7 +17,7 @@ def dsn_for(twin, monkeypatch):
     """A libpq DSN for the twin's Postgres with some settings changed; connects are counted."""
     monkeypatch.setenv("TAXI_RETRY_BACKOFF_SECONDS", "2")
     attempts: list[float] = []
-    real_connect, real_adbc = psycopg.connect, pg_connection.adbc.connect
+    real_connect = psycopg.connect
 
     def counted(real):
         def connect(*args, **kwargs):
@@ -27,7 +27,6 @@ def dsn_for(twin, monkeypatch):
         return connect
 
     monkeypatch.setattr(psycopg, "connect", counted(real_connect))
-    monkeypatch.setattr(pg_connection.adbc, "connect", counted(real_adbc))
     env = twin.env
 
     def make(**changes: str) -> tuple[str, list[float]]:
@@ -48,7 +47,6 @@ def _where(twin) -> str:
     return f"PostgreSQL at {twin.env['POSTGRES_HOST']}:{twin.env['POSTGRES_PORT']}"
 
 
-@pytest.mark.parametrize("via", ["psycopg", "adbc"])
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
@@ -60,11 +58,11 @@ def _where(twin) -> str:
         ({"sslmode": "require"}, "does not offer SSL while PGSSLMODE requires it"),
     ],
 )  # fmt: skip
-def test_refusal_is_named_and_not_retried(twin, dsn_for, via, changes, says):
+def test_refusal_is_named_and_not_retried(twin, dsn_for, changes, says):
     dsn, attempts = dsn_for(**changes)
     started = time.monotonic()
     with pytest.raises(TaxiDataError) as error:
-        postgres.connect(dsn) if via == "psycopg" else postgres.connect_adbc(dsn)
+        postgres.connect(dsn)
     message = str(error.value)
     assert message.startswith(_where(twin)), message
     assert says.format(user=twin.env["POSTGRES_USER"]) in message
