@@ -42,7 +42,7 @@ test: $(STAMP)        ## the whole test suite (no network; as a user, the root-o
 
 bench: $(STAMP)       ## benchmark against the course pipeline (slow; prints a table)
 	$(PY) -m benchmarks.run
-	PYTHONWARNINGS=ignore $(PY) -m benchmarks.backfill_bench
+	PYTHONWARNINGS=ignore $(PY) -m benchmarks.backfill_bench --parallelism 1,2
 
 plan: $(STAMP)        ## offline `pulumi preview`: the planned resources as a table
 	$(PY) -m tools.plan --stack $(STACK)
