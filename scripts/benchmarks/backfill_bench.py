@@ -32,9 +32,10 @@ from datetime import date
 from pathlib import Path
 
 import yaml
-from benchmarks.measure import Measurement, measure
 from twin import sample_data
 from twin.layout import REPO_ROOT
+
+from benchmarks.measure import Measurement, measure
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = REPO_ROOT
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     sample_data.generate(data, months=[("yellow", d.year, d.month) for d in months], **size)
     say(f"  data ready in {time.perf_counter() - t:.0f} s: {data}")
 
-    from twin import Twin, TwinPorts
+    from twin.ports import TwinPorts
+    from twin.supervisor import Twin
 
     twin = Twin(work / "twin", TwinPorts.free(), data_dir=data)
     twin.start(mage=False)
