@@ -4,14 +4,10 @@ Storage, and its connections are SSL (the stand-in logs every connection: log_co
 
 from __future__ import annotations
 
-import io
-
-import pyarrow.parquet as pq
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
+from mage_project.utils import lake
+from mage_project.utils.ingest import GREEN_PARTITIONED_PREFIX
 from tests.cloudrun.checks import assert_connections_used_ssl, assert_runs_as_planned
 from tests.cloudrun.harness import planned_containers, start_instance
 from tests.infra.infra_plans import planned
@@ -47,21 +43,22 @@ def test_job_exits_0(job_run):
     assert instance.returncode == 0, f"{pipeline} exited {instance.returncode}:\n{instance.log()}"
 
 
-def test_job_lands_rows_in_postgres_and_gcs(job_run):
+def test_job_lands_rows_in_postgres_and_gcs(job_run, monkeypatch):
     cloud, pipeline, instance, _ = job_run
     assert instance.returncode == 0, instance.log()
     users = cloud.secrets.sql_users()
     taxi = instance.env["POSTGRES_USER"]
     with cloud.sql.connect(taxi, users[taxi], instance.env["POSTGRES_DBNAME"]) as conn:
         (pg_rows,) = conn.execute("SELECT count(*) FROM mage.green_taxi").fetchone()
-    client = storage.Client(
-        project=cloud.plan.config["gcp:project"],
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=cloud.twin_urls["gcs"]),
+    # The partitioned dataset as its readers see it: each month through its manifest (lake.py).
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", cloud.twin_urls["gcs"])
+    monkeypatch.setenv("GCP_PROJECT_ID", cloud.plan.config["gcp:project"])
+    bucket = cloud.plan.outputs["bucket"]
+    months = lake.months(bucket, GREEN_PARTITIONED_PREFIX)
+    gcs_rows = sum(
+        lake.read_month(bucket, GREEN_PARTITIONED_PREFIX, month).num_rows for month in months
     )
-    blobs = list(client.list_blobs(cloud.plan.outputs["bucket"], prefix="green_taxi/"))
-    gcs_rows = sum(pq.read_table(io.BytesIO(b.download_as_bytes())).num_rows for b in blobs)
-    assert pg_rows > 0 and blobs, f"{pipeline} landed {pg_rows} Postgres rows, {len(blobs)} objects"
+    assert pg_rows > 0 and months, f"{pipeline} landed {pg_rows} Postgres rows, months {months}"
     assert gcs_rows == pg_rows, f"Postgres has {pg_rows} rows, Cloud Storage {gcs_rows}"
 
 
