@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from twin.layout import REPO_ROOT
 
@@ -38,5 +37,5 @@ def measure_cold_start(timeout_s: float = 1800) -> dict[str, dict[str, float]]:
     if done.returncode != 0 or not ARTIFACT.exists():
         tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
         raise ColdStartUnavailable(f"{TEST} failed ({tail[0]}); run it alone to see why")
-    figures = json.loads(Path(ARTIFACT).read_text())
+    figures = json.loads(ARTIFACT.read_text())
     return {stack: {k: v for k, v in f.items() if k != "image"} for stack, f in figures.items()}

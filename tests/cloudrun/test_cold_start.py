@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+from benchmarks.cold_start import ARTIFACT
 
-from tests.cloudrun.harness import REPO_ROOT, cold_start, probe_budget, start_instance
+from tests.cloudrun.harness import cold_start, probe_budget, start_instance
 
 pytestmark = [pytest.mark.twin]
-ARTIFACT = REPO_ROOT / "test-artifacts" / "cold_start.json"
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
