@@ -7,7 +7,9 @@ empty. On a loaded machine the pool looks first and leaves; the job then waits w
 ``has_job`` calls it alive, until another job is enqueued (a Run@once stayed "running" 5 minutes
 in the full suite, tests/ui/test_notebook_runs.py). Here the feeder thread is made slow, as load
 makes it, which reproduces that state every time; then Mage's scheduler ticks (``clean_up_jobs``,
-which it calls on every tick) must start the job.
+which it calls on every tick) must start the job. The processes are Mage's: the queue is made in
+the server's process and used in the scheduler's, forked from it (a patch that looked for its own
+PID in the queue's ``client_id`` never fired there, and the Run@once test still timed out).
 """
 
 from __future__ import annotations
@@ -23,37 +25,44 @@ FEEDER_DELAY_S = 2
 TICKS = 8  # scheduler ticks (1 s apart here; Mage's are 10 s apart)
 
 SCHEDULER = f"""
-import sys, time
+import multiprocessing, sys, time
 from pathlib import Path
 from mage_ai.orchestration.queue.config import QueueConfig
 from mage_ai.orchestration.queue.process_queue import ProcessQueue
-from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 mark = Path(sys.argv[1])
 
 def block_run(path):
     Path(path).write_text("ran")
 
+def scheduler(queue):
+    queue.start()
+    send = queue.queue._send_bytes  # the feeder thread takes it at the first put
+
+    def slow_send(data):
+        time.sleep({FEEDER_DELAY_S})  # a loaded machine's feeder thread
+        send(data)
+
+    queue.queue._send_bytes = slow_send
+    queue.enqueue("block_run_1", block_run, str(mark))
+    while queue.queue.empty():  # the job reaches the pipe...
+        time.sleep(0.1)
+    assert not queue.is_worker_pool_alive(), "the pool did not leave early: no race reproduced"
+    print("pool left with the job queued", flush=True)  # ...after the pool left
+    for _ in range({TICKS}):
+        if mark.exists():
+            break
+        queue.clean_up_jobs()
+        time.sleep(1)
+    print("result:", "ran" if mark.exists() else "stuck", flush=True)
+
+# As Mage's server does: it makes the job manager's queue when it imports the scheduler module,
+# then forks the scheduler's process (mage_ai/server/scheduler_manager.py), which starts it.
 queue = ProcessQueue(QueueConfig())
-queue.start()
-send = queue.queue._send_bytes  # the feeder thread takes it at the first put
-
-def slow_send(data):
-    time.sleep({FEEDER_DELAY_S})  # a loaded machine's feeder thread
-    send(data)
-
-queue.queue._send_bytes = slow_send
-queue.enqueue("block_run_1", block_run, str(mark))
-while queue.queue.empty():  # the job reaches the pipe...
-    time.sleep(0.1)
-assert not queue.is_worker_pool_alive(), "the pool did not leave early: no race reproduced"
-print("pool left with the job queued")  # ...after the pool left
-for _ in range({TICKS}):
-    if mark.exists():
-        break
-    queue.clean_up_jobs()
-    time.sleep(1)
-print("result:", "ran" if mark.exists() else "stuck")
+proc = multiprocessing.get_context("fork").Process(target=scheduler, args=(queue,))
+proc.start()
+proc.join()
+assert proc.exitcode == 0, proc.exitcode
 """
 
 

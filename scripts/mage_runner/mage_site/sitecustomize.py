@@ -14,8 +14,9 @@ Mage imports the module it changes, so other Pythons pay nothing.
   the job is in the pipe, see nothing and leave: the job waits in the queue with no pool, and
   Mage's check (``has_job``: queued and the queue not empty) keeps calling it alive, so the run
   stays "running" until some other job is enqueued (seen: 5 minutes, load 7 on 2 cores). Here
-  that check also starts a pool for a queued job that has none; the scheduler makes it on every
-  tick (``clean_up_jobs``), so such a job starts within one tick.
+  that check also starts a pool for a queued job that has none, in the scheduler's process (the
+  one whose queue is started); the scheduler makes it on every tick (``clean_up_jobs``), so such
+  a job starts within one tick.
 - Mage's server imports scikit-learn (two modules, for ``estimator_html_repr``) and
   memory_profiler (which imports IPython) at start, for functions it calls only when a block returns
   a model or memory is profiled: ~0.8 s of CPU in every start (the hosted UI's cold start, each
@@ -28,7 +29,6 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import os
 import sys
 
 
@@ -52,7 +52,10 @@ def _patch_process_queue(module) -> None:
         if (
             found
             and self.job_dict.get(job_id) == module.JobStatus.QUEUED
-            and self.client_id.endswith(f"_PID_{os.getpid()}")  # the process that owns the pool
+            # The scheduler's process: Mage makes the queue in its server process at import and
+            # forks the scheduler from it, so the queue's client_id names the server's PID; only
+            # the scheduler starts the queue (an inactive queue refuses jobs), and owns the pool.
+            and self.status == module.QueueStatus.ACTIVE
             and not self.is_worker_pool_alive()
         ):
             self._print(f"Job {job_id} is queued with no worker pool. Start one.")
