@@ -47,7 +47,6 @@ ORDER = (
 PREVIEW = "Preview: the first"
 #: A block's Run button: the filled play icon in the header that names the block.
 PLAY = "*[local-name()='svg' and @viewBox='0 0 9 10']"
-RUN_BUTTON = f"xpath=//a[normalize-space()='{{block}}']/ancestor::div[.//button//{PLAY}][1]//button[.//{PLAY}]"
 BLOCK_TIMEOUT_S = 150  # per click
 RUN_TIMEOUT_S = 300
 CHROMIUM_ARGS = [
@@ -138,28 +137,104 @@ def close_kernel_notice(page: Page) -> bool:
     return False
 
 
+#: A block's cell: the outermost ancestor of the block's header link (its first name link; later
+#: cells name it again as their upstream) holding one Run button, tagged ``data-nb-cell`` so it is
+#: found again while it runs (its Run button is then a Cancel one). Mage keeps every cell's output
+#: in the page, and a run replaces its cell's output (the old preview goes at the click, the new
+#: one comes), so a page-wide count cannot see a re-run: preview lines already in the cell are
+#: tagged ``data-nb-stale`` before a click, and only a new, visible one counts.
+CELL_JS = """([block, preview, mark]) => {
+  const runs = (el) => [...el.querySelectorAll('button')].filter(
+    (b) => b.querySelector("svg[viewBox='0 0 9 10']")).length;
+  let cell = document.querySelector(`[data-nb-cell="${block}"]`);
+  if (!cell) {
+    const link = [...document.querySelectorAll('a')].find((a) => a.textContent.trim() === block);
+    for (let el = link; el && el !== document.body; el = el.parentElement) {
+      if (runs(el) === 1) cell = el;
+      else if (runs(el) > 1) break;
+    }
+    if (!cell) return null;
+    cell.dataset.nbCell = block;
+  }
+  const lines = [...cell.querySelectorAll('*')].filter((el) => el.checkVisibility()
+    && [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.includes(preview)));
+  if (mark) lines.forEach((el) => { el.dataset.nbStale = '1'; });
+  const fresh = lines.filter((el) => !el.dataset.nbStale);
+  if (fresh.length) fresh[fresh.length - 1].scrollIntoView({block: 'center'});
+  return {
+    running: runs(cell) === 0,
+    shown: lines.map((el) => el.textContent.trim()),
+    fresh: fresh.map((el) => el.textContent.trim()),
+  };
+}"""
+#: A run that ends (the block's Run button is back) with no new preview is retried after this:
+#: a kernel restart loses it, and the first run after the kernel starts can show only its tests.
+IDLE_RETRY_S = 20
+
+
+def cell_state(page: Page, block: str, mark: bool = False) -> dict | None:
+    """The block's cell: ``running``, its preview lines ``shown`` and those ``fresh`` since the
+    last ``mark`` (which tags those shown as stale; the newest fresh one is scrolled into view);
+    None while the cell is not found."""
+    return page.evaluate(CELL_JS, [block, PREVIEW, mark])
+
+
+def block_log(twin: Twin, block: str, limit: int = 12) -> list[str]:
+    """What Mage's log says about the block: its websocket messages (id, type, state, first
+    output line, error), one line each, the last ``limit``."""
+    lines = twin.log_path("mage").read_text(errors="replace").splitlines()
+    head = re.compile(rf"websocket_server:\[{re.escape(block)}\] Sending message for (\S+)")
+    about: list[str] = []
+    for i, line in enumerate(lines):
+        found = head.search(line)
+        if not found:
+            continue
+        end = next((j for j in range(i + 1, len(lines)) if lines[j] == "}"), i)
+        try:
+            message = json.loads("\n".join(lines[i + 1 : end + 1]))
+        except json.JSONDecodeError:
+            about.append(line[:200])
+            continue
+        data = message.get("data") or []
+        data = data if isinstance(data, list) else [data]
+        shown = next((d for d in data if PREVIEW in str(d)), data[0] if data else None)
+        detail = message.get("error") or shown or message.get("execution_state")
+        run = found[1].rsplit("_", 1)[-1]
+        about.append(f"run {run} {message.get('msg_type')}: {str(detail)[:160]}")
+    return about[-limit:]
+
+
 def run_block(page: Page, block: str, twin: Twin, out: Path, attempts: int = 3) -> None:
-    """Click the block's Run button and wait for its preview line. Click again when it does
-    not come: Mage's kernel may restart meanwhile, and the run right after the kernel starts
-    can show only its tests' result. Else fail with the screen and Mage's log about the block."""
-    close_kernel_notice(page)
+    """Click the block's Run button and wait for a new preview line in the block's own cell.
+    Click again when the run ends with none (Mage's kernel may restart meanwhile, and the run
+    right after the kernel starts can show only its tests' result). Mage's "The kernel has
+    restarted" notice is closed, not taken as a lost run: Mage also shows it when it first learns
+    the kernel's pid while a block runs. Else fail with the screen and Mage's log about the block."""
     for _ in range(attempts):
-        before = page.get_by_text(PREVIEW).count()
-        page.locator(RUN_BUTTON.format(block=block)).first.click()
+        close_kernel_notice(page)
         deadline = time.monotonic() + BLOCK_TIMEOUT_S
+        while cell_state(page, block, mark=True) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the notebook shows no cell with a Run button for {block}")
+            time.sleep(1)
+        cell = page.locator(f'[data-nb-cell="{block}"]')
+        cell.locator(f"xpath=.//button[.//{PLAY}]").click()
+        idle_since = None
         while time.monotonic() < deadline:
-            if page.get_by_text(PREVIEW).count() > before:
+            state = cell_state(page, block)
+            if state and state["fresh"]:
                 return
-            if close_kernel_notice(page):
+            close_kernel_notice(page)
+            now = time.monotonic()
+            idle_since = None if not state or state["running"] else idle_since or now
+            if idle_since is not None and now - idle_since > IDLE_RETRY_S:
                 break
             time.sleep(1)
     shot = out / f"no-preview-{block}.png"
     page.screenshot(path=str(shot))
-    log = twin.log_path("mage").read_text(errors="replace").splitlines()
-    about = [line[:400] for line in log if "Error" in line or "Traceback" in line][-15:]
     raise AssertionError(
-        f"block {block} showed no preview after {attempts} runs (screen: {shot}); Mage's log:\n"
-        + "\n".join(about)
+        f"block {block} showed no new preview in its cell after {attempts} runs (screen: {shot});"
+        " Mage's log about it:\n" + "\n".join(block_log(twin, block))
     )
 
 
@@ -183,8 +258,9 @@ def test_run_on_every_block_in_the_notebook_shows_its_rows(
     for block in names:
         run_block(page, block, ui_twin, tmp_path)
     page.screenshot(path=str(tmp_path / f"notebook-{pipeline}.png"))
+    missing = [b for b in names if not (cell_state(page, b) or {}).get("shown")]
+    assert not missing, f"blocks whose cell shows no preview: {missing}"
     text = page.locator("body").inner_text()
-    assert text.count(PREVIEW) >= len(names)
     assert "make up ROWS=full" in text
     assert "FutureWarning" not in text  # the known library notices are filtered (twin.layout)
     if pipeline != "api_to_postgres":  # GCS names printed so Mage's masking leaves them readable
