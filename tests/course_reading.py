@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from mage_project.utils.image_contract import REPO_ROOT
+
 #: The course's own loader, kept as the course wrote it (the benchmark runs it).
 COURSE_LOADER = (
-    Path(__file__).resolve().parents[1]
-    / "scripts"
-    / "benchmarks"
-    / "course_project"
-    / "data_loaders"
-    / "load_api_data.py"
+    REPO_ROOT / "scripts" / "benchmarks" / "course_project" / "data_loaders" / "load_api_data.py"
 )
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from benchmarks.backfill_bench import projection
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 
 def test_projection_old_design_is_quadratic_and_new_is_free():

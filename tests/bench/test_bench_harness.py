@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ from benchmarks import measure
 from benchmarks.report import Row
 from benchmarks.run import QUICK_ROWS, checks
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 
 def test_measure_sees_the_memory_of_a_child_process():

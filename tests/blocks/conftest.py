@@ -10,8 +10,6 @@ import pytest
 
 from mage_project.utils.schema import schema_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:

@@ -3,13 +3,10 @@ Pulumi program and the docs all read or are checked against it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mage_project.utils import env_contract
-
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 
 def test_docs_table_is_the_contract():

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 OVERRIDE = {
     "api_to_postgres": {"year": "2020", "month": "3"},
     "green_taxi_etl": {"months": "2020-11"},

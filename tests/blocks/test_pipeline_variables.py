@@ -13,14 +13,14 @@ pipeline's description).
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import yaml
 
 from mage_project.utils import slices
+from mage_project.utils.image_contract import REPO_ROOT
 
-PIPELINES = Path(__file__).resolve().parents[2] / "mage_project" / "pipelines"
+PIPELINES = REPO_ROOT / "mage_project" / "pipelines"
 MONTHLY = ("api_to_postgres", "api_to_gcs", "gcs_to_bigquery")
 
 

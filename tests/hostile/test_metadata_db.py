@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from mage_runner import metadata_db
 
+from mage_project.utils.image_contract import REPO_ROOT
 from tests.hostile.kit import BlackHole
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MARGIN = 8.0  # a fresh Python process on a busy 2-core machine, before the probe starts
 
 

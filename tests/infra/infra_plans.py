@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from tools.offline import Plan, PlannedResource, run_program
+
+from mage_project.utils.image_contract import REPO_ROOT
 
 
 @cache
@@ -43,7 +44,7 @@ def tool_cli(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     env["COLUMNS"] = "400"  # one table row per line
     return subprocess.run(
         [sys.executable, "-m", f"tools.{tool}", *args],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bootstrap"
+from mage_project.utils.image_contract import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "scripts" / "bootstrap"
 PROJECT = "my-mage-dev"
 KMS_KEY = (
     f"gcpkms://projects/{PROJECT}/locations/europe-west1/keyRings/pulumi/cryptoKeys/pulumi-secrets"

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 
 import pytest
 from tools.offline import Plan, PlannedResource
 
 from infra.components.ci_identity import stack_bucket_prefix
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.infra.infra_plans import planned
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "ci.md"
 PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"

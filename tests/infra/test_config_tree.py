@@ -29,8 +29,8 @@ from infra.components import (
 from infra.config import ConfigError, docs_table, parse, policy_flags
 from infra.policy import policy_pack
 from infra.policy import policy_rules as rules
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "configuration.md"
 BASE = {"gcp:project": "my-mage-dev", "mage-gcp:projectInOrganization": "true"}
 TABLE = re.compile(

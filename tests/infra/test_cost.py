@@ -7,16 +7,15 @@ import copy
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from tools import cost_model as cost
 from tools.offline import Plan
 
 from infra.config import parse
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.infra.infra_plans import planned, tool_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 IDLE_LIMIT_DEV = 15.0  # the brief: the default dev config idles at or under $15/month
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
+
 CHECK = ROOT / "scripts" / "deploy_check.py"
 MAKE = shutil.which("make")
 

@@ -5,16 +5,15 @@ volume, prod refuses them, and logs and block outputs live in a state bucket wit
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 from mage_runner.cli import _parser
 from tools.offline import Plan
 
+from mage_project.utils.image_contract import REPO_ROOT as REPO
 from mage_project.utils.image_contract import RUNNER
 from tests.infra.infra_plans import planned
 
-REPO = Path(__file__).resolve().parents[2]
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
 BUCKET = "gcp:storage/bucket:Bucket"

@@ -15,15 +15,14 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
 from tools.offline import PlannedResource
 
 from infra.policy.policy_rules import plan_violations as violations
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
 
 SCRIPT = textwrap.dedent(

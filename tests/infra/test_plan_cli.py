@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.infra.infra_plans import tool_cli
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def plan_cli(*args: str) -> subprocess.CompletedProcess[str]:

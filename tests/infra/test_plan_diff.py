@@ -7,14 +7,12 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 from tools.offline import Plan
 from tools.plan_diff import diff, render, snapshot
 
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.infra.infra_plans import planned
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _resource(type_: str, logical: str, **inputs) -> dict:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from tools.plan import key_settings, short_type
 
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.infra.infra_plans import planned
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

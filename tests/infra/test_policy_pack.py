@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,9 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 
 from infra.policy import policy_pack
 from infra.policy import policy_rules as r
+from mage_project.utils.image_contract import REPO_ROOT
 
-PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy"
+PACK_DIR = REPO_ROOT / "infra" / "policy"
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"us-central1-docker.pkg.dev/p/mage/mage@{DIGEST}"

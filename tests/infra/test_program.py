@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from tools.offline import Plan, PlannedResource
 
 from infra.policy import policy_rules as rules
+from mage_project.utils.image_contract import REPO_ROOT as REPO
 from mage_project.utils.image_contract import RUNNER
 from tests.infra.infra_plans import planned
-
-REPO = Path(__file__).resolve().parents[2]
 
 REQUIRED_TYPES = {
     "gcp:cloudrunv2/service:Service": "Cloud Run service (Mage UI)",

@@ -7,15 +7,15 @@ key), third-party actions pinned to commit SHAs."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from infra.components.ci_identity import DEPLOY_ENVIRONMENT, PREVIEW_ENVIRONMENT
+from mage_project.utils.image_contract import REPO_ROOT
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 
 
 def load(name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 from twin.backfill import confirmed, make_plan, refusal
 
-ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

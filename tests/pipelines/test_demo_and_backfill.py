@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from twin.backfill import BackfillError, execution_dates, make_plan
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from mage_project.utils.image_contract import REPO_ROOT
 
 
 def script(name: str, *args: str, state_dir: Path) -> subprocess.CompletedProcess:

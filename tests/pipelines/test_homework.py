@@ -15,11 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.course_reading import course_frame
 
 pytestmark = pytest.mark.twin
 
-ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 PAGES = {"README.md": README, "docs/pipelines.md": (ROOT / "docs" / "pipelines.md").read_text()}
 MONTHS = ("2020-10", "2020-11", "2020-12")

@@ -10,7 +10,6 @@ import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,9 +17,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from twin.pipelines import Backfill, run_pipeline, runner_command
 
+from mage_project.utils.image_contract import REPO_ROOT
+
 pytestmark = pytest.mark.twin
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BAD_MONTH = "Runtime variable month=13 is not a month; use a number from 1 to 12."
 YELLOW_BLOCKS = {"load_yellow_month", "transform_yellow_month", "export_yellow_to_postgres"}
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.course_reading import course_frame
 from tests.local_http import LocalHTTPServer
 
 pytestmark = pytest.mark.twin
 
-ROOT = Path(__file__).resolve().parents[2]
 MONTHS = ("2020-10", "2020-11", "2020-12")
 
 

@@ -21,11 +21,12 @@ from google.cloud import storage
 from twin.pipelines import PIPELINES, run_pipeline
 
 from mage_project.utils import lake
+from mage_project.utils.image_contract import REPO_ROOT
 from tests.course_reading import course_frame
 
 pytestmark = pytest.mark.twin
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
 GREEN_MONTHS = ("2020-10", "2020-11", "2020-12")
 
 
@@ -219,9 +220,7 @@ def test_green_taxi_etl_homework(runs, twin, pg, gcs):
 def test_green_trigger_is_daily_at_0500_utc():
     import yaml
 
-    path = (
-        Path(__file__).resolve().parents[2] / "mage_project/pipelines/green_taxi_etl/triggers.yaml"
-    )
+    path = REPO_ROOT / "mage_project/pipelines/green_taxi_etl/triggers.yaml"
     (trigger,) = yaml.safe_load(path.read_text())["triggers"]
     assert (trigger["schedule_type"], trigger["schedule_interval"], trigger["status"]) == (
         "time",

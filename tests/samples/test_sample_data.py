@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 from twin import sample_data
 
+from mage_project.utils.image_contract import REPO_ROOT as ROOT
 from tests.course_reading import COURSE_DTYPES, GREEN_DTYPES
-
-ROOT = Path(__file__).resolve().parents[2]
 
 REAL_YELLOW_HEAD = ROOT.parent / "shared" / "data" / "yellow_tripdata_2021-01_head.csv.gz"
 DOCUMENTED_YELLOW = (

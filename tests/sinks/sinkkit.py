@@ -21,8 +21,6 @@ from mage_project.utils.schema import schema_for
 from mage_project.utils.slices import MonthSlice
 from tests.local_http import LocalHTTPServer, QuietHandler
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 # --- files ------------------------------------------------------------------------------------
 
 
