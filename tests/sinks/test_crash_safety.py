@@ -19,10 +19,10 @@ from twin.sample_data import write_month
 
 from mage_project.utils import ingest, lake, postgres
 from mage_project.utils.gcs import STAGING_PREFIX
+from mage_project.utils.image_contract import REPO_ROOT
 from mage_project.utils.slices import MonthSlice
 from mage_project.utils.transform import stage_typed
 from tests.sinks.sinkkit import (
-    REPO_ROOT,
     data_objects,
     gcs_snapshot,
     kept_rows,
