@@ -19,14 +19,11 @@ def dsn_for(twin, monkeypatch):
     attempts: list[float] = []
     real_connect = psycopg.connect
 
-    def counted(real):
-        def connect(*args, **kwargs):
-            attempts.append(time.monotonic())
-            return real(*args, **kwargs)
+    def counted_connect(*args, **kwargs):
+        attempts.append(time.monotonic())
+        return real_connect(*args, **kwargs)
 
-        return connect
-
-    monkeypatch.setattr(psycopg, "connect", counted(real_connect))
+    monkeypatch.setattr(psycopg, "connect", counted_connect)
     env = twin.env
 
     def make(**changes: str) -> tuple[str, list[float]]:
