@@ -127,14 +127,12 @@ def pipelines_status() -> str:
     return status.stdout
 
 
-def close_kernel_notice(page: Page) -> bool:
-    """Close Mage's "The kernel has restarted" notice (it covers the blocks) if it is up; True
-    when it was (a restart loses the execution that was running)."""
+def close_kernel_notice(page: Page) -> None:
+    """Close Mage's "The kernel has restarted" notice (it covers the blocks) if it is up; it is no
+    sign of a lost run (Mage shows it when it first learns the kernel's pid): see run_block."""
     notice = page.get_by_text("The kernel has restarted", exact=True)
     if notice.count() and notice.first.is_visible():
         page.get_by_text("Close", exact=True).first.click()
-        return True
-    return False
 
 
 #: A block's cell: the outermost ancestor of the block's header link (its first name link; later
